@@ -1,0 +1,70 @@
+# picoface — the two commands a newcomer needs: `make demo` and `make test`.
+# Every target sets itself up first (idempotent `make setup`).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+NNVENV ?= .venv-nncase
+STAMP  := $(VENV)/.setup-stamp
+NNSTAMP := $(NNVENV)/.setup-stamp
+NODESTAMP := node_modules/.setup-stamp
+TFLM_PIN := tflite-micro==0.dev20261023182759
+# python3.10 for the nncase side venv: on PATH, or any pyenv 3.10.
+PY310 ?= $(shell for p in python3.10 $$(ls -d $$HOME/.pyenv/versions/3.10*/bin/python3.10 /root/.pyenv/versions/3.10*/bin/python3.10 2>/dev/null); do $$p -c 'import sys; assert sys.version_info[:2]==(3,10)' >/dev/null 2>&1 && { echo $$p; break; }; done)
+
+BOARD ?= maix_dock
+PORT  ?=
+ARGS  ?=
+
+.PHONY: setup demo test test-fast train bench flash clean help
+
+help:
+	@echo "make demo   - set up, then run the face detector on a simulated board (Ctrl-C to stop)"
+	@echo "make test   - set up, then run every test"
+	@echo "make train  - reproduce the shipped models (about an hour on 2 CPU cores)"
+	@echo "make bench  - side-by-side table of picoface models and other face detectors"
+	@echo "make flash BOARD=maix_dock PORT=/dev/ttyUSB0 [MODEL=...] [FIRMWARE=...]"
+
+setup: $(STAMP) $(NNSTAMP) $(NODESTAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q "$(TFLM_PIN)"
+	$(PY) -m pip install -q --no-deps -e .
+	@touch $@
+
+$(NNSTAMP): requirements-nncase.txt
+	@if [ -z "$(PY310)" ]; then \
+	  echo "picoface: python3.10 not found — skipping the nncase 1.9 side venv (kmodel compile via nncase and its Simulator are unavailable; tests that need it skip)"; \
+	else \
+	  test -x $(NNVENV)/bin/python || $(PY310) -m venv $(NNVENV); \
+	  $(NNVENV)/bin/python -m pip install -q -r requirements-nncase.txt && touch $@; \
+	fi
+
+$(NODESTAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --silent --no-audit --no-fund && touch $@; \
+	else echo "picoface: npm not found — MicroPython (wasm) tests will skip"; fi
+
+demo: setup
+	$(VENV)/bin/picoface demo $(ARGS)
+
+test: setup
+	$(PY) -m pytest -n 2 $(ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -n 2 -m "not slow and not tf" $(ARGS)
+
+train: setup
+	$(VENV)/bin/picoface train --config models/picoface_k210_320x240/train.yaml
+	$(VENV)/bin/picoface train --config models/picoface_openmv_128/train.yaml
+
+bench: setup
+	$(VENV)/bin/picoface bench $(ARGS)
+
+flash: setup
+	$(VENV)/bin/picoface flash --board $(BOARD) $(if $(PORT),--port $(PORT)) $(if $(MODEL),--model $(MODEL)) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(ARGS)
+
+clean:
+	rm -rf $(VENV) $(NNVENV) node_modules .pytest_cache build

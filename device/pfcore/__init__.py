@@ -1,0 +1,1 @@
+"""Hardware-free device core (runs unchanged on CPython and MicroPython)."""

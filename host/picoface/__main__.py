@@ -1,0 +1,3 @@
+from picoface.cli import main
+
+raise SystemExit(main())

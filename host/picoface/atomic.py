@@ -1,0 +1,32 @@
+"""Write artifacts atomically: a reader never sees a half-written file."""
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(dest):
+    """Yield a temporary path beside ``dest``; rename it over ``dest`` only on success."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + dest.name + ".", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes(dest, data):
+    with atomic_path(dest) as tmp:
+        Path(tmp).write_bytes(data)
+
+
+def write_text(dest, text):
+    with atomic_path(dest) as tmp:
+        Path(tmp).write_text(text)

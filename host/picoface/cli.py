@@ -1,0 +1,83 @@
+"""Command-line entry point: a table of subcommands, each a small module.
+
+Each module in ``picoface.commands`` exposes ``add_arguments(parser)`` and ``run(args)``.
+Modules are imported only when their command runs, so ``picoface monitor`` starts without
+importing TensorFlow. Only ``main()`` catches ``PicofaceError``.
+"""
+
+import argparse
+import importlib
+import sys
+
+from picoface import __version__
+from picoface.errors import PicofaceError
+
+# name -> (module, one-line help)
+COMMANDS = {
+    "data": ("picoface.commands.data", "check, summarise or draw a face dataset"),
+    "train": ("picoface.commands.train", "train a detector from a YAML experiment config"),
+    "eval": ("picoface.commands.eval", "AP, PR curve and recall by face size of a model"),
+    "bench": ("picoface.commands.bench", "side-by-side table of picoface and other face detectors"),
+    "export": ("picoface.commands.export", "export a trained model (int8 TFLite, kmodel v3)"),
+    "kmodel": ("picoface.commands.kmodel", "inspect, run, verify and package K210 kmodels"),
+    "sim": ("picoface.commands.sim", "run the device app on a simulated board"),
+    "monitor": ("picoface.commands.monitor", "watch the detections a board streams over serial"),
+    "flash": ("picoface.commands.flash", "flash firmware, model and app to a board"),
+    "demo": ("picoface.commands.demo", "simulated board + monitor on a built-in scene"),
+    "boards": ("picoface.commands.boards", "list boards and show a board's facts"),
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="picoface", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version="picoface " + __version__)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.set_defaults(_module=module)
+        # Arguments are added lazily (see main) so that --help of one command is cheap.
+    return parser
+
+
+def _load(module):
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("picoface.commands"):
+            raise PicofaceError("this command is not available in this build", "update picoface") from e
+        raise
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    debug = "--debug" in argv
+    try:
+        # First pass finds the command; second pass parses its own arguments.
+        pre, _ = parser.parse_known_args(argv)
+        if not getattr(pre, "command", None):
+            parser.print_help()
+            return 2
+        mod = _load(pre._module)
+        sub_action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        mod.add_arguments(sub_action.choices[pre.command])
+        args = parser.parse_args(argv)
+        rc = mod.run(args)
+        return int(rc or 0)
+    except PicofaceError as e:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print("picoface: %s" % e, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("picoface: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
