@@ -1,0 +1,59 @@
+# HAL for Canaan CanMV (K210, released firmware <= v1.0.7 "OLD" KPU API):
+# `from maix import KPU` -> KPU().load_kmodel(path | offset, size), init_yolo2(...),
+# run_with_output(img), regionlayer_yolo2() -> [[x, y, w, h, class, prob], ...].
+from hal_k210 import K210Base
+
+
+def probe():
+    try:
+        from maix import KPU  # noqa: F401
+        import sensor  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+class Hal(K210Base):
+    firmware = "canmv/maix.KPU"
+
+    def __init__(self):
+        from maix import KPU
+        self.KPU = KPU
+
+    def _gpio_class(self):
+        from maix import GPIO
+        return GPIO
+
+    def load_model(self):
+        if self.task is not None:
+            self.task.deinit()
+            self.task = None
+        m = self.cfg["model"]
+        for k in ("w", "h", "grid_w", "grid_h", "anchors"):
+            if k not in m:
+                raise ValueError("config model lacks %s" % k)
+        self.fit = self._fit()
+        src = self._model_source()
+        self._check_file(src)
+        kpu = self.KPU()
+        if isinstance(src, int):
+            if not m.get("bytes"):
+                raise ValueError("a model in flash needs model.bytes in the config")
+            kpu.load_kmodel(src, m["bytes"])
+        else:
+            kpu.load_kmodel(src)
+        nw, nh = self.fit.net_size
+        # img_w/img_h = the net input: boxes come back in net pixels, pfcore.geom maps them.
+        kpu.init_yolo2(anchor=self._flat_anchors(), anchor_num=len(m["anchors"]), img_w=nw, img_h=nh,
+                       net_w=nw, net_h=nh, layer_w=m["grid_w"], layer_h=m["grid_h"],
+                       threshold=self.cfg["score"], nms_value=self.cfg["nms"], classes=m.get("classes", 1))
+        self.task = kpu
+        return self._model_info()
+
+    def infer(self, img):
+        net = self._net_image(img)
+        self.task.run_with_output(net)
+        rects = []
+        for r in self.task.regionlayer_yolo2():
+            rects.append((r[0], r[1], r[2], r[3], r[5]))
+        return self._finish(self._rects_to_dets(rects))

@@ -1,0 +1,203 @@
+# HAL for OpenMV Cams: camera via csi.CSI() (>= 4.8) or sensor; model via ml.Model (>= 4.5.6,
+# decoded by ml.postprocessing.darknet.YoloV2 when present, else pfcore.region on the raw
+# NHWC output) or the older tf module; LEDs via pyb.LED(n) or machine.LED("LED_RED").
+# No LCD: show() draws on the frame buffer that the IDE displays.
+import gc
+
+from pfcore import geom, region
+
+
+def probe():
+    try:
+        import omv  # noqa: F401
+    except ImportError:
+        pass
+    have_cam = False
+    for name in ("csi", "sensor"):
+        try:
+            __import__(name)
+            have_cam = True
+            break
+        except ImportError:
+            pass
+    if not have_cam:
+        return False
+    for name in ("ml", "tf"):
+        try:
+            __import__(name)
+            return True
+        except ImportError:
+            pass
+    return False
+
+
+def _try_import(name):
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
+
+
+class Hal:
+    def __init__(self):
+        self.csi = _try_import("csi")
+        self.sensor = None if self.csi else __import__("sensor")
+        self.ml = _try_import("ml")
+        self.tf = None if self.ml else _try_import("tf")
+        self.yolo = None
+        if self.ml is not None:
+            try:
+                from ml.postprocessing.darknet import YoloV2
+                self.yolo = YoloV2
+            except ImportError:
+                self.yolo = None
+        self.firmware = "openmv/%s+%s" % ("ml" if self.ml else "tf", "csi" if self.csi else "sensor")
+
+    def init(self, cfg):
+        self.cfg = cfg
+        self.model = None
+        self.cam_ok = False
+        self.cam_w = cfg["camera"]["w"]
+        self.cam_h = cfg["camera"]["h"]
+        self._camera_reset()
+        self._led_init()
+        self.wdt = None
+        if cfg["watchdog_ms"] > 0:
+            from machine import WDT
+            self.wdt = WDT(id=0, timeout=min(cfg["watchdog_ms"], 32000))
+        self.info = {"firmware": self.firmware, "camera": (self.cam_w, self.cam_h), "lcd": False}
+        return self.info
+
+    # ---- camera -------------------------------------------------------------------------
+    def _camera_reset(self):
+        self.cam_ok = False
+        fs = self.cfg["camera"]["framesize"]
+        if self.csi is not None:
+            cam = self.csi.CSI()
+            cam.reset()
+            cam.pixformat(self.csi.RGB565)
+            cam.framesize(getattr(self.csi, fs))
+            cam.snapshot(time=1000)
+            self.cam = cam
+        else:
+            s = self.sensor
+            s.reset()
+            s.set_pixformat(s.RGB565)
+            s.set_framesize(getattr(s, fs))
+            s.skip_frames(time=1000)
+            self.cam = s
+        self.cam_ok = True
+
+    def snapshot(self):
+        if not self.cam_ok:
+            self._camera_reset()
+        try:
+            return self.cam.snapshot()
+        except Exception:
+            self.cam_ok = False
+            raise
+
+    # ---- model --------------------------------------------------------------------------
+    def load_model(self):
+        self.model = None
+        gc.collect()
+        m = self.cfg["model"]
+        for k in ("w", "h", "grid_w", "grid_h", "anchors", "path"):
+            if k not in m:
+                raise ValueError("config model lacks %s" % k)
+        fit = m.get("fit", "stretch")
+        if fit == "letterbox":
+            raise ValueError("fit=letterbox is not supported on the OpenMV HAL; export with stretch or crop")
+        self.fit = geom.Fit(self.cam_w, self.cam_h, m["w"], m["h"], fit)
+        want = m.get("bytes", 0)
+        import uos
+        size = uos.stat(m["path"])[6]
+        if want and size != want:
+            raise ValueError("model file has %d bytes, config says %d" % (size, want))
+        self.spec = dict(m)
+        self.spec["layout"] = "NHWC"
+        if self.ml is not None:
+            self.model = self.ml.Model(m["path"])
+            dt = self.model.output_dtype[0]
+            self.spec["dtype"] = {"b": "int8", "B": "uint8"}.get(dt, "float32")
+            self.spec["scale"] = self.model.output_scale[0]
+            self.spec["zero_point"] = self.model.output_zero_point[0]
+            self.post = None
+            if self.yolo is not None and m.get("classes", 1) == 1:
+                # soft-NMS with OpenMV's defaults; pfcore.nms then applies the config's IoU
+                self.post = self.yolo(threshold=self.cfg["score"], anchors=m["anchors"])
+        else:
+            self.model = self.tf.load(m["path"], load_to_fb=True)
+            self.spec["dtype"] = "float32"
+            self.spec["scale"] = 1.0
+            self.spec["zero_point"] = 0
+        return {"source": m["path"]}
+
+    def _net_image(self, img):
+        x, y, w, h = self.fit.cam_rect()
+        nw, nh = self.fit.net_size
+        if (x, y, w, h) == (0, 0, nw, nh):
+            return img
+        return img.copy(roi=(x, y, w, h), x_scale=(nw + 0.5) / w, y_scale=(nh + 0.5) / h)
+
+    def infer(self, img):
+        net = self._net_image(img)
+        cfg = self.cfg
+        if self.tf is not None:
+            out = self.tf.classify(self.model, net)[0].output()
+        elif self.post is not None:
+            nw, nh = self.fit.net_size
+            dets = []
+            res = self.model.predict([net], callback=self.post)
+            for r in (res[0] if len(res) else ()):
+                b = r[0]
+                dets.append([(b[0] + b[2] * 0.5) / nw, (b[1] + b[3] * 0.5) / nh, b[2] / nw, b[3] / nh, r[1]])
+            from pfcore import nms
+            return nms.nms(self.fit.map(dets), cfg["nms"], cfg["max_faces"])
+        else:
+            raw = self.model.predict([net])[0]
+            out = raw.tobytes() if self.spec["dtype"] != "float32" else raw.flatten()
+        return region.postprocess(out, self.spec, self.fit, cfg["score"], cfg["nms"], cfg["max_faces"])
+
+    # ---- frame buffer, LED, serial, watchdog -------------------------------------------------
+    def show(self, img, faces, fps, message=None):
+        if img is None:
+            return
+        for f in faces:
+            img.draw_rectangle(int(f[0]), int(f[1]), int(f[2]), int(f[3]), color=(0, 255, 0), thickness=2)
+        img.draw_string(2, 2, "%.1f fps %d" % (fps, len(faces)), color=(255, 255, 255))
+        if message:
+            img.draw_string(2, 20, message[:38], color=(255, 64, 64))
+
+    def _led_init(self):
+        self.leds = None
+        led = self.cfg["led"]
+        if led is False or (isinstance(led, dict) and not led.get("enabled", True)):
+            return
+        ids = (1, 2, 3)
+        if isinstance(led, dict) and "r" in led:
+            ids = (led["r"], led["g"], led["b"])
+        try:
+            import pyb
+            self.leds = [pyb.LED(ids[0]), pyb.LED(ids[1]), pyb.LED(ids[2])]
+        except ImportError:
+            from machine import LED
+            self.leds = [LED("LED_RED"), LED("LED_GREEN"), LED("LED_BLUE")]
+        self.signal("idle")
+
+    def signal(self, state):
+        if self.leds is None:
+            return
+        on = {"face": (0, 1, 0), "error": (1, 0, 0)}.get(state, (0, 0, 0))
+        for i in range(3):
+            if on[i]:
+                self.leds[i].on()
+            else:
+                self.leds[i].off()
+
+    def send(self, line):
+        print(line)
+
+    def feed(self):
+        if self.wdt is not None:
+            self.wdt.feed()

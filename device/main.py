@@ -1,0 +1,144 @@
+# picoface device app: camera -> face detector -> LCD + LED + one protocol line per frame.
+#
+# Runs at boot with no PC attached. Reads /flash/picoface.json (or /sd/picoface.json),
+# lets hal.select() find the firmware, prints a hello line, then loops forever:
+# snapshot -> infer -> LCD -> LED -> frame line (+ enter/leave events) -> gc -> watchdog.
+# Every fault (config, model, camera, inference, memory) prints one protocol error line and
+# an LCD message; the loop backs off and retries, or degrades (no model: 0 faces, reload
+# every model_retry_ms). Imports only hal and pfcore.
+import gc
+
+import hal
+from pfcore import compat, config, presence, protocol
+
+APP_VERSION = "0.1.0"
+CONFIG_PATHS = ("/flash/picoface.json", "/sd/picoface.json")
+# App-only keys, read here (not device settings): max_frames > 0 stops the loop (simulator
+# and tests only); model_retry_ms is how often a missing/broken model is loaded again.
+APP_KEYS = {"max_frames": 0, "model_retry_ms": 10000}
+
+
+def read_config():
+    text = None
+    for path in CONFIG_PATHS:
+        try:
+            with open(path) as f:
+                text = f.read()
+            break
+        except OSError:
+            pass
+    app = dict(APP_KEYS)
+    given = text
+    try:
+        given = compat.json.loads(text)
+        for k in APP_KEYS:
+            v = given.pop(k, app[k])
+            if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+                app[k] = v
+    except Exception:
+        pass  # config.load reports what is wrong with the text
+    cfg, problems = config.load(given)
+    if text is None:
+        problems.append("no picoface.json on /flash or /sd")
+    return cfg, problems, app
+
+
+def err_text(e):
+    return "%s: %s" % (type(e).__name__, e)
+
+
+def main():
+    cfg, problems, app = read_config()
+    board = hal.select(cfg)
+    m = cfg["model"]
+    board.send(protocol.encode_hello(
+        board=cfg["board"], firmware=board.info["firmware"], app=APP_VERSION, model=m.get("name", ""),
+        model_bytes=m.get("bytes", 0), model_hash=m.get("sha256", ""), input_w=m.get("w", 0),
+        input_h=m.get("h", 0), score=cfg["score"], nms=cfg["nms"],
+        cam_w=board.info["camera"][0], cam_h=board.info["camera"][1]))
+
+    def fail(code, e, img=None):
+        # one protocol error line + LCD message + red LED; never raises
+        text = e if isinstance(e, str) else err_text(e)
+        try:
+            board.send(protocol.encode_error(code, text))
+            board.signal("error")
+            board.show(img, [], 0.0, code + ": " + text)
+        except Exception:
+            pass
+
+    if problems:
+        fail("config", "; ".join(problems))
+    people = presence.Presence(cfg["enter_frames"], cfg["leave_frames"])
+    model_ok = False
+    next_load = compat.ticks_ms()
+    seq = 0
+    backoff = 0
+    stamps = []
+    while app["max_frames"] == 0 or seq < app["max_frames"]:
+        board.feed()
+        if not model_ok and compat.ticks_diff(compat.ticks_ms(), next_load) >= 0:
+            try:
+                board.load_model()
+                model_ok = True
+            except MemoryError as e:
+                gc.collect()
+                fail("model_load", e)
+            except Exception as e:
+                fail("model_load", e)
+            if not model_ok:
+                next_load = compat.ticks_ms() + app["model_retry_ms"]
+        img = None
+        try:
+            img = board.snapshot()
+            faces = board.infer(img) if model_ok else []
+            backoff = 0
+        except MemoryError as e:
+            img = None
+            gc.collect()
+            fail("memory", e)
+            backoff = backoff + 1
+            compat.sleep_ms(min(50 << backoff, 1000))
+            continue
+        except Exception as e:
+            fail("camera" if img is None else "inference", e, img)
+            backoff = backoff + 1
+            compat.sleep_ms(min(50 << backoff, 1000))
+            continue
+        seq += 1
+        now = compat.ticks_ms()
+        stamps.append(now)
+        if len(stamps) > cfg["fps_window"] + 1:
+            stamps.pop(0)
+        span = compat.ticks_diff(now, stamps[0])
+        fps = (len(stamps) - 1) * 1000.0 / span if span > 0 else 0.0
+        board.show(img, faces, fps, None if model_ok else "no model")
+        board.signal("face" if faces else "idle")
+        if cfg["send_frames"] and seq % cfg["frame_every"] == 0:
+            board.send(protocol.encode_frame(seq, now, fps, faces))
+        kind = people.update(len(faces))
+        if kind:
+            board.send(protocol.encode_event(seq, now, kind, len(faces)))
+        img = None
+        gc.collect()
+
+
+def run():
+    # Top level: an unexpected exception restarts the app after a pause, never a crash loop.
+    pause = 1000
+    while True:
+        try:
+            main()
+            return
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:
+            try:
+                print(protocol.encode_error("fatal", err_text(e)))
+            except Exception:
+                pass
+            compat.sleep_ms(pause)
+            pause = min(pause * 2, 30000)
+
+
+run()

@@ -1,0 +1,213 @@
+"""bench.md (table + notes), bench.png (PR curves + AP vs bytes) and bench.json from bench rows."""
+
+import json
+import math
+
+import numpy as np
+
+from picoface.atomic import atomic_path, write_text
+
+
+def fmt_ap(v):
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else "%.3f" % v
+
+
+def fmt_bytes(n):
+    if n is None:
+        return "n/a"
+    if n >= 1024 * 1024:
+        return "%.2f MB" % (n / 1048576.0)
+    return "%.1f KB" % (n / 1024.0)
+
+
+def fmt_macs(n):
+    if n is None:
+        return "n/a"
+    return "%.1f M" % (n / 1e6)
+
+
+def reference_row(results, reference):
+    ok = [r for r in results if r["status"] == "ok" and r.get("ms_median")]
+    for r in ok:
+        if r["name"] == reference:
+            return r
+    return ok[0] if ok else None
+
+
+def table_rows(results, reference):
+    """The table as a list of lists of strings (header first)."""
+    ref = reference_row(results, reference)
+    head = ["detector", "kind", "AP@0.5", "AP@0.3", "centroid AP", "bytes", "MACs",
+            "host ms (median)", "latency vs %s" % (ref["name"] if ref else "ref"), "status"]
+    rows = [head]
+    for r in results:
+        if r["status"] != "ok":
+            rows.append([r["name"], r.get("kind", "—") or "—", "—", "—", "—", fmt_bytes(r.get("bytes")),
+                         fmt_macs(r.get("macs")), "—", "—", r["status"]])
+            continue
+        ms = r.get("ms_median")
+        ratio = "%.2fx" % (ms / ref["ms_median"]) if ref and ms else "—"
+        rows.append([r["name"], r.get("kind", "box"), fmt_ap(r.get("ap50")), fmt_ap(r.get("ap30")),
+                     fmt_ap(r.get("ap_centroid")), fmt_bytes(r.get("bytes")), fmt_macs(r.get("macs")),
+                     "%.1f" % ms if ms else "—", ratio, "ok"])
+    return rows
+
+
+def markdown_table(rows):
+    out = ["| " + " | ".join(rows[0]) + " |", "|" + "|".join("---" for _ in rows[0]) + "|"]
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows[1:]]
+    return "\n".join(out)
+
+
+def text_table(rows):
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    # the status column can be long: do not pad it
+    lines = []
+    for k, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) if i < len(r) - 1 else c for i, (c, w) in enumerate(zip(r, widths))))
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths[:-1]) + "  " + "-" * len(rows[0][-1]))
+    return "\n".join(lines)
+
+
+def k210_gaps(results, yunet="yunet-n-320"):
+    """Lines comparing every K210 kmodel row with YuNet-n (AP@0.5)."""
+    y = next((r for r in results if r["name"] == yunet and r["status"] == "ok"), None)
+    lines = []
+    for r in results:
+        is_k210 = r["name"].startswith("k210") or str(r.get("path") or "").endswith(".kmodel")
+        if not is_k210:
+            continue
+        if r["status"] != "ok" or y is None or r.get("ap50") is None or y.get("ap50") is None:
+            lines.append("- %s vs %s: not measured (%s)." % (
+                r["name"], yunet, r["status"] if r["status"] != "ok" else "%s not in this run" % yunet))
+            continue
+        gap = y["ap50"] - r["ap50"]
+        lines.append("- **%s vs %s**: AP@0.5 %.3f vs %.3f, gap %+.3f (%s); AP@0.3 gap %+.3f." % (
+            r["name"], yunet, r["ap50"], y["ap50"], -gap,
+            "%.0f%% of YuNet-n" % (100.0 * r["ap50"] / y["ap50"]) if y["ap50"] else "—",
+            (r.get("ap30") or 0) - (y.get("ap30") or 0)))
+    return lines
+
+
+def write_markdown(path, results, info, reference, png_name="bench.png"):
+    rows = table_rows(results, reference)
+    ok = [r for r in results if r["status"] == "ok"]
+    counts = ok[0]["counts"] if ok else {}
+    lines = [
+        "# picoface bench",
+        "",
+        "Data: `%s` — %d images, %d faces scored, %d ignore regions (invalid faces and faces smaller "
+        "than %g px). Host: %s." % (info["data"], counts.get("images", info.get("images", 0)),
+                                    counts.get("faces", 0), counts.get("ignored", 0), info["min_size"],
+                                    info.get("host", "?")),
+        "",
+        markdown_table(rows),
+        "",
+        "![PR curves and AP vs size](%s)" % png_name,
+        "",
+        "## K210 gap to YuNet-n",
+        "",
+    ]
+    lines += k210_gaps(results) or ["- no K210 row in this run."]
+    lines += [
+        "",
+        "## Protocol",
+        "",
+        "- Every row runs on the same images and is scored by the same code, `picoface.evaluate` "
+        "(VOC all-point AP: detections sorted by score, greedy one-to-one matching to faces, "
+        "a detection matching an ignore region counts neither as a hit nor as a false positive).",
+        "- AP@0.5 / AP@0.3: IoU thresholds. Faces marked invalid in WIDER FACE and faces smaller than "
+        "%g px (geometric mean of w and h) are ignore regions, not misses." % info["min_size"],
+        "- Each detector uses a low score threshold (0.01–0.05) so its PR curve runs to its highest "
+        "recall; its own NMS is kept.",
+        "- Host latency: wall time of `detect()` (pre-processing, inference, decoding, NMS; not image "
+        "file decoding), median over the images of this run, single-threaded runtimes (OpenCV, "
+        "onnxruntime, TFLite with 1 thread); one untimed warm-up call first. The ratio column divides "
+        "by the `%s` row. Latency on a shared machine is noisy: compare ratios, not absolute ms." % reference,
+        "- bytes: size of the model file as shipped (Haar: the OpenCV XML cascade). MACs: "
+        "multiply-accumulates of conv / depthwise / fully-connected layers counted from tensor shapes "
+        "(TFLite ops, onnxruntime node shapes, kmodel KPU layers at the resolution the KPU computes "
+        "them); YuNet at 320x320, Ultra-Light at 320x240. Haar has no fixed MAC count (n/a).",
+        "",
+        "## Rows",
+        "",
+    ]
+    lines += ["- `%s`: %s" % (r["name"], r["what"]) for r in results]
+    lines += [
+        "",
+        "## Caveats",
+        "",
+        "- **FOMO is a centroid detector** (no box sizes): its number is the *centroid AP* — a "
+        "detection is a hit when its centre lies inside an unmatched face box — and is not comparable "
+        "with the box APs.",
+        "- **BlazeFace front-128 was designed for faces larger than ~20% of the frame** (selfie range); "
+        "WIDER FACE is mostly small faces, so its low AP here says little about its design range.",
+        "- The K210 rows run through picoface's KPU emulator (bit-level model of the KPU's integer "
+        "arithmetic), not on a board; host latency of those rows is the emulator's, not the K210's.",
+        "- The WIDER FACE images here are the 200-image validation subset in ../shared (squashed to "
+        "416 px and restored; about 0.4x the original detail), so absolute APs are not the "
+        "published easy/medium/hard numbers.",
+        "",
+    ]
+    write_text(path, "\n".join(lines))
+    return rows
+
+
+def write_json(path, results, info):
+    clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]
+    write_text(path, json.dumps({"info": info, "rows": clean}, indent=1, default=float) + "\n")
+
+
+def write_png(path, results, title="picoface bench"):
+    """Left: PR curves (IoU 0.5) of the box detectors. Right: AP bars ordered by model bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in results if r["status"] == "ok"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2), dpi=100)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, r in enumerate(ok):
+        res = r.get("_result") or {}
+        key = "centroid" if r.get("metric") == "centroid" else "0.5"
+        one = res.get("results", {}).get(key)
+        if not one:
+            continue
+        rec, prec, _ = one["_pr_full"] if "_pr_full" in one else (one["pr"]["recall"], one["pr"]["precision"], None)
+        rec, prec = np.asarray(rec), np.asarray(prec)
+        if not len(rec):
+            continue
+        ap = one.get("ap")
+        style = ":" if key == "centroid" else "-"
+        label = "%s (%s %s)" % (r["name"], "centroid AP" if key == "centroid" else "AP", fmt_ap(ap))
+        ax1.plot(np.r_[0.0, rec], np.r_[prec[0], prec], style, color=colors[i % len(colors)],
+                 drawstyle="steps-post", linewidth=1.5, label=label)
+    ax1.set_xlim(0, 1)
+    ax1.set_ylim(0, 1.02)
+    ax1.set_xlabel("recall")
+    ax1.set_ylabel("precision")
+    ax1.set_title("PR curves (IoU 0.5; dotted: centroid metric)")
+    ax1.grid(alpha=0.3)
+    ax1.legend(fontsize=7, loc="lower left")
+
+    bars = sorted([r for r in ok if r.get("bytes")], key=lambda r: r["bytes"])
+    names = [r["name"] for r in bars]
+    vals = [(r.get("ap50") if r.get("metric") != "centroid" else r.get("ap_centroid")) or 0.0 for r in bars]
+    cols = ["#bbbbbb" if r.get("metric") == "centroid" else colors[ok.index(r) % len(colors)] for r in bars]
+    x = np.arange(len(bars))
+    ax2.bar(x, vals, color=cols)
+    for xi, r, v in zip(x, bars, vals):
+        ax2.text(xi, v + 0.01, fmt_bytes(r["bytes"]).replace(" ", "\n"), ha="center", va="bottom", fontsize=7)
+    ax2.set_xticks(x)
+    ax2.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
+    ax2.set_ylim(0, 1.1)
+    ax2.set_ylabel("AP@0.5 (grey: centroid AP)")
+    ax2.set_title("AP vs model size (bars ordered by bytes)")
+    ax2.grid(axis="y", alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

@@ -1,0 +1,22 @@
+"""A quiet tf.lite.Interpreter factory (TensorFlow imported lazily, its chatter turned down)."""
+
+import os
+import warnings
+
+
+def interpreter(path, num_threads=1, all_ops=False):
+    """tf.lite.Interpreter for ``path``; ``all_ops`` turns the default (XNNPACK) delegate off so
+    every op stays visible (MAC counting)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    kw = {"model_path": str(path), "num_threads": num_threads}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if all_ops:
+            try:
+                kw["experimental_op_resolver_type"] = tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+                return tf.lite.Interpreter(**kw)
+            except (AttributeError, TypeError, ValueError):
+                kw.pop("experimental_op_resolver_type", None)
+        return tf.lite.Interpreter(**kw)

@@ -1,0 +1,145 @@
+"""picoface sim: run the unchanged device app on a simulated board (picoface.sim.runner.run_app).
+
+The camera is --source (webcam[:N], a video file, a folder of images, or the builtin scene);
+the board's serial port goes to --serial: stdout (raw protocol lines), pty (a pseudo-terminal;
+its path is printed as "serial: /dev/pts/N" so `picoface monitor --port /dev/pts/N` can
+attach), or a pyserial URL / device path (socket://host:port, rfc2217://..., /dev/ttyUSB1).
+
+Model: --model, else the board's shipped model from models/ (model.json); on K210 boards a
+shipped TFLite with the right input size stands in for the kmodel (the simulated KPU runs it)
+when no kmodel is shipped. Without any, the command stops with a PicofaceError that says how
+to get one (`make train`, or --model).
+"""
+
+import sys
+import time
+
+from picoface.errors import PicofaceError
+
+
+def add_arguments(p):
+    p.add_argument("--board", default="maix_dock", help="board name (boards/*.toml)")
+    p.add_argument("--firmware", help="firmware family[/generation] to simulate (default: the board's first)")
+    p.add_argument("--source", default="builtin", help="webcam[:N] | VIDEO | DIR of images | builtin")
+    p.add_argument("--model", help="model artifact (.kmodel/.tflite) or its folder (default: shipped model)")
+    p.add_argument("--frames", type=int, help="stop after N frames (default: when the source ends)")
+    p.add_argument("--serial", default="stdout", help="stdout | pty | URL or device path")
+    p.add_argument("--pace", type=float, default=0.0, help="at most this many frames per second of wall "
+                                                           "time (0: as fast as the host runs)")
+    p.add_argument("--show", action="store_true", help="show the LCD (or the annotated camera) in a window")
+    p.add_argument("--lcd-dir", help="write every LCD frame as PNG into DIR")
+    p.add_argument("--seed", type=int, default=0, help="builtin scene seed")
+
+
+class SerialOut:
+    """Where the simulated board's serial lines go; counts them."""
+
+    def __init__(self, spec, announce):
+        self.spec = spec
+        self.lines = 0
+        self.pty = self.transport = self.stream = None
+        if spec == "stdout":
+            self.stream = sys.stdout.buffer  # taken now: run_app swaps sys.stdout while it runs
+        elif spec == "pty":
+            from picoface.transport import PtyPort
+
+            self.pty = PtyPort()
+            announce("serial: %s" % self.pty.path)
+        else:
+            from picoface.transport import Transport
+
+            self.transport = Transport(spec).open()
+            announce("serial: %s" % spec)
+
+    def __call__(self, line):
+        self.lines += 1
+        if self.stream is not None:
+            try:
+                self.stream.write(line)
+                self.stream.flush()
+            except BrokenPipeError:
+                raise PicofaceError("stdout was closed", "pipe into a program that reads everything") from None
+        elif self.pty is not None:
+            self.pty.write(line)
+        else:
+            self.transport.write(line)
+
+    @property
+    def dropped(self):
+        return self.pty.dropped if self.pty is not None else 0
+
+    def close(self):
+        if self.pty is not None:
+            self.pty.close()
+        if self.transport is not None:
+            self.transport.close()
+
+
+def paced(frames, fps):
+    """Yield from ``frames`` at most ``fps`` per second (0: no limit)."""
+    if not fps or fps <= 0:
+        yield from frames
+        return
+    period = 1.0 / fps
+    nxt = time.monotonic()
+    for f in frames:
+        delay = nxt - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        nxt = max(nxt + period, time.monotonic() - period)
+        yield f
+
+
+def resolve_model(board, model):
+    from picoface.flash.models import resolve
+
+    return resolve(board, model, allow_standin=True)
+
+
+def simulate(board, source="builtin", model=None, frames=None, serial=None, firmware=None, show=False,
+             lcd_dir=None, pace=0.0, seed=0, contract=None):
+    """Run the app once; returns (summary dict, wall seconds, frames seen by the camera)."""
+    from picoface.sim.runner import run_app
+    from picoface.sim.sources import open_source
+
+    src = open_source(source, size=board.camera_size, frames=frames, seed=seed)
+    seen = [0]
+
+    def counted(it):
+        for f in it:
+            seen[0] += 1
+            yield f
+
+    t0 = time.perf_counter()
+    summary = run_app(board, firmware=firmware, frames=counted(paced(iter(src), pace)), model_path=model,
+                      contract=contract, max_frames=frames, serial=serial, lcd_dir=lcd_dir, show=show)
+    return summary, time.perf_counter() - t0, seen[0]
+
+
+def run(args):
+    from picoface.boards import load_board
+
+    board = load_board(args.board)
+    model, contract = resolve_model(board, args.model)
+    if args.frames is not None and args.frames <= 0:
+        raise PicofaceError("--frames must be positive", "e.g. --frames 100")
+
+    def announce(text):
+        print(text, flush=True)  # stdout: `picoface demo` and scripts read the pty path from here
+
+    note = sys.stderr if args.serial == "stdout" else sys.stdout
+    out = SerialOut(args.serial, announce)
+    try:
+        summary, wall, seen = simulate(board, args.source, model, args.frames, out, args.firmware, args.show,
+                                       args.lcd_dir, args.pace, args.seed, contract)
+    finally:
+        out.close()
+    n = len(summary.get("frames", []))
+    print("sim: %s on %s, model %s: %d frames in %.1f s (%.1f frames/s), %d serial lines%s; end: %s" % (
+        summary.get("firmware", args.firmware or board.firmware[0]), board.name, model.name, n, wall,
+        n / wall if wall > 0 else 0.0, out.lines, (", %d dropped (nobody reading)" % out.dropped) if out.dropped
+        else "", summary.get("end")), file=note, flush=True)
+    if summary.get("traceback"):
+        print(summary["traceback"], file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,191 @@
+"""The Detector protocol and the shared machinery of YOLOv2-region models (ARCHITECTURE §3-4, §9).
+
+A detector has ``name``, ``kind`` ("box" | "centroid"), ``bytes`` and ``macs`` (int or None)
+and ``detect(rgb) -> float32 (N, 5)`` ``[x, y, w, h, score]`` in pixels of ``rgb``.
+
+``RegionDetector`` does what every picoface artifact needs around its backend's ``forward``:
+fit the image to the net input with ``pfcore.geom.Fit`` (the device's own code), run, decode
+the YOLOv2 region output and NMS with ``picoface.detect.region`` (numpy twin of
+``pfcore.region``; the pure-Python reference is used if the twin is missing), map boxes back.
+"""
+
+import json
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from picoface.errors import PicofaceError
+
+EVAL_THRESHOLD = 0.01  # score threshold for complete PR curves (the deployed one is in model.json)
+
+
+@runtime_checkable
+class Detector(Protocol):
+    name: str
+    kind: str
+    bytes: int | None
+    macs: int | None
+
+    def detect(self, rgb) -> np.ndarray: ...
+
+
+def contract_path(artifact):
+    """The model contract of an artifact (picoface.contract's rule): ``<stem>.json`` beside it,
+    else ``model.json`` when its ``file`` names this artifact; None when there is none."""
+    p = Path(artifact)
+    own = p.with_suffix(".json")
+    if own.is_file():
+        return own
+    mj = p.parent / "model.json"
+    if mj.is_file():
+        try:
+            if json.loads(mj.read_text()).get("file") == p.name:
+                return mj
+        except (ValueError, AttributeError):
+            raise PicofaceError("%s is not a valid model contract" % mj, "re-export the model") from None
+    return None
+
+
+def load_contract(artifact):
+    """The validated model contract beside ``artifact``, or None when there is none."""
+    from picoface.contract import load_contract as _load
+
+    path = contract_path(artifact)
+    return _load(path) if path is not None else None
+
+
+def prepare_input(rgb, fit):
+    """Image -> net input (RGB uint8 net_h x net_w x 3) as the device builds it: the camera
+    rectangle ``fit.cam_rect()`` resized into ``fit.content_rect()``, black padding around
+    (``picoface.detect.fit.fit_image``, shared with training)."""
+    try:
+        from picoface.detect.fit import fit_image
+    except ImportError:
+        fit_image = None
+    if fit_image is not None:
+        return fit_image(rgb, fit)
+    import cv2
+
+    x, y, w, h = fit.cam_rect()
+    cx, cy, cw, ch = fit.content_rect()
+    net_w, net_h = fit.net_size
+    crop = rgb[y:y + h, x:x + w]
+    interp = cv2.INTER_AREA if cw < w or ch < h else cv2.INTER_LINEAR
+    if (cw, ch) != (w, h):
+        crop = cv2.resize(crop, (cw, ch), interpolation=interp)
+    if (cx, cy, cw, ch) == (0, 0, net_w, net_h):
+        return np.ascontiguousarray(crop)
+    out = np.zeros((net_h, net_w, 3), np.uint8)
+    out[cy:cy + ch, cx:cx + cw] = crop
+    return out
+
+
+def _postprocess():
+    """(postprocess, wants_list): the numpy twin, else the device's pure-Python reference."""
+    try:
+        from picoface.detect.region import postprocess
+
+        return postprocess, False
+    except ImportError:
+        from pfcore.region import postprocess
+
+        return postprocess, True
+
+
+def infer_grid(n_values, net_w, net_h, n_anchors, classes):
+    """(grid_w, grid_h) of a flat region output from the input size (strides 32, 16, 8, 4)."""
+    per_cell = n_anchors * (5 + classes)
+    for s in (32, 16, 8, 4):
+        for gw, gh in ((net_w // s, net_h // s), (-(-net_w // s), -(-net_h // s))):
+            if gw * gh * per_cell == n_values:
+                return gw, gh
+    raise PicofaceError("cannot infer the output grid: %d values for a %dx%d input and %d anchors x %d"
+                        % (n_values, net_w, net_h, n_anchors, 5 + classes),
+                        "give grid_w/grid_h (model.json output or --grid W H)")
+
+
+def _anchors(v):
+    if v is None:
+        return None
+    from pfcore.region import anchor_pairs
+
+    if isinstance(v, str):
+        v = [float(t) for t in v.replace(",", " ").split()]
+    pairs = [list(map(float, p)) for p in anchor_pairs(list(v))]
+    if not pairs:
+        raise PicofaceError("anchors are empty", "give w,h pairs in grid-cell units")
+    return pairs
+
+
+class RegionDetector:
+    """Base of picoface's own artifacts (keras / tflite / kmodel): subclasses set
+    ``net_w``, ``net_h`` and implement ``forward(net_rgb_uint8) -> flat float32 array`` in
+    ``self.out_layout``."""
+
+    kind = "box"
+    default_layout = "NHWC"
+
+    def __init__(self, path, contract=None, anchors=None, threshold=None, nms=None, fit=None,
+                 grid=None, classes=None, layout=None, name=None, max_out=0, **_):
+        self.path = Path(path)
+        c = contract or {}
+        self.contract = c
+        out = c.get("output", {}) or {}
+        inp = c.get("input", {}) or {}
+        thr = c.get("thresholds", {}) or {}
+        self.name = name or c.get("name") or self.path.stem
+        self.anchors = _anchors(anchors if anchors is not None else out.get("anchors"))
+        if self.anchors is None:
+            raise PicofaceError("%s has no anchors: no model.json beside it" % self.path.name,
+                                "put its model.json beside it, or pass anchors (--anchors w,h,... or "
+                                "--preset maixpy-face for Sipeed's stock model)")
+        self.classes = int(classes or out.get("classes") or 1)
+        self.out_layout = layout or out.get("layout") or self.default_layout
+        g = grid or ((out["grid_w"], out["grid_h"]) if out.get("grid_w") and out.get("grid_h") else None)
+        self.grid = tuple(int(v) for v in g) if g else None
+        self.fit_mode = fit or inp.get("fit") or "letterbox"
+        self.deploy_threshold = float(thr.get("score", 0.5))
+        self.threshold = float(threshold if threshold is not None else EVAL_THRESHOLD)
+        self.nms_threshold = float(nms if nms is not None else thr.get("nms", 0.3))
+        self.max_out = int(max_out)
+        self.bytes = self.path.stat().st_size
+        self.macs = c.get("macs")
+        self._fits = {}
+
+    def fit_for(self, w, h):
+        from pfcore.geom import Fit
+
+        key = (w, h)
+        if key not in self._fits:
+            self._fits[key] = Fit(w, h, self.net_w, self.net_h, self.fit_mode)
+        return self._fits[key]
+
+    def forward(self, net_rgb):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def raw(self, rgb):
+        """(flat output, fit) for one image."""
+        rgb = np.asarray(rgb)
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise PicofaceError("detect() needs an RGB uint8 HxWx3 image, got %s %s" % (rgb.dtype, rgb.shape),
+                                "read images with picoface.data.read_image")
+        fit = self.fit_for(rgb.shape[1], rgb.shape[0])
+        out = np.asarray(self.forward(prepare_input(rgb, fit)), np.float32).reshape(-1)
+        if self.grid is None:
+            self.grid = infer_grid(out.size, self.net_w, self.net_h, len(self.anchors), self.classes)
+        return out, fit
+
+    def detect(self, rgb):
+        out, fit = self.raw(rgb)
+        spec = {"grid_w": self.grid[0], "grid_h": self.grid[1], "anchors": self.anchors,
+                "classes": self.classes, "layout": self.out_layout}
+        post, wants_list = _postprocess()
+        dets = post(out.tolist() if wants_list else out, spec, fit, threshold=self.threshold, nms_threshold=self.nms_threshold,
+                              max_out=self.max_out)
+        return np.asarray(dets, np.float32).reshape(-1, 5)
+
+    def describe(self):
+        return {"name": self.name, "kind": self.kind, "bytes": self.bytes, "macs": self.macs,
+                "input": [self.net_w, self.net_h], "fit": self.fit_mode,
+                "grid": list(self.grid) if self.grid else None, "anchors": self.anchors}

@@ -1,0 +1,55 @@
+"""Keras (.keras / .h5) picoface models: float input pixels/255, NHWC region output."""
+
+import numpy as np
+
+from picoface.detectors.base import RegionDetector
+from picoface.errors import PicofaceError
+
+
+class KerasDetector(RegionDetector):
+    default_layout = "NHWC"
+
+    def __init__(self, path, contract=None, **kw):
+        super().__init__(path, contract, **kw)
+        import keras
+
+        try:
+            self.model = keras.models.load_model(str(self.path), compile=False)
+        except Exception as e:  # keras raises many types for a bad file
+            raise PicofaceError("cannot load Keras model %s (%s)" % (self.path, str(e).splitlines()[0][:200]),
+                                "pass a .keras file saved by picoface train") from e
+        shape = self.model.inputs[0].shape
+        inp = (contract or {}).get("input", {})
+        self.net_h = int(shape[1] or inp.get("h") or 0)
+        self.net_w = int(shape[2] or inp.get("w") or 0)
+        if not self.net_w or not self.net_h:
+            raise PicofaceError("%s has no fixed input size" % self.path.name, "set input w/h in model.json")
+        self.scale = float(inp.get("scale", 1 / 255.0))
+        if self.macs is None:
+            self.macs = keras_macs(self.model)
+
+    def forward(self, net_rgb):
+        x = net_rgb[None].astype(np.float32) * self.scale
+        y = self.model(x, training=False)
+        return np.asarray(y[0] if isinstance(y, (list, tuple)) else y)
+
+
+def keras_macs(model):
+    """MACs of Conv2D / DepthwiseConv2D / Dense layers (from their output shapes)."""
+    total = 0
+    try:
+        for layer in model.layers:
+            cls = type(layer).__name__
+            if cls not in ("Conv2D", "DepthwiseConv2D", "Dense"):
+                continue
+            out = layer.output.shape
+            k = layer.get_weights()[0].shape
+            if cls == "Conv2D":
+                total += int(np.prod(out[1:3])) * out[3] * k[0] * k[1] * k[2]
+            elif cls == "DepthwiseConv2D":
+                total += int(np.prod(out[1:3])) * out[3] * k[0] * k[1]
+            else:
+                total += int(np.prod([d for d in out[1:-1] if d])) * k[0] * k[1]
+    except Exception:
+        return None
+    return int(total)

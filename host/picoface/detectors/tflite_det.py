@@ -1,0 +1,61 @@
+"""TFLite picoface models, float or full-integer (uint8/int8 input, int8 output), run with
+``tf.lite.Interpreter``. Output layout NHWC; quantised outputs are dequantised here."""
+
+import numpy as np
+
+from picoface.detectors.base import RegionDetector
+from picoface.errors import PicofaceError
+
+
+class TFLiteDetector(RegionDetector):
+    default_layout = "NHWC"
+
+    def __init__(self, path, contract=None, num_threads=1, **kw):
+        super().__init__(path, contract, **kw)
+        import tensorflow as tf
+
+        try:
+            self.interp = tf.lite.Interpreter(model_path=str(self.path), num_threads=int(num_threads))
+            self.interp.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise PicofaceError("cannot load TFLite model %s (%s)" % (self.path, str(e).splitlines()[0][:200]),
+                                "pass a .tflite file exported by picoface") from e
+        self.inp = self.interp.get_input_details()[0]
+        self.out = self.interp.get_output_details()[0]
+        shape = self.inp["shape"]
+        if len(shape) != 4 or shape[3] != 3:
+            raise PicofaceError("%s input shape %s is not 1xHxWx3" % (self.path.name, list(shape)),
+                                "export the model with an NHWC RGB input")
+        self.net_h, self.net_w = int(shape[1]), int(shape[2])
+        self.in_dtype = np.dtype(self.inp["dtype"])
+        self.in_scale, self.in_zp = self.inp["quantization"]
+        self.out_scale, self.out_zp = self.out["quantization"]
+        self.quantized = self.in_dtype != np.float32
+        oshape = self.out["shape"]
+        if self.grid is None and len(oshape) == 4:
+            per = len(self.anchors) * (5 + self.classes)
+            if oshape[3] == per:
+                self.grid = (int(oshape[2]), int(oshape[1]))
+        if self.macs is None:
+            try:
+                from picoface.bench.macs import tflite_macs
+
+                self.macs = tflite_macs(self.path)
+            except Exception:
+                self.macs = None
+
+    def forward(self, net_rgb):
+        if self.in_dtype == np.float32:
+            x = net_rgb.astype(np.float32) / 255.0
+        elif self.in_dtype == np.uint8 and self.in_scale and abs(self.in_scale - 1 / 255.0) < 1e-9 and self.in_zp == 0:
+            x = net_rgb
+        else:  # generic quantisation of pixels/255
+            info = np.iinfo(self.in_dtype)
+            q = np.round(net_rgb.astype(np.float32) / 255.0 / self.in_scale) + self.in_zp
+            x = np.clip(q, info.min, info.max).astype(self.in_dtype)
+        self.interp.set_tensor(self.inp["index"], x[None])
+        self.interp.invoke()
+        y = self.interp.get_tensor(self.out["index"])[0]
+        if y.dtype != np.float32:
+            y = (y.astype(np.float32) - self.out_zp) * (self.out_scale or 1.0)
+        return y

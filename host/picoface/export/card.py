@@ -1,0 +1,97 @@
+"""MODEL_CARD.md for a shipped model: what it is, sizes, training, curves, AP, how to reproduce."""
+
+from picoface import atomic
+
+
+def _kb(n):
+    return "%s B (%.1f KB)" % ("{:,}".format(int(n)), n / 1024.0) if n is not None else "n/a"
+
+
+def write_card(cfg, result, summary, out):
+    s = summary or {}
+    par = s.get("parity") or {}
+    files = s.get("files") or {}
+    hist = getattr(result, "history", []) or []
+    tp = getattr(result, "throughput", {}) or {}
+    lines = [
+        "# %s" % cfg.name,
+        "",
+        "Face detector of the picoface family: depthwise-separable (MobileNetV1-style) backbone, "
+        "YOLOv2 region head (%d anchors x %d), one class (face). KPU-friendly: only 1x1/3x3 convs, "
+        "stride-2 layers with symmetric ZeroPadding((1,1)) + 'valid', ReLU6, BN folded at export, "
+        "no Add/UpSampling/GlobalPool." % (cfg.model.anchors, 5 + cfg.model.classes),
+        "",
+        "## Interface",
+        "",
+        "| item | value |",
+        "|---|---|",
+        "| input | %dx%d RGB, fit `%s` (pfcore.geom.Fit) |" % (cfg.input.w, cfg.input.h, cfg.input.fit),
+        "| output | %dx%d grid x %d channels, NHWC (channel = a*6+e: tx, ty, tw, th, obj, cls) |" % (
+            (s.get("grid") or [0, 0])[0], (s.get("grid") or [0, 0])[1], cfg.model.anchors * (5 + cfg.model.classes)),
+        "| anchors (grid units) | %s |" % s.get("anchors"),
+        "| parameters (= int8 weight bytes) | %s |" % ("{:,}".format(s["params"]) if "params" in s else "n/a"),
+        "| MACs per frame | %s |" % ("{:,}".format(s["macs"]) if "macs" in s else "n/a"),
+        "| thresholds | score %.2f, NMS IoU %.2f |" % (cfg.export.score, cfg.export.nms),
+        "",
+        "## Artifacts",
+        "",
+        "| file | format | bytes |",
+        "|---|---|---|",
+    ]
+    for fmt, f in files.items():
+        lines.append("| `%s` | %s | %s |" % (f["file"], fmt, _kb(f.get("bytes"))))
+    lines += [
+        "",
+        "`model.json` is the contract of the deployable int8 TFLite; `picoface_float.json` / "
+        "`picoface_int8.json` describe each TFLite. The K210 kmodel is made from "
+        "`picoface_float.tflite` by `picoface.kmodel.export` (nncase PTQ).",
+        "",
+        "- TFLite Micro arena (int8, measured with tflite-micro by bisection): %s" % _kb(s.get("arena_bytes")),
+    ]
+    if s.get("board"):
+        lines.append("- checked against board `%s` budget (boards/%s.toml)" % (s["board"], s["board"]))
+    lines += [
+        "",
+        "## Accuracy",
+        "",
+        "AP@0.5 on `%s` (invalid and < %g px faces ignored), measured at export on the TFLite models "
+        "with the same preprocessing as the device:" % (cfg.data.val, cfg.data.val_min_size),
+        "",
+        "| model | AP@0.5 |",
+        "|---|---|",
+        "| float TFLite | %s |" % par.get("ap_float", "n/a"),
+        "| int8 TFLite | %s |" % par.get("ap_int8", "n/a"),
+        "",
+        "Best val AP during training (Keras float): %.4f at epoch %d." % (result.best_ap, result.best_epoch),
+        "",
+        "## Training",
+        "",
+        "- data: %s (widerface_val is never trained on); per-source weights %s" % (
+            ", ".join(cfg.data.train), cfg.data.weights or "equal"),
+        "- %d epochs run (stopped by: %s) in %.1f min on this machine's CPU; median %.0f img/s "
+        "training, input pipeline alone %.0f img/s, image cache %.0f MB decoded in %.0f s" % (
+            result.epochs_done, result.stopped, result.seconds / 60.0, tp.get("train_img_per_s", 0),
+            tp.get("pipeline_img_per_s", 0), tp.get("cache_mb", 0), tp.get("cache_seconds", 0)),
+        "- config: `train.yaml` (resolved: `train.resolved.yaml`, hash `%s`), seed %d" % (s.get("config_hash", "?"), cfg.seed),
+        "- curves: `curves.png`, per-epoch log: `log.csv`",
+        "",
+        "![training curves](curves.png)",
+        "",
+        "## Reproduce",
+        "",
+        "```",
+        "make train          # both shipped models",
+        "# or just this one:",
+        ".venv/bin/picoface train --config models/%s/train.yaml" % cfg.name,
+        "```",
+        "",
+        "Training has a wall-clock budget (`train.budget_minutes`), so the number of epochs, and "
+        "with it the AP, depends on the machine's speed and load.",
+        "",
+    ]
+    if hist:
+        lines += ["## Last epochs", "", "| epoch | loss | val AP | img/s |", "|---|---|---|---|"]
+        for h in hist[-5:]:
+            lines.append("| %s | %s | %s | %s |" % (h["epoch"], h["loss"], h["val_ap"], h["img_per_s"]))
+        lines.append("")
+    atomic.write_text(out / "MODEL_CARD.md", "\n".join(lines))

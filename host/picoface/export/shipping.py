@@ -1,0 +1,196 @@
+"""Export a trained picoface model into a shipped folder (``models/<name>/``).
+
+``export_model(keras_path, cfg_or_none, formats, out_dir, ...)`` is what ``picoface export``
+and the end of ``picoface train`` call. It folds BN, writes the float and/or int8 TFLite,
+measures the TFLM arena of the int8 model, checks the board budget (PicofaceError when over),
+runs the float-vs-int8 AP parity check, and writes one contract per artifact
+(``picoface_float.json``, ``picoface_int8.json``) plus ``model.json`` (the int8 TFLite, the
+deployable artifact of TFLite boards; the K210 kmodel exporter makes its own from the float
+TFLite), the resolved training config and a MODEL_CARD.md.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from picoface import atomic
+from picoface.contract import git_commit, write_contract
+from picoface.errors import PicofaceError
+
+FILES = {"tflite-float": "picoface_float.tflite", "tflite-int8": "picoface_int8.tflite", "keras": "picoface.keras"}
+
+
+def calibration_images(cfg, n, seed=0, calib=None):
+    """n uint8 net-size images: from a folder/dataset ``calib`` or the training sets (never val)."""
+    from picoface.train.geometry import preprocess
+    from picoface.train.samples import load_samples, read_image
+    from picoface.train.config import data_root
+
+    paths = []
+    if calib:
+        p = Path(calib)
+        if p.is_dir() and not (p / "annotations.jsonl").is_file():
+            paths = sorted(x for x in p.rglob("*") if x.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
+        else:
+            paths = [s.image_path for s in load_samples(p)]
+    else:
+        for name in cfg.data.train:
+            paths += [s.image_path for s in load_samples(data_root(cfg) / name)]
+    paths = [p for p in paths if Path(p).is_file()]
+    if not paths:
+        raise PicofaceError("no calibration images found%s" % (" in %s" % calib if calib else ""),
+                            "pass --calib with a folder of photos or a dataset")
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(paths), size=min(n, len(paths)), replace=False)
+    out = []
+    for i in sorted(pick):
+        x, _ = preprocess(read_image(paths[i]), cfg.input.w, cfg.input.h, cfg.input.fit)
+        out.append(x)
+    return out
+
+
+def _contract(cfg, fmt, fname, anchors, io, chash, grid, extra):
+    gray = cfg.input.grayscale
+    c = {
+        "contract": 1, "name": cfg.name, "format": fmt, "file": fname, "bytes": 1, "sha256": "0" * 64,
+        "input": {"w": cfg.input.w, "h": cfg.input.h, "channels": 1 if gray else 3, "order": "GRAY" if gray else "RGB",
+                  "layout": "NHWC", "dtype": io["input"]["dtype"], "scale": io["input"]["scale"],
+                  "zero_point": io["input"]["zero_point"], "fit": cfg.input.fit},
+        "output": {"grid_w": grid[0], "grid_h": grid[1], "anchors": [[round(float(a), 4), round(float(b), 4)] for a, b in anchors],
+                   "classes": cfg.model.classes, "layout": "NHWC", "dtype": io["output"]["dtype"],
+                   "scale": io["output"]["scale"], "zero_point": io["output"]["zero_point"]},
+        "thresholds": {"score": cfg.export.score, "nms": cfg.export.nms},
+        "training": {"config_hash": chash, "commit": git_commit(), "config": "train.yaml"},
+    }
+    if fmt == "tflite-float":
+        c["input"].update(dtype="float32", scale=1.0 / 255.0, zero_point=0)
+    c.update(extra)
+    return c
+
+
+def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None, anchors=None, valset=None,
+                 parity_tolerance=None, log=print):
+    """Write the artifacts; return a summary dict (sizes, arena, parity APs)."""
+    import keras
+
+    from picoface.boards import load_board
+    from picoface.export import arena as arena_mod
+    from picoface.export import tflite
+    from picoface.train.config import config_hash
+    from picoface.train.model import count_macs
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    formats = list(formats or cfg.export.formats)
+    if parity_tolerance is None:
+        parity_tolerance = cfg.export.parity_tolerance
+    model = keras.models.load_model(str(keras_path), compile=False)
+    if anchors is None:
+        aj = Path(keras_path).parent / "anchors.json"
+        if not aj.is_file():
+            raise PicofaceError("no anchors.json beside %s" % keras_path, "export from a training run directory")
+        anchors = json.loads(aj.read_text())
+    anchors = np.asarray(anchors, np.float32)
+    grid = (cfg.input.w // cfg.model.stride, cfg.input.h // cfg.model.stride)
+    oshape = model.output_shape
+    if (oshape[2], oshape[1]) != grid or oshape[3] != len(anchors) * (5 + cfg.model.classes):
+        raise PicofaceError("model output %s does not match the config grid %s" % (oshape, grid),
+                            "export with the config the model was trained with")
+    folded = tflite.fold(model, cfg.model)
+    macs = count_macs(folded)
+    chash = config_hash(cfg)
+    summary = {"name": cfg.name, "params": int(folded.count_params()), "macs": macs, "grid": list(grid),
+               "anchors": anchors.round(4).tolist(), "config_hash": chash, "files": {}}
+    blobs = {}
+    if True:  # the Keras float model always ships (fine-tuning, kmodel path, bench)
+        shutil.copyfile(keras_path, out / FILES["keras"])
+        summary["files"]["keras"] = {"file": FILES["keras"], "bytes": (out / FILES["keras"]).stat().st_size}
+    if "tflite-float" in formats or "tflite-int8" in formats:
+        blobs["tflite-float"] = tflite.to_float(folded)
+    if "tflite-int8" in formats:
+        calib_imgs = calibration_images(cfg, cfg.export.calib_images, seed=cfg.seed, calib=calib)
+        log("int8 calibration on %d images" % len(calib_imgs))
+        blobs["tflite-int8"] = tflite.to_int8(folded, calib_imgs)
+    arena = None
+    if "tflite-int8" in blobs:
+        arena = arena_mod.measure_arena(blobs["tflite-int8"])
+        summary["arena_bytes"] = arena
+        log("int8 %d B, TFLM arena %d B" % (len(blobs["tflite-int8"]), arena))
+    board_name = board if board is not None else cfg.export.board
+    if board_name:
+        b = load_board(board_name)
+        if b.model_format == "tflite-int8" and "tflite-int8" in blobs:
+            arena_mod.check_board_budget(b, len(blobs["tflite-int8"]), arena)
+        summary["board"] = b.name
+    if cfg.export.max_weight_bytes and summary["params"] > cfg.export.max_weight_bytes:
+        raise PicofaceError("%d int8 weights > export.max_weight_bytes %d" % (summary["params"], cfg.export.max_weight_bytes),
+                            "use a smaller width or fewer blocks")
+    par = None
+    if valset is not None and "tflite-int8" in blobs:
+        par = _parity_safe(blobs, anchors, valset, cfg, parity_tolerance)
+        summary["parity"] = par
+        log("val AP@0.5 float %.4f, int8 %.4f (delta %+.4f)" % (par["ap_float"], par["ap_int8"], par["delta"]))
+    for fmt, data in blobs.items():
+        if fmt not in formats:
+            continue
+        fname = FILES[fmt]
+        atomic.write_bytes(out / fname, data)
+        io = tflite.io_details(data)
+        extra = {"macs": macs}
+        if fmt == "tflite-int8" and arena is not None:
+            extra["arena_bytes"] = int(arena)
+        if par is not None:
+            extra["metrics"] = {"val": cfg.data.val, "val_ap50": par["ap_int8" if fmt == "tflite-int8" else "ap_float"]}
+        c = write_contract(out / (Path(fname).stem + ".json"), _contract(cfg, fmt, fname, anchors, io, chash, grid, extra))
+        summary["files"][fmt] = {"file": fname, "bytes": c["bytes"], "sha256": c["sha256"]}
+        if fmt == "tflite-int8" or ("tflite-int8" not in formats and fmt == "tflite-float"):
+            write_contract(out / "model.json", c)
+    from picoface.train.config import save_config
+
+    save_config(cfg, out / "train.resolved.yaml")
+    atomic.write_text(out / "export.json", json.dumps(summary, indent=2) + "\n")
+    if par is not None and not par["ok"]:
+        raise PicofaceError("int8 AP %.4f differs from float AP %.4f by more than %.3f (artifacts written to %s)"
+                            % (par["ap_int8"], par["ap_float"], parity_tolerance, out),
+                            "use more or better calibration images (--calib)")
+    return summary
+
+
+def _parity_safe(blobs, anchors, valset, cfg, tol):
+    from picoface.export.parity import parity
+
+    return parity(blobs["tflite-float"], blobs["tflite-int8"], anchors, valset, cfg.input.fit, tol, raise_on_fail=False)
+
+
+def ship(cfg, result, log=print):
+    """After training: export into cfg.out, copy curves/log, write the model card."""
+    from picoface.train.config import data_root, resolve_path
+    from picoface.train.samples import load_eval_samples
+    from picoface.train.val import ValSet
+    from picoface.export.card import write_card
+
+    out = resolve_path(cfg.out)
+    vpath = Path(cfg.data.val)
+    if not vpath.is_absolute():
+        vpath = data_root(cfg) / cfg.data.val
+    vs = load_eval_samples(vpath, cfg.data.val_min_size)
+    if cfg.data.val_max_images:
+        vs = vs[:cfg.data.val_max_images]
+    summary = None
+    err = None
+    try:
+        summary = export_model(result.model_path, cfg, out, valset=ValSet(vs), log=log)
+    except PicofaceError as e:
+        err = e
+        ej = out / "export.json"
+        summary = json.loads(ej.read_text()) if ej.is_file() else {}
+    for f in ("curves.png", "log.csv", "anchors.json"):
+        src = Path(result.run_dir) / f
+        if src.is_file():
+            shutil.copyfile(src, out / f)
+    write_card(cfg, result, summary, out)
+    if err is not None:
+        raise err
+    return out

@@ -1,0 +1,230 @@
+"""What ``picoface flash`` will do, as data: build it, print it (--dry-run), run it.
+
+A plan for a board:
+  1. kflash (K210 only): firmware .bin at 0x0 and/or the model at the board's flash address,
+     both in one .kfpkg so kflash runs once (``picoface.kmodel.kfpkg``);
+  2. raw REPL: the model as a file (boards with ``placement = "file"``), the app
+     (device/*.py, device/pfcore/*.py) and the generated config into the board's app folder,
+     each read back by SHA-256;
+  3. soft reset, then the boot hello line is read back and checked: board name, firmware
+     family, model hash and app version.
+"""
+
+import copy
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+from picoface.errors import PicofaceError
+
+CONFIG_NAME = "picoface.json"
+DEVICE_DIR = Path(__file__).resolve().parents[3] / "device"
+
+
+@dataclasses.dataclass
+class Plan:
+    board: object
+    port: str
+    baud: int
+    model_path: Path = None
+    model_bytes: bytes = None
+    contract: dict = None
+    firmware_path: Path = None
+    firmware_bytes: bytes = None
+    kfpkg_entries: list = dataclasses.field(default_factory=list)   # [(address, name, sha, nbytes)]
+    kflash_argv: list = None                                        # with "<kfpkg>" for the package
+    dirs: list = dataclasses.field(default_factory=list)
+    files: list = dataclasses.field(default_factory=list)           # [(remote path, bytes, label)]
+    expect: dict = dataclasses.field(default_factory=dict)
+    notes: list = dataclasses.field(default_factory=list)
+
+    def describe(self):
+        """The plan as text lines (what --dry-run prints)."""
+        b = self.board
+        out = ["flash plan for %s (%s) on %s" % (b.name, b.title, self.port or "<no --port>")]
+        n = 1
+        if self.kflash_argv:
+            out.append("%d. kflash (ISP; the board resets into the bootloader):" % n)
+            out.append("     kfpkg <temp>/picoface-%s.kfpkg:" % b.name)
+            for addr, name, sha, size in self.kfpkg_entries:
+                out.append("       0x%06x  %-16s %9d B%s" % (addr, name, size, "  (+sha256 prefix)" if sha else ""))
+            out.append("     $ " + " ".join(self.kflash_argv))
+            n += 1
+        out.append("%d. raw REPL at %d baud (DTR=%d RTS=%d while open), files read back by SHA-256:" % (
+            n, self.baud, b.serial["dtr_idle"], b.serial["rts_idle"]))
+        for d in self.dirs:
+            out.append("     mkdir %s" % d)
+        for path, data, label in self.files:
+            out.append("     %-34s %9d B  %s" % (path, len(data), label))
+        n += 1
+        out.append("%d. soft reset (Ctrl-B, Ctrl-D): boot.py and main.py run" % n)
+        n += 1
+        exp = ", ".join("%s=%s" % (k, v) for k, v in self.expect.items() if v is not None and k != "model_bytes")
+        out.append("%d. read the hello line and check: %s" % (n, exp))
+        out.extend("note: " + x for x in self.notes)
+        return out
+
+
+def app_files(device_dir=DEVICE_DIR):
+    """[(relative posix path, bytes)] of the device app: device/*.py and device/pfcore/*.py."""
+    device_dir = Path(device_dir)
+    files = sorted(device_dir.glob("*.py")) + sorted((device_dir / "pfcore").glob("*.py"))
+    if not any(p.name == "main.py" for p in files):
+        raise PicofaceError("device app not found in %s (no main.py)" % device_dir, "run from a picoface checkout")
+    return [(p.relative_to(device_dir).as_posix(), p.read_bytes()) for p in files]
+
+
+def app_version(device_dir=DEVICE_DIR):
+    """The app version the hello line must report (pfcore.VERSION / __version__ from the files)."""
+    import ast
+
+    for rel in ("pfcore/__init__.py", "main.py"):
+        p = Path(device_dir) / rel
+        if not p.is_file():
+            continue
+        for node in ast.parse(p.read_text()).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                    and node.targets[0].id in ("APP_VERSION", "VERSION", "__version__") \
+                    and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+                return node.value.value
+    return None
+
+
+def _with_placement(board, placement):
+    if placement is None or placement == board.model["placement"]:
+        return board
+    if placement not in ("flash", "file"):
+        raise PicofaceError("placement must be 'flash' or 'file', not %r" % placement, "fix --model-placement")
+    key = "flash_address" if placement == "flash" else "file_path"
+    if key not in board.model:
+        raise PicofaceError("board %s has no [model] %s, so the model cannot go to %s" % (board.name, key, placement),
+                            "use the board's own placement")
+    model = dict(board.model, placement=placement)
+    return dataclasses.replace(board, model=model)
+
+
+def _check_model(board, path, data, contract):
+    fmt = board.model_format
+    if fmt == "kmodel-v3":
+        from picoface.kmodel import detect_version
+
+        ver = detect_version(data)
+        if ver != 3:
+            raise PicofaceError("%s is a kmodel v%d; stock MaixPy/CanMV on %s load v3" % (path, ver, board.name),
+                                "export a v3 kmodel (`picoface export --format kmodel`)")
+        try:
+            from picoface.kmodel import budget
+        except ImportError:
+            budget = None
+        if budget is not None:
+            budget.check(data, board, contract)
+    else:
+        if data[4:8] != b"TFL3":
+            raise PicofaceError("%s is not a TFLite flatbuffer (board %s takes %s)" % (path, board.name, fmt),
+                                "export an int8 TFLite for this board")
+    limit = board.model_byte_budget()
+    if len(data) > limit:
+        raise PicofaceError("model %s is %d B, more than the %d B board %s has for models" % (
+            path.name, len(data), limit, board.name), "use a smaller model (fewer channels, smaller input)")
+    if contract is not None:
+        if contract.get("format") and contract["format"] != fmt:
+            raise PicofaceError("model.json says format %s, board %s needs %s" % (contract["format"], board.name, fmt),
+                                "export the model for this board")
+        if contract.get("sha256") and contract["sha256"] != hashlib.sha256(data).hexdigest():
+            raise PicofaceError("%s does not match the sha256 in its model.json" % path,
+                                "the file changed after export: re-export it")
+
+
+def model_subset(contract, data):
+    """The model part of the device config (flat keys of pfcore.config MODEL_KEYS) from the
+    contract, with the hash and size of the bytes actually flashed."""
+    c = contract or {}
+    inp, out = c.get("input", {}), c.get("output", {})
+    sub = {}
+    for key, src, name in (("name", c, "name"), ("format", c, "format"), ("fit", inp, "fit"),
+                           ("grid_w", out, "grid_w"), ("grid_h", out, "grid_h"), ("classes", out, "classes"),
+                           ("anchors", out, "anchors"), ("layout", out, "layout"), ("dtype", out, "dtype"),
+                           ("scale", out, "scale"), ("zero_point", out, "zero_point")):
+        if name in src:
+            sub[key] = copy.deepcopy(src[name])
+    sub["sha256"] = hashlib.sha256(data).hexdigest()
+    sub["bytes"] = len(data)
+    return sub
+
+
+def threshold_overrides(contract):
+    """Device settings score/nms from the contract's thresholds."""
+    t = (contract or {}).get("thresholds", {})
+    return {k: t[k] for k in ("score", "nms") if k in t}
+
+
+def build(board, port=None, model=None, firmware=None, baud=None, kflash_baud=None, kflash_cmd=None,
+          skip_kflash=False, placement=None, device_dir=DEVICE_DIR, config=None, require_model=True):
+    """Check every input and return a Plan (nothing touches the board here)."""
+    from picoface.boards import device_config
+    from picoface.flash import kflash, models
+
+    board = _with_placement(board, placement)
+    plan = Plan(board=board, port=port, baud=int(baud or board.serial["baud"]))
+    if model is not None or require_model:
+        plan.model_path, plan.contract = models.resolve(board, model)
+        plan.model_bytes = plan.model_path.read_bytes()
+        _check_model(board, plan.model_path, plan.model_bytes, plan.contract)
+    if plan.contract is None and plan.model_bytes is not None:
+        plan.notes.append("no model.json beside %s: the device config gets only its hash and size" % plan.model_path)
+    if firmware is not None:
+        if not board.is_k210:
+            raise PicofaceError("--firmware is for K210 boards (kflash)", "flash OpenMV firmware with the OpenMV IDE")
+        plan.firmware_path = Path(firmware)
+        try:
+            plan.firmware_bytes = plan.firmware_path.read_bytes()
+        except OSError as e:
+            raise PicofaceError("cannot read firmware %s (%s)" % (firmware, e.strerror or e), "check the path") from None
+        if plan.firmware_bytes[:4] == b"\x7fELF":
+            raise PicofaceError("%s is an ELF file" % firmware, "pass the firmware .bin (e.g. maixpy_v0.6.3.bin)")
+    app_dir = board.flash["app_dir"].rstrip("/")
+    in_flash = board.model["placement"] == "flash"
+    # 1. kflash
+    kflash_model = plan.model_bytes is not None and in_flash and not skip_kflash
+    if plan.firmware_bytes is not None and skip_kflash:
+        raise PicofaceError("--firmware needs kflash, but --no-kflash was given", "drop one of them")
+    if board.is_k210 and (kflash_model or plan.firmware_bytes is not None):
+        from picoface.kmodel import kfpkg
+
+        model_for_pkg = plan.model_bytes if kflash_model else None
+        if model_for_pkg is not None:
+            entries = kfpkg.plan(board, model_for_pkg, plan.firmware_bytes)
+            plan.kfpkg_entries = [(a, n, s, len(d)) for a, n, s, d in entries]
+        else:  # firmware only: a plain .bin is written at 0 by kflash
+            limit = board.memory.get("firmware_max_bytes")
+            if limit and len(plan.firmware_bytes) + kfpkg.SHA256_PREFIX_BYTES > limit:
+                raise PicofaceError("the firmware (%d B) would overlap the model area at 0x%x" % (
+                    len(plan.firmware_bytes), limit), "use a smaller firmware build (MaixPy minimum)")
+            plan.kfpkg_entries = [(0, plan.firmware_path.name, True, len(plan.firmware_bytes))]
+        image = "<kfpkg>" if model_for_pkg is not None else str(plan.firmware_path)
+        plan.kflash_argv = kflash.argv(board, port or "<PORT>", image, baud=kflash_baud, cmd=kflash_cmd)
+    elif in_flash and plan.model_bytes is not None and skip_kflash:
+        plan.notes.append("--no-kflash: the model at 0x%x is not rewritten; the hello line tells whether the "
+                          "board's copy matches" % board.model["flash_address"])
+    # 2. files over the raw REPL
+    dirs = {app_dir + "/pfcore"}
+    if plan.model_bytes is not None and not in_flash:
+        mpath = board.model["file_path"]
+        parent = mpath.rsplit("/", 1)[0]
+        if parent not in ("/flash", "/sd", ""):
+            dirs.add(parent)
+        plan.files.append((mpath, plan.model_bytes, "model (%s)" % plan.model_path.name))
+    for rel, data in app_files(device_dir):
+        plan.files.append((app_dir + "/" + rel, data, "app"))
+    sub = model_subset(plan.contract, plan.model_bytes) if plan.model_bytes is not None else None
+    overrides = threshold_overrides(plan.contract)
+    overrides.update(config or {})
+    cfg = device_config(board, sub, **overrides)
+    cfg_bytes = (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
+    plan.files.append((app_dir + "/" + CONFIG_NAME, cfg_bytes, "config (generated)"))
+    plan.dirs = sorted(dirs)
+    plan.expect = {"board": board.name, "firmware": "|".join(board.firmware),
+                   "model_sha256": sub["sha256"][:16] if sub else None,
+                   "model_bytes": sub["bytes"] if sub else None, "app": app_version(device_dir)}
+    return plan

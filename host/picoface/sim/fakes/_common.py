@@ -1,0 +1,303 @@
+"""Pieces the fake firmware modules of every family share: Image, sensor state, utime, uos,
+machine.WDT/UART. The per-family folders (maixpy/, canmv/, openmv/) hold the modules with the
+firmware's names and signatures; they import from here. Everything talks to
+``picoface.sim.world.current()``.
+"""
+
+import numpy as np
+
+from picoface.sim import world as _world
+
+# pixformat ids
+RGB565 = 2
+GRAYSCALE = 1
+
+# framesize ids (any distinct ints; firmware code only passes them back)
+_FS_NAMES = ("QQVGA", "QVGA", "VGA", "HQVGA", "B64X64", "B128X128", "B240X240", "QCIF", "CIF",
+             "QQCIF", "HVGA", "SVGA")
+FRAMESIZE_IDS = {name: i + 1 for i, name in enumerate(_FS_NAMES)}
+_FS_BY_ID = {v: k for k, v in FRAMESIZE_IDS.items()}
+
+
+def W():
+    return _world.current()
+
+
+def _colour(color, default=(255, 0, 0)):
+    """Firmware colours: (r, g, b) tuple or an RGB565 int -> (r, g, b)."""
+    if color is None:
+        return default
+    if isinstance(color, (tuple, list)):
+        if len(color) != 3:
+            raise ValueError("color must be (r, g, b)")
+        return tuple(int(c) & 0xFF for c in color)
+    if isinstance(color, int) and not isinstance(color, bool):
+        c = color & 0xFFFF
+        r, g, b = (c >> 11) & 0x1F, (c >> 5) & 0x3F, c & 0x1F
+        return ((r << 3) | (r >> 2), (g << 2) | (g >> 4), (b << 3) | (b >> 2))
+    raise TypeError("can't convert %s to color" % type(color).__name__)
+
+
+def _int(v, name):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError("%s: can't convert %s to int" % (name, type(v).__name__))
+    return int(v)
+
+
+class Image:
+    """An image in the frame buffer: RGB pixels (what RGB565 holds) plus, on the K210, the
+    planar RGB888 "AI" buffer the KPU reads (filled by the camera or by pix_to_ai())."""
+
+    def __init__(self, rgb, ai=None, k210=False):
+        self._rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+        self._ai = ai
+        self._k210 = k210
+
+    # geometry
+    def width(self):
+        return int(self._rgb.shape[1])
+
+    def height(self):
+        return int(self._rgb.shape[0])
+
+    def size(self):
+        return self.width() * self.height() * 2
+
+    def format(self):
+        return RGB565
+
+    def _roi(self, roi):
+        if roi is None:
+            return 0, 0, self.width(), self.height()
+        if not isinstance(roi, (tuple, list)) or len(roi) != 4:
+            raise TypeError("roi must be a tuple (x, y, w, h)")
+        x, y, w, h = [_int(v, "roi") for v in roi]
+        x0, y0 = max(0, x), max(0, y)
+        x1, y1 = min(self.width(), x + w), min(self.height(), y + h)
+        if x1 <= x0 or y1 <= y0:
+            raise ValueError("Region of interest is not within the image")
+        return x0, y0, x1 - x0, y1 - y0
+
+    # drawing (on the RGB565 pixels only; the AI buffer is untouched, like the firmware)
+    def draw_rectangle(self, x, y=None, w=None, h=None, color=None, thickness=1, fill=False):
+        import cv2
+
+        if isinstance(x, (tuple, list)):
+            if y is not None or w is not None or h is not None or len(x) != 4:
+                raise TypeError("draw_rectangle takes a rect tuple or x, y, w, h")
+            x, y, w, h = x
+        if y is None or w is None or h is None:
+            raise TypeError("draw_rectangle needs x, y, w, h")
+        x, y, w, h = [_int(v, "draw_rectangle") for v in (x, y, w, h)]
+        c = _colour(color)
+        t = -1 if fill else max(1, _int(thickness, "thickness"))
+        cv2.rectangle(self._rgb, (x, y), (x + w - 1, y + h - 1), c, t)
+        W().lcd_event("draw_rectangle", x, y, w, h)
+        return self
+
+    def draw_string(self, x, y, text, color=None, scale=1, x_spacing=0, y_spacing=0, mono_space=True):
+        import cv2
+
+        if not isinstance(text, str):
+            raise TypeError("draw_string text must be str")
+        x, y = _int(x, "x"), _int(y, "y")
+        c = _colour(color, (255, 255, 255))
+        cv2.putText(self._rgb, text, (x, y + int(10 * scale)), cv2.FONT_HERSHEY_PLAIN, float(scale), c, 1)
+        W().lcd_event("draw_string", x, y, text)
+        return self
+
+    def clear(self):
+        self._rgb[:] = 0
+        return self
+
+    # copies
+    def copy(self, roi=None, x_scale=1.0, y_scale=1.0, copy_to_fb=False):
+        import cv2
+
+        x, y, w, h = self._roi(roi)
+        part = self._rgb[y:y + h, x:x + w]
+        if x_scale != 1.0 or y_scale != 1.0:
+            nw, nh = max(1, int(w * float(x_scale))), max(1, int(h * float(y_scale)))
+            part = cv2.resize(part, (nw, nh), interpolation=cv2.INTER_AREA if nw < w else cv2.INTER_LINEAR)
+        return Image(part.copy(), None, self._k210)
+
+    def _get_ai(self):
+        return self._ai
+
+
+class Sensor:
+    """The camera state behind the sensor/csi modules."""
+
+    def __init__(self, k210):
+        self.k210 = k210
+        self.ready = False
+        self.pixformat = None
+        self.framesize = None
+        self.window = None
+        self.hmirror = False
+        self.vflip = False
+
+    def reset(self):
+        self.ready = True
+        self.pixformat = RGB565
+        self.framesize = FRAMESIZE_IDS["QVGA"]
+        self.window = None
+
+    def set_pixformat(self, fmt):
+        if fmt not in (RGB565, GRAYSCALE):
+            raise ValueError("Invalid Pixel Format")
+        self._need_reset()
+        self.pixformat = fmt
+
+    def set_framesize(self, fs):
+        if fs not in _FS_BY_ID:
+            raise ValueError("Invalid Frame Size")
+        self._need_reset()
+        self.framesize = fs
+        self.window = None
+
+    def set_windowing(self, roi):
+        if not isinstance(roi, (tuple, list)) or len(roi) not in (2, 4):
+            raise TypeError("windowing must be (w, h) or (x, y, w, h)")
+        fw, fh = self.frame_wh()
+        if len(roi) == 2:
+            w, h = int(roi[0]), int(roi[1])
+            roi = ((fw - w) // 2, (fh - h) // 2, w, h)
+        x, y, w, h = [int(v) for v in roi]
+        if x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > fw or y + h > fh:
+            raise ValueError("Invalid ROI dimensions!")
+        self.window = (x, y, w, h)
+
+    def _need_reset(self):
+        if not self.ready:
+            raise RuntimeError("Sensor control failed.")
+
+    def frame_wh(self):
+        return _world.FRAMESIZES[_FS_BY_ID[self.framesize]]
+
+    def out_wh(self):
+        if self.window:
+            return self.window[2], self.window[3]
+        return self.frame_wh()
+
+    def snapshot(self):
+        if not self.ready:
+            raise RuntimeError("Sensor control failed.")  # not reset / not initialised
+        fw, fh = self.frame_wh()
+        rgb = W().next_frame(fw, fh)
+        if self.window:
+            x, y, w, h = self.window
+            rgb = rgb[y:y + h, x:x + w]
+        if self.hmirror:
+            rgb = rgb[:, ::-1]
+        if self.vflip:
+            rgb = rgb[::-1]
+        if self.pixformat == GRAYSCALE:
+            g = (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]).astype(np.uint8)
+            rgb = np.repeat(g[..., None], 3, axis=2)
+        rgb = np.ascontiguousarray(rgb)
+        ai = np.ascontiguousarray(rgb.transpose(2, 0, 1)) if self.k210 else None
+        return Image(rgb, ai, self.k210)
+
+
+def install_sensor_module(ns, sensor, k210):
+    """Module-level constants shared by `sensor` and `csi`."""
+    ns["RGB565"] = RGB565
+    ns["GRAYSCALE"] = GRAYSCALE
+    for name, i in FRAMESIZE_IDS.items():
+        ns[name] = i
+
+
+# ---- utime ----------------------------------------------------------------------------------
+class Clock:
+    """time.clock(): tick() / fps() on the simulated clock."""
+
+    def __init__(self):
+        self._t = None
+        self._fps = 0.0
+
+    def tick(self):
+        self._t = W().now_ms
+
+    def fps(self):
+        if self._t is None:
+            return 0.0
+        dt = W().now_ms - self._t
+        self._fps = 1000.0 / dt if dt > 0 else 0.0
+        return self._fps
+
+    def avg(self):
+        return 1000.0 / self._fps if self._fps else 0.0
+
+
+def ticks_ms():
+    return W().now_ms & 0x3FFFFFFF
+
+
+def ticks_us():
+    return (W().now_ms * 1000) & 0x3FFFFFFF
+
+
+def ticks_diff(a, b):
+    half = 0x20000000
+    return ((a - b + half) & 0x3FFFFFFF) - half
+
+
+def ticks_add(a, b):
+    return (a + b) & 0x3FFFFFFF
+
+
+def sleep_ms(ms):
+    W().advance(max(0, int(ms)))
+
+
+def sleep_us(us):
+    W().advance(max(0, int(us)) // 1000)
+
+
+def sleep(s):
+    W().advance(int(float(s) * 1000))
+
+
+def time_s():
+    return W().now_ms // 1000
+
+
+# ---- uos --------------------------------------------------------------------------------------
+def stat(path):
+    w = W()
+    hp = w.host_path(path)
+    if hp is None or not hp.exists():
+        raise OSError(2, "ENOENT")
+    size = hp.stat().st_size if hp.is_file() else 0
+    mode = 0x8000 if hp.is_file() else 0x4000
+    return (mode, 0, 0, 0, 0, 0, size, 0, 0, 0)
+
+
+def listdir(path="/flash"):
+    w = W()
+    hp = w.host_path(path)
+    if hp is None or not hp.is_dir():
+        raise OSError(2, "ENOENT")
+    return sorted(p.name for p in hp.iterdir())
+
+
+# ---- machine ----------------------------------------------------------------------------------
+class WDT:
+    def __init__(self, id=0, timeout=5000, callback=None, context=None):
+        if not isinstance(id, int) or not 0 <= id <= 2:
+            raise ValueError("WDT id must be 0..2")
+        W().wdt_start(_int(timeout, "timeout"))
+        self._running = True
+
+    def feed(self):
+        if self._running:
+            W().wdt_feed()
+
+    def stop(self):
+        self._running = False
+        W().wdt = None
+
+
+def machine_reset():
+    raise _world.MachineReset("machine.reset()")

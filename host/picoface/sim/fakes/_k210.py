@@ -1,0 +1,256 @@
+"""K210 firmware pieces shared by the MaixPy and CanMV fakes: FPIOA + GPIOHS, LCD, the KPU
+(old MaixPy module API and CanMV's KPU object) and board_info. Signatures follow
+../shared/docs/PLATFORM.md A1/A2; misuse raises like the firmware."""
+
+import numpy as np
+
+from picoface.sim.fakes import _common
+from picoface.sim.fakes._common import W
+from picoface.sim.fakes._yolo2 import RegionLayer
+
+
+# ---- FPIOA / GPIOHS -------------------------------------------------------------------------
+class _Fpioa:
+    """fm.fpioa function ids."""
+
+
+for _i in range(32):
+    setattr(_Fpioa, "GPIOHS%d" % _i, 24 + _i)
+    setattr(_Fpioa, "GPIO%d" % (_i % 8), 56 + (_i % 8))
+for _n, _v in (("UART1_TX", 18), ("UART1_RX", 17), ("UART2_TX", 20), ("UART2_RX", 19),
+               ("UART3_TX", 22), ("UART3_RX", 21)):
+    setattr(_Fpioa, _n, _v)
+
+
+class FpioaManager:
+    fpioa = _Fpioa
+
+    def __init__(self):
+        self.map = {}  # pad -> function id
+
+    def register(self, pin, function, force=True):
+        if isinstance(pin, bool) or not isinstance(pin, int) or not 0 <= pin <= 47:
+            raise ValueError("pin must be 0..47")
+        if not isinstance(function, int):
+            raise TypeError("function must be an fm.fpioa id")
+        if not force and function in self.map.values():
+            raise ValueError("function already registered (use force=True)")
+        for p, f in list(self.map.items()):
+            if f == function:
+                del self.map[p]
+        self.map[pin] = function
+
+    def unregister(self, pin):
+        self.map.pop(pin, None)
+
+    def pads_of(self, function):
+        return [p for p, f in self.map.items() if f == function]
+
+
+def current_fm():
+    """The fm of this run (created when the app imports fpioa_manager)."""
+    return getattr(W(), "fm", None)
+
+
+class GPIO:
+    GPIOHS0 = 0
+    OUT = 3
+    IN = 0
+    PULL_NONE = 0
+    PULL_UP = 2
+    PULL_DOWN = 1
+
+    def __init__(self, gpio_id, mode, pull=0, value=None):
+        if isinstance(gpio_id, bool) or not isinstance(gpio_id, int) or not 0 <= gpio_id <= 31:
+            raise ValueError("gpio id must be GPIOHS0..GPIOHS31")
+        if gpio_id >= 27:
+            W().warn("GPIOHS%d is reserved by MaixPy" % gpio_id)
+        if mode not in (GPIO.OUT, GPIO.IN):
+            raise ValueError("mode must be GPIO.OUT or GPIO.IN")
+        self.id = gpio_id
+        self.mode = mode
+        self.level = 0
+        if value is not None:
+            self.value(value)
+
+    def value(self, v=None):
+        if v is None:
+            return self.level
+        if self.mode != GPIO.OUT:
+            raise ValueError("pin is an input")
+        self.level = 1 if v else 0
+        fm = current_fm()
+        pads = fm.pads_of(_Fpioa.GPIOHS0 + self.id) if fm is not None else []
+        if not pads:
+            W().warn("GPIOHS%d set but not mapped to a pad (fm.register first)" % self.id)
+        for pad in pads:
+            W().pin_level(pad, self.level)
+
+
+for _i in range(32):
+    setattr(GPIO, "GPIOHS%d" % _i, _i)
+
+
+def board_info_class():
+    led = W().board.led
+
+    class board_info:
+        LED_R = led["red"]
+        LED_G = led["green"]
+        LED_B = led["blue"]
+        BOOT_KEY = 16
+
+    return board_info
+
+
+# ---- LCD ----------------------------------------------------------------------------------------
+class Lcd:
+    BLACK = 0x0000
+    WHITE = 0xFFFF
+    RED = 0xF800
+    GREEN = 0x07E0
+    BLUE = 0x001F
+
+    def __init__(self):
+        self.ready = False
+        self.rot = 0
+        self.fb = None
+
+    def _size(self):
+        lc = W().board.lcd
+        w, h = lc["width"], lc["height"]
+        return (h, w) if self.rot % 2 else (w, h)
+
+    def init(self, type=1, freq=15000000, color=0, invert=0, lcd_type=0):
+        if not W().board.lcd["present"]:
+            raise OSError("lcd init failed: no LCD on this board")
+        self.ready = True
+        w, h = self._size()
+        self.fb = np.zeros((h, w, 3), np.uint8)
+        self.fb[:] = _common._colour(color, (0, 0, 0))
+        W().lcd_event("init")
+
+    def _check(self):
+        if not self.ready:
+            raise OSError("lcd not init")
+
+    def rotation(self, dir=None):
+        if dir is None:
+            return self.rot
+        if dir not in (0, 1, 2, 3):
+            raise ValueError("rotation must be 0..3")
+        self.rot = dir
+        w, h = self._size()
+        self.fb = np.zeros((h, w, 3), np.uint8)
+
+    def width(self):
+        return self._size()[0]
+
+    def height(self):
+        return self._size()[1]
+
+    def clear(self, color=0):
+        self._check()
+        self.fb[:] = _common._colour(color, (0, 0, 0))
+        W().lcd_event("clear", color)
+
+    def draw_string(self, x, y, str, color=0xFFFF, bg_color=0x0000):
+        import cv2
+
+        self._check()
+        w, h = self._size()
+        cv2.rectangle(self.fb, (int(x), int(y)), (min(w - 1, int(x) + 8 * len(str)), int(y) + 15),
+                      _common._colour(bg_color), -1)
+        cv2.putText(self.fb, str, (int(x), int(y) + 12), cv2.FONT_HERSHEY_PLAIN, 1.0, _common._colour(color), 1)
+        W().lcd_event("draw_string", x, y, str)
+        W().lcd_display(self.fb.copy())
+
+    def display(self, img, roi=None, oft=None):
+        self._check()
+        if not isinstance(img, _common.Image):
+            raise TypeError("lcd.display needs an image")
+        w, h = self._size()
+        iw, ih = img.width(), img.height()
+        if iw > w or ih > h:
+            raise ValueError("image is larger than the LCD (%dx%d > %dx%d)" % (iw, ih, w, h))
+        self.fb[:] = 0
+        y0, x0 = (h - ih) // 2, (w - iw) // 2
+        self.fb[y0:y0 + ih, x0:x0 + iw] = img._rgb
+        W().lcd_display(self.fb.copy())
+
+
+# ---- image module helpers ---------------------------------------------------------------------
+class K210Image(_common.Image):
+    """The K210 image: adds resize() and pix_to_ai()."""
+
+    def __init__(self, rgb, ai=None, k210=True):
+        super().__init__(rgb, ai, True)
+
+    def resize(self, w, h):
+        import cv2
+
+        w, h = _common._int(w, "w"), _common._int(h, "h")
+        out = cv2.resize(self._rgb, (w, h), interpolation=cv2.INTER_LINEAR)
+        return K210Image(out, None)
+
+    def pix_to_ai(self):
+        self._ai = np.ascontiguousarray(self._rgb.transpose(2, 0, 1))
+        return self
+
+    def copy(self, roi=None, x_scale=1.0, y_scale=1.0, copy_to_fb=False):
+        c = super().copy(roi=roi, x_scale=x_scale, y_scale=y_scale)
+        return K210Image(c._rgb, None)
+
+
+def wrap_snapshot(img):
+    return K210Image(img._rgb, img._ai)
+
+
+# ---- KPU: model loading (firmware loader rules) ---------------------------------------------------
+def read_model(src, size=None, err=None):
+    """Bytes of a model at a flash offset or a file path, with the firmware's checks.
+    err(code, text) builds the firmware's exception."""
+    w = W()
+    if isinstance(src, bool) or not isinstance(src, (int, str)):
+        raise err(2001, "ERR_PARAM")
+    if isinstance(src, int):
+        data = w.flash.get(src)
+        if data is None:
+            data = w.read_flash(src, 64)  # erased flash: reads 0xFF, fails the version check
+        if size is not None:
+            data = data[:size]
+    else:
+        try:
+            data = w.read_file(src)
+        except OSError:
+            raise err(2005, "ERR_READ_FILE: read file failed") from None
+    if len(data) > w.model_budget():
+        raise err(2006, "ERR_NO_MEM: memory not enough")
+    return data
+
+
+def open_runner(data, err):
+    try:
+        return W().open_runner(data, layout="NCHW")
+    except (ValueError, Exception) as e:  # noqa: B014 - any parse failure is a load error
+        if isinstance(e, (KeyboardInterrupt, MemoryError)):
+            raise
+        raise err(2002, "ERR_KMODEL_VERSION: only support kmodel V3/V4 now") from None
+
+
+def run_model(runner, img, check_fmt):
+    """Run the accelerator on an image's AI buffer; returns flat float32 CHW output 0."""
+    w = W()
+    if not isinstance(img, _common.Image):
+        raise TypeError("need an image")
+    iw, ih = runner.input_size
+    if img.width() != iw or img.height() != ih:
+        raise check_fmt()
+    ai = img._get_ai()
+    if ai is None:
+        return None
+    if w.check_infer_fault():
+        raise OSError("[MAIXPY]kpu: run error (injected fault)")
+    w.infer_time()
+    rgb = np.ascontiguousarray(ai.transpose(1, 2, 0))
+    return runner.run(rgb)

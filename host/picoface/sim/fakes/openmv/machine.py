@@ -1,0 +1,49 @@
+"""Fake OpenMV `machine`: WDT(id=0, timeout) (no stop on STM32), LED("LED_RED"), UART, reset()."""
+from picoface.sim.fakes import _common
+from picoface.sim.fakes._common import W
+
+reset = _common.machine_reset
+
+
+class WDT:
+    def __init__(self, id=0, timeout=5000):
+        if id != 0:
+            raise ValueError("WDT(%d) doesn't exist" % id)
+        if not 1 <= int(timeout) <= 32000:
+            raise ValueError("WDT timeout too long")
+        W().wdt_start(int(timeout))
+
+    def feed(self):
+        W().wdt_feed()
+
+
+class LED:
+    _NAMES = {"LED_RED": "red", "LED_GREEN": "green", "LED_BLUE": "blue", "LED_IR": "ir"}
+
+    def __init__(self, name):
+        if name not in self._NAMES:
+            raise ValueError("invalid LED name %r" % (name,))
+        self._c = self._NAMES[name]
+
+    def on(self):
+        W().led(self._c, True)
+
+    def off(self):
+        W().led(self._c, False)
+
+    def toggle(self):
+        W().led(self._c, not W().led_state.get(self._c, False))
+
+    def value(self, v=None):
+        if v is None:
+            return int(W().led_state.get(self._c, False))
+        W().led(self._c, bool(v))
+
+
+class UART:
+    def __init__(self, id, baudrate=115200, bits=8, parity=None, stop=1, timeout=0):
+        self.id = id
+
+    def write(self, buf):
+        W().lcd_event("uart%s" % self.id, bytes(buf))
+        return len(buf)

@@ -1,0 +1,326 @@
+"""Run the unchanged ``device/main.py`` on CPython against fake firmware (a simulated board).
+
+Public API (stable; ``picoface sim`` and ``picoface demo`` are built on it)::
+
+    from picoface.sim.runner import run_app
+    summary = run_app("maix_dock", firmware="maixpy", frames=iter(rgb_frames),
+                      model_path="models/x/picoface.kmodel", max_frames=100,
+                      serial=lambda b: sys.stdout.buffer.write(b))
+
+``run_app(board, firmware=None, frames=None, model_path=None, contract=None, max_frames=None,
+serial=None, lcd_dir=None, show=False, faults=None, config=None, clock=None) -> dict``
+
+board
+    Board name (``"maix_dock"``) or a ``picoface.boards.Board``.
+firmware
+    Firmware family the simulated board runs: ``"maixpy"``, ``"canmv"`` or ``"openmv"``
+    (default: the board's first family). A generation may follow a slash to simulate an older
+    firmware: ``"openmv/tf+sensor"`` (<= 4.5.5: ``tf`` module, no ``csi``), ``"openmv/ml+sensor"``
+    (4.5.6-4.7: ``ml`` without ``csi``), ``"openmv/ml+csi"`` (>= 4.8, the default),
+    ``"maixpy/forward"`` (a MaixPy build whose KPU lacks ``run_yolo2``: the HAL falls back to
+    ``kpu.forward`` + pfcore.region).
+frames
+    Any iterator of RGB uint8 HxWx3 numpy frames (any size). Each frame is what the lens sees:
+    the fake sensor centre-crops it to the framesize aspect ratio, resizes it (area
+    interpolation) to the board's framesize and quantises it to RGB565, as the sensor would.
+    When the iterator is exhausted the run ends (``summary["end"] == "frames exhausted"``).
+    None: a built-in moving synthetic scene (endless; use max_frames).
+model_path
+    Path of the model artifact (``.kmodel`` or ``.tflite``). It is placed where the board
+    keeps it (K210 ``placement = "flash"``: raw at the flash address; else the board's
+    ``file_path`` under the simulated /flash or /sd). On K210 boards a ``.tflite`` is accepted
+    as a stand-in for the KPU (runs with tf.lite.Interpreter, output given in the KPU's NCHW
+    float layout); a ``.kmodel`` runs on the KPU emulator (``picoface.kmodel.emulator``).
+    None: no model on the board (the app streams frames with 0 faces and retries loading).
+contract
+    The model contract (dict or path of model.json). Default: ``model.json`` beside model_path.
+    Its subset goes into the device config (``picoface.boards.device_config``).
+max_frames
+    Stop after this many frames: written to the device config key ``max_frames`` (a key the app
+    honours only for the simulator/tests). None: run until frames are exhausted.
+serial
+    ``callable(bytes)``: called once per line the board writes to its USB serial port (REPL
+    stdout), each ending in ``b"\\r\\n"`` - firmware banner, hello, frame/event/error lines.
+    None: lines are only kept in the summary.
+lcd_dir
+    Folder: every LCD ``display()`` is written there as ``lcd_00000.png`` ... (boards with an
+    LCD; OpenMV boards have none, their frames are not drawn).
+show
+    True: show LCD frames (or the annotated camera frame on boards without LCD) in a cv2
+    window (needs a cv2 build with GUI support; PicofaceError otherwise).
+faults
+    Fault injection (dict), each key optional:
+      ``camera_raise``: frame numbers (0-based snapshot calls) where snapshot() raises;
+      ``infer_raise``: frame numbers where the KPU/TFLM run raises;
+      ``memory_error``: frame numbers where inference raises MemoryError;
+      ``model``: ``"missing"`` | ``"corrupt"`` (header garbled) | ``"oversize"`` (padded past
+      the board's model budget);
+      ``model_appears_at_ms``: with ``model="missing"``, the model file appears at this
+      simulated time (tests the app's periodic reload);
+      ``config``: ``"bad"`` (invalid JSON) or ``"bad_values"`` (wrong types/ranges).
+config
+    Dict of device-config overrides (thresholds, ``model_retry_ms`` ...) merged last.
+clock
+    Dict of simulated timings in ms: ``{"frame_ms": 33, "infer_ms": 40, "load_ms": 300,
+    "max_ms": 3600000}`` (max_ms: the run ends with ``end == "time limit"`` after that much
+    simulated time).
+    The simulated clock is what the app's ``ticks_ms`` sees; the run takes real time only
+    for the model runs.
+
+Returns a summary dict::
+
+    {"board": str, "firmware": str,           # firmware as reported by the HAL, e.g. "maixpy/KPU-old"
+     "lines": [str, ...],                     # every serial line (without "\\r\\n")
+     "hello": dict | None,                    # decoded hello line
+     "frames": [dict, ...],                   # decoded frame lines
+     "events": [dict, ...], "errors": [dict, ...],
+     "other": int,                            # non-protocol lines (banner ...)
+     "led": [(ms, colour, on), ...],          # LED log from the fake pins
+     "lcd": [(ms, kind, args), ...],          # LCD/draw call log (display, draw_rectangle, draw_string, clear)
+     "lcd_frames": int, "sim_ms": int,        # LCD displays, simulated time at the end
+     "corrupt": int,                          # framed lines that failed to decode (0 expected)
+     "snapshots": int, "warnings": [str, ...],  # camera snapshots; firmware misuse noticed by the fakes
+     "end": "max_frames" | "frames exhausted" | "time limit" | "watchdog reset" | "machine reset"
+            | "app exited" | "crash: <exc>",
+     "traceback": str | None}                 # set only when the app raised at top level
+
+Isolation: the app runs in this process (so ``frames`` and ``serial`` can be any Python
+objects). For the run, the fake family folder and ``device/`` go first on ``sys.path``;
+firmware-named modules (sensor, image, lcd, KPU, maix, Maix, fpioa_manager, board, machine,
+utime, uos, csi, ml, tf, pyb, hal*, main) and ``pfcore.*`` are removed from ``sys.modules``
+before and after (pfcore is re-imported so that ``pfcore.compat`` binds the fake ``utime``),
+``builtins.open`` maps ``/flash/...`` and ``/sd/...`` to the World's folders, and stdout is
+captured as the board's serial port. Everything is restored afterwards, also on errors.
+Not thread-safe: one run at a time per process.
+"""
+
+import builtins
+import contextlib
+import gc
+import json
+import runpy
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+from picoface.errors import PicofaceError
+
+ROOT = Path(__file__).resolve().parents[3]
+DEVICE_DIR = ROOT / "device"
+FAKES_DIR = Path(__file__).resolve().parent / "fakes"
+
+DEFAULT_GENERATION = {"maixpy": "KPU-old", "canmv": "maix.KPU", "openmv": "ml+csi"}
+GENERATIONS = {"maixpy": ("KPU-old", "forward"), "canmv": ("maix.KPU",),
+               "openmv": ("ml+csi", "ml+sensor", "tf+sensor")}
+# Module names the run installs fresh (fakes, app, core); removed before and after each run.
+_ISOLATED = ("sensor", "image", "lcd", "KPU", "maix", "Maix", "fpioa_manager", "board", "machine",
+             "utime", "uos", "csi", "ml", "tf", "pyb", "omv", "micropython", "hal", "hal_maixpy",
+             "hal_canmv", "hal_openmv", "hal_k210", "main", "pfcore")
+_BANNERS = {"maixpy": ["[MaixPy] init end", "MicroPython v0.6.2 on 2021-04-30; Sipeed_M1 with kendryte-k210"],
+            "canmv": ["[CanMV] init end", "MicroPython v1.0.7 on 2024-04-25; Canaan-Dock with kendryte-k210"],
+            "openmv": []}
+
+
+def parse_firmware(board, firmware):
+    """(family, generation) from "family" or "family/generation"; PicofaceError if unknown."""
+    fw = firmware or board.firmware[0]
+    family, _, gen = fw.partition("/")
+    if family not in GENERATIONS:
+        raise PicofaceError("unknown firmware %r" % fw, "use one of: maixpy, canmv, openmv (optionally /generation)")
+    if family not in board.firmware:
+        raise PicofaceError("board %s does not run %s firmware" % (board.name, family),
+                            "use one of: " + ", ".join(board.firmware))
+    gen = gen or DEFAULT_GENERATION[family]
+    if gen not in GENERATIONS[family]:
+        raise PicofaceError("unknown %s generation %r" % (family, gen),
+                            "use one of: " + ", ".join(GENERATIONS[family]))
+    return family, gen
+
+
+def device_model(contract, board, nbytes=None):
+    """The model subset the device config carries (flat keys of pfcore.config.MODEL_KEYS)."""
+    inp = contract.get("input", {})
+    out = contract.get("output", {})
+    sub = {"name": contract.get("name", ""), "bytes": int(contract.get("bytes", nbytes or 0)),
+           "sha256": contract.get("sha256", ""), "w": int(inp.get("w", board.input_size[0])),
+           "h": int(inp.get("h", board.input_size[1])), "fit": inp.get("fit", "stretch"),
+           "grid_w": int(out["grid_w"]), "grid_h": int(out["grid_h"]),
+           "anchors": [[float(a[0]), float(a[1])] for a in out["anchors"]],
+           "classes": int(out.get("classes", 1))}
+    if board.is_k210:
+        # the KPU hands the region layer float32 CHW whatever the artifact's own layout is
+        sub.update(layout="NCHW", dtype="float32", scale=1.0, zero_point=0)
+    else:
+        sub.update(layout="NHWC", dtype=out.get("dtype", "float32"), scale=float(out.get("scale", 1.0)),
+                   zero_point=int(out.get("zero_point", 0)))
+    return sub
+
+
+def _load_contract(contract, model_path):
+    if isinstance(contract, dict):
+        return contract
+    p = Path(contract) if contract else (Path(model_path).parent / "model.json" if model_path else None)
+    if p is None:
+        return None
+    if not p.is_file():
+        raise PicofaceError("model contract %s not found" % p, "put model.json beside the model or pass contract=")
+    try:
+        return json.loads(p.read_text())
+    except ValueError as e:
+        raise PicofaceError("model contract %s is not valid JSON: %s" % (p, e), "re-export the model") from None
+
+
+def _place_model(world, board, data, faults):
+    """Put the model where the board keeps it; returns the bytes placed (after faults)."""
+    kind = faults.get("model")
+    if kind == "corrupt":
+        data = bytes(b ^ 0x5A for b in data[:64]) + data[64:]
+    elif kind == "oversize":
+        data = data + bytes(world.model_budget() + 1 - len(data))
+    elif kind not in (None, "missing"):
+        raise PicofaceError("unknown model fault %r" % kind, "use missing, corrupt or oversize")
+    at = faults.get("model_appears_at_ms") if kind == "missing" else None
+    if kind == "missing" and at is None:
+        return data
+    m = board.model
+    if m["placement"] == "flash":
+        world.put_flash(m["flash_address"], data, at_ms=at)
+    else:
+        world.put_file(m["file_path"], data, at_ms=at)
+    return data
+
+
+def _config_text(board, contract, placed, faults, config, max_frames):
+    model = device_model(contract, board, len(placed)) if contract else None
+    if model is not None and faults.get("model") == "oversize":
+        model["bytes"] = len(placed)
+    from picoface.boards import device_config
+
+    cfg = device_config(board, model)
+    if contract and contract.get("thresholds"):
+        th = contract["thresholds"]
+        cfg["score"] = float(th.get("score", 0.5))
+        cfg["nms"] = float(th.get("nms", 0.3))
+    if max_frames:
+        cfg["max_frames"] = int(max_frames)
+    cfg.update(config or {})
+    bad = faults.get("config")
+    if bad == "bad":
+        return json.dumps(cfg)[:-7] + "}}, oops"
+    if bad == "bad_values":
+        cfg.update({"score": "high", "max_faces": 99, "enter_frames": -1})
+    elif bad is not None:
+        raise PicofaceError("unknown config fault %r" % bad, "use bad or bad_values")
+    return json.dumps(cfg)
+
+
+@contextlib.contextmanager
+def _isolated(world, family):
+    """Fake firmware first on sys.path, fresh firmware/app/pfcore modules, /flash + /sd
+    mapped, stdout = the board's serial port; all restored afterwards."""
+    from picoface.sim import world as world_mod
+
+    def ours(name):
+        return name.split(".")[0] in _ISOLATED
+
+    saved_mods = {k: v for k, v in sys.modules.items() if ours(k)}
+    saved_path = list(sys.path)
+    saved_open = builtins.open
+    saved_stdout = sys.stdout
+    for k in saved_mods:
+        del sys.modules[k]
+    sys.path[:0] = [str(FAKES_DIR / family), str(DEVICE_DIR)]
+    world_mod.activate(world)
+    builtins.open = world_mod.device_open_factory(world, saved_open)
+    sys.stdout = world_mod.SerialStdout(world)
+    # The app calls gc.collect() every frame (CPython's gc). Freeze the host's heap (TensorFlow
+    # ...) so a collection scans only what the app allocates: ~1 ms instead of ~1 s.
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        sys.stdout = saved_stdout
+        builtins.open = saved_open
+        world_mod.activate(None)
+        sys.path[:] = saved_path
+        for k in [k for k in sys.modules if ours(k)]:
+            del sys.modules[k]
+        sys.modules.update(saved_mods)
+
+
+def _decode(lines):
+    from pfcore import protocol
+
+    out = {"hello": None, "frames": [], "events": [], "errors": [], "other": 0, "corrupt": 0}
+    for line in lines:
+        try:
+            d = protocol.decode(line)
+        except protocol.ProtocolError:
+            out["corrupt"] += 1
+            continue
+        if d is None:
+            out["other"] += 1
+        elif d["type"] == "hello":
+            if out["hello"] is None:
+                out["hello"] = d
+        else:
+            out[d["type"] + "s"].append(d)
+    return out
+
+
+def run_app(board, firmware=None, frames=None, model_path=None, contract=None, max_frames=None,
+            serial=None, lcd_dir=None, show=False, faults=None, config=None, clock=None):
+    from picoface.boards import Board, load_board
+    from picoface.sim import world as world_mod
+
+    if not isinstance(board, Board):
+        board = load_board(board)
+    family, gen = parse_firmware(board, firmware)
+    faults = dict(faults or {})
+    data = b""
+    if model_path is not None:
+        p = Path(model_path)
+        if not p.is_file():
+            raise PicofaceError("model file %s not found" % p, "check the path")
+        data = p.read_bytes()
+    contract = _load_contract(contract, model_path)
+    if model_path is None and "model" not in faults:
+        faults["model"] = "missing"
+    with tempfile.TemporaryDirectory(prefix="picoface-sim-") as tmp:
+        world = world_mod.World(board, family, gen, tmp, frames=frames, serial=serial, lcd_dir=lcd_dir,
+                                show=show, faults=faults, clock=clock)
+        placed = _place_model(world, board, data, faults) if data else b""
+        world.put_file("/flash/picoface.json", _config_text(board, contract, placed or data, faults, config, max_frames))
+        end, tb = "app exited", None
+        with _isolated(world, family):
+            for line in _BANNERS[family]:
+                world.serial_write(line + "\n")
+            try:
+                runpy.run_path(str(DEVICE_DIR / "main.py"), run_name="__main__")
+                if max_frames:
+                    end = "max_frames"
+            except world_mod.SimulationEnd as e:
+                end = str(e) or "frames exhausted"
+            except world_mod.WatchdogReset:
+                end = "watchdog reset"
+            except world_mod.MachineReset:
+                end = "machine reset"
+            except Exception as e:  # the app let an exception escape: a crash on the board
+                end = "crash: %s: %s" % (type(e).__name__, e)
+                tb = traceback.format_exc()
+            finally:
+                if family == "openmv":
+                    from picoface.sim.fakes import _openmv
+                    _openmv.flush_framebuffer()
+                world.flush_serial()
+    summary = {"board": board.name, "firmware": family + "/" + gen, "lines": list(world.lines),
+               "led": list(world.led_log), "lcd": list(world.lcd_log), "lcd_frames": world.lcd_frames,
+               "sim_ms": world.now_ms, "end": end, "traceback": tb, "warnings": list(world.warnings),
+               "snapshots": world.snapshots}
+    summary.update(_decode(world.lines))
+    if summary["hello"] is not None:
+        summary["firmware"] = summary["hello"].get("firmware", summary["firmware"])
+    return summary

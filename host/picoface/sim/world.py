@@ -1,0 +1,370 @@
+"""The World a simulated board lives in: camera scene, model store, clock, LCD, serial, LEDs, faults.
+
+The fake firmware modules (``picoface/sim/fakes/<family>/``) find the active World with
+``current()``; ``picoface.sim.runner.run_app`` creates it and installs it with ``activate()``.
+Everything the board does is logged here so tests can assert on it.
+"""
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+_CURRENT = None
+
+# framesize name -> (w, h), as the sensor drivers define them
+FRAMESIZES = {
+    "QQVGA": (160, 120), "QVGA": (320, 240), "VGA": (640, 480), "HQVGA": (240, 160),
+    "B64X64": (64, 64), "B128X128": (128, 128), "B240X240": (240, 240), "QCIF": (176, 144),
+    "CIF": (352, 288), "QQCIF": (88, 72), "HVGA": (480, 320), "SVGA": (800, 600),
+}
+
+_COLOURS = ("red", "green", "blue")
+
+
+class SimulationEnd(BaseException):
+    """Raised out of snapshot() when the frame source is exhausted (not an Exception: the app
+    must not be able to swallow it)."""
+
+
+class WatchdogReset(BaseException):
+    """The simulated watchdog bit: the app did not feed it within its timeout."""
+
+
+class MachineReset(BaseException):
+    """The app called machine.reset()."""
+
+
+def current():
+    """The active World (the fakes call this); RuntimeError when no simulation runs."""
+    if _CURRENT is None:
+        raise RuntimeError("no simulated board is running (use picoface.sim.runner.run_app)")
+    return _CURRENT
+
+
+def activate(world):
+    global _CURRENT
+    _CURRENT = world
+
+
+def sensor_frame(rgb, w, h):
+    """What a sensor set to framesize (w, h) delivers for a scene frame: centre crop to the
+    aspect ratio, area resize, RGB565 quantisation (5/6/5 bits expanded back to 8)."""
+    import cv2
+
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError("camera frames must be RGB uint8 HxWx3 arrays, got %s %s" % (rgb.dtype, rgb.shape))
+    fh, fw = rgb.shape[:2]
+    if fw * h > fh * w:  # too wide: crop width
+        cw = max(1, int(round(fh * w / float(h))))
+        x0 = (fw - cw) // 2
+        rgb = rgb[:, x0:x0 + cw]
+    elif fw * h < fh * w:
+        ch = max(1, int(round(fw * h / float(w))))
+        y0 = (fh - ch) // 2
+        rgb = rgb[y0:y0 + ch]
+    if rgb.shape[1] != w or rgb.shape[0] != h:
+        interp = cv2.INTER_AREA if rgb.shape[1] > w else cv2.INTER_LINEAR
+        rgb = cv2.resize(np.ascontiguousarray(rgb), (w, h), interpolation=interp)
+    return rgb565_round_trip(rgb)
+
+
+def rgb565_round_trip(rgb):
+    rgb = np.asarray(rgb, dtype=np.uint8)
+    out = np.empty_like(rgb)
+    r, g, b = rgb[..., 0] >> 3, rgb[..., 1] >> 2, rgb[..., 2] >> 3
+    out[..., 0] = (r << 3) | (r >> 2)
+    out[..., 1] = (g << 2) | (g >> 4)
+    out[..., 2] = (b << 3) | (b >> 2)
+    return out
+
+
+def synthetic_scene(w=640, h=480, seed=0):
+    """Endless synthetic scene: textured background with a moving bright ellipse 'face'."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    base = (rng.integers(40, 90, size=(h // 8, w // 8, 3))).astype(np.uint8)
+    base = cv2.resize(base, (w, h), interpolation=cv2.INTER_LINEAR)
+    i = 0
+    while True:
+        f = base.copy()
+        t = i / 30.0
+        cx = int(w * (0.5 + 0.3 * np.sin(t)))
+        cy = int(h * (0.5 + 0.2 * np.cos(0.7 * t)))
+        r = int(min(w, h) * 0.15)
+        cv2.ellipse(f, (cx, cy), (r, int(r * 1.3)), 0, 0, 360, (224, 180, 150), -1)
+        cv2.circle(f, (cx - r // 3, cy - r // 4), r // 8, (40, 30, 30), -1)
+        cv2.circle(f, (cx + r // 3, cy - r // 4), r // 8, (40, 30, 30), -1)
+        cv2.ellipse(f, (cx, cy + r // 2), (r // 3, r // 8), 0, 0, 180, (120, 40, 40), -1)
+        yield f
+        i += 1
+
+
+class World:
+    """State shared by the fake firmware modules of one simulated board run."""
+
+    def __init__(self, board, family, generation, root, frames=None, serial=None, lcd_dir=None,
+                 show=False, faults=None, clock=None):
+        self.board = board
+        self.family = family
+        self.generation = generation
+        self.root = Path(root)
+        (self.root / "flash").mkdir(parents=True, exist_ok=True)
+        (self.root / "sd").mkdir(parents=True, exist_ok=True)
+        self.frames = iter(frames) if frames is not None else synthetic_scene()
+        self.serial_sink = serial
+        self.lcd_dir = Path(lcd_dir) if lcd_dir else None
+        if self.lcd_dir:
+            self.lcd_dir.mkdir(parents=True, exist_ok=True)
+        self.show = show
+        self.faults = dict(faults or {})
+        clock = dict(clock or {})
+        self.frame_ms = int(clock.get("frame_ms", 33))
+        self.infer_ms = int(clock.get("infer_ms", 40))
+        self.load_ms = int(clock.get("load_ms", 300))
+        self.max_ms = int(clock.get("max_ms", 3600 * 1000))  # simulated-time limit of a run
+        self.now_ms = 0
+        self.flash = {}            # address -> bytes (raw SPI flash regions, K210)
+        self.pending_files = []    # (appear_at_ms, device_path, bytes)
+        self.snapshots = 0         # snapshot() calls (the fault schedule counts these)
+        self.infers = 0
+        self.lines = []            # serial lines (str, without newline)
+        self._partial = ""
+        self.led_log = []          # (ms, colour, on)
+        self.led_state = {c: False for c in _COLOURS}
+        self.lcd_log = []          # (ms, kind, args)
+        self.lcd_frames = 0
+        self.warnings = []         # firmware misuse the real board would not report
+        self.wdt = None            # {"timeout": ms, "last": ms}
+        self.last_image = None
+        self._runners = {}
+        self._window = None
+
+    # ---- clock ---------------------------------------------------------------------------
+    def advance(self, ms):
+        self.now_ms += int(ms)
+        self._appear_files()
+        if self.max_ms and self.now_ms > self.max_ms:
+            raise SimulationEnd("time limit")
+        if self.wdt is not None and self.now_ms - self.wdt["last"] > self.wdt["timeout"]:
+            self.wdt = None
+            raise WatchdogReset("watchdog timeout at %d ms" % self.now_ms)
+
+    def wdt_start(self, timeout_ms):
+        if timeout_ms <= 0:
+            raise ValueError("WDT timeout must be positive")
+        self.wdt = {"timeout": int(timeout_ms), "last": self.now_ms}
+
+    def wdt_feed(self):
+        if self.wdt is not None:
+            self.wdt["last"] = self.now_ms
+
+    # ---- filesystem and flash ------------------------------------------------------------
+    def host_path(self, device_path):
+        """Map a board path (/flash/x, /sd/x) to the host folder of this World; None if outside."""
+        p = str(device_path)
+        for vol in ("flash", "sd"):
+            if p == "/" + vol or p.startswith("/" + vol + "/"):
+                return self.root / vol / p[len(vol) + 2:]
+        return None
+
+    def put_file(self, device_path, data, at_ms=None):
+        if at_ms is not None and at_ms > self.now_ms:
+            self.pending_files.append((int(at_ms), device_path, bytes(data)))
+            return
+        hp = self.host_path(device_path)
+        if hp is None:
+            raise ValueError("not a board path: %r" % device_path)
+        hp.parent.mkdir(parents=True, exist_ok=True)
+        hp.write_bytes(bytes(data) if not isinstance(data, str) else data.encode())
+
+    def put_flash(self, address, data, at_ms=None):
+        if at_ms is not None and at_ms > self.now_ms:
+            self.pending_files.append((int(at_ms), int(address), bytes(data)))
+            return
+        self.flash[int(address)] = bytes(data)
+
+    def _appear_files(self):
+        keep = []
+        for at, where, data in self.pending_files:
+            if at <= self.now_ms:
+                if isinstance(where, int):
+                    self.flash[where] = data
+                else:
+                    self.put_file(where, data)
+            else:
+                keep.append((at, where, data))
+        self.pending_files = keep
+
+    def read_flash(self, address, size):
+        """Bytes at a flash address; erased flash reads 0xFF."""
+        data = self.flash.get(int(address))
+        if data is None:
+            return b"\xff" * size
+        return data[:size] + b"\xff" * max(0, size - len(data))
+
+    def read_file(self, device_path):
+        hp = self.host_path(device_path)
+        if hp is None or not hp.is_file():
+            raise OSError(2, "ENOENT")
+        return hp.read_bytes()
+
+    def file_size(self, device_path):
+        hp = self.host_path(device_path)
+        if hp is None or not hp.exists():
+            raise OSError(2, "ENOENT")
+        return hp.stat().st_size
+
+    # ---- camera ----------------------------------------------------------------------------
+    def _scheduled(self, key, index):
+        v = self.faults.get(key)
+        if not v:
+            return False
+        if callable(v):
+            return bool(v(index))
+        return index in set(v)
+
+    def next_frame(self, w, h):
+        """One sensor frame (RGB565-quantised RGB uint8 h x w x 3); applies camera faults."""
+        index = self.snapshots
+        self.snapshots += 1
+        self.advance(self.frame_ms)
+        if self._scheduled("camera_raise", index):
+            raise RuntimeError("Sensor Timeout!!")
+        try:
+            frame = next(self.frames)
+        except StopIteration:
+            raise SimulationEnd("frames exhausted") from None
+        return sensor_frame(frame, w, h)
+
+    # ---- model -------------------------------------------------------------------------------
+    def model_budget(self):
+        """Largest model (bytes) the firmware can hold in RAM on this board."""
+        m = self.board.memory
+        if self.board.is_k210:
+            return m["model_bytes_full_firmware"]
+        return m["gc_heap_bytes"]
+
+    def open_runner(self, data, layout):
+        """A model runner for these model bytes, or ValueError when the bytes are no model
+        the simulated accelerator understands (kmodel v3, or TFLite as a stand-in)."""
+        from picoface.sim import runners
+
+        key = (hash(bytes(data)), layout)
+        r = self._runners.get(key)
+        if r is None:
+            r = runners.open_runner(bytes(data), layout=layout)
+            self._runners[key] = r
+        self.advance(self.load_ms)
+        return r
+
+    def check_infer_fault(self):
+        index = self.snapshots - 1
+        self.infers += 1
+        if self._scheduled("memory_error", index):
+            raise MemoryError("memory allocation failed, allocating 153600 bytes")
+        if self._scheduled("infer_raise", index):
+            return True
+        return False
+
+    def infer_time(self):
+        self.advance(self.infer_ms)
+
+    # ---- outputs ---------------------------------------------------------------------------
+    def serial_write(self, text):
+        """Text the board writes to its USB serial port (REPL stdout)."""
+        self._partial += text
+        while "\n" in self._partial:
+            line, self._partial = self._partial.split("\n", 1)
+            line = line.rstrip("\r")
+            self.lines.append(line)
+            if self.serial_sink is not None:
+                self.serial_sink((line + "\r\n").encode("utf-8", "replace"))
+
+    def flush_serial(self):
+        if self._partial:
+            self.serial_write("\n")
+
+    def led(self, colour, on):
+        on = bool(on)
+        if self.led_state.get(colour) != on:
+            self.led_state[colour] = on
+            self.led_log.append((self.now_ms, colour, on))
+
+    def pin_level(self, pin, level):
+        """A GPIO pad changed level: light the LED wired to it (board facts)."""
+        led = self.board.led
+        for colour in _COLOURS:
+            if led[colour] == pin:
+                self.led(colour, (not level) if led["active_low"] else bool(level))
+
+    def lcd_event(self, kind, *args):
+        self.lcd_log.append((self.now_ms, kind, args))
+
+    def lcd_display(self, rgb):
+        """A frame reached the LCD (or, on boards without one, the IDE frame buffer)."""
+        self.lcd_frames += 1
+        self.lcd_event("display", rgb.shape[1], rgb.shape[0])
+        self.last_image = rgb
+        if self.lcd_dir is not None:
+            import cv2
+
+            cv2.imwrite(str(self.lcd_dir / ("lcd_%05d.png" % (self.lcd_frames - 1))),
+                        cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        if self.show:
+            self._show(rgb)
+
+    def _show(self, rgb):
+        import cv2
+
+        from picoface.errors import PicofaceError
+
+        try:
+            cv2.imshow("picoface sim: %s" % self.board.name, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            cv2.waitKey(1)
+        except cv2.error:
+            raise PicofaceError("this OpenCV build cannot open windows (headless)",
+                                "use --lcd-dir to write PNGs, or install opencv-python") from None
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+
+class SerialStdout(io.TextIOBase):
+    """sys.stdout replacement while the app runs: what it prints goes to the board's serial."""
+
+    def __init__(self, world):
+        self.world = world
+
+    def writable(self):
+        return True
+
+    def write(self, s):
+        self.world.serial_write(str(s))
+        return len(s)
+
+    def flush(self):
+        pass
+
+
+def device_open_factory(world, real_open):
+    """builtins.open replacement: /flash/... and /sd/... go to the World's folders."""
+
+    def _open(file, mode="r", *args, **kwargs):
+        if isinstance(file, (str, os.PathLike)):
+            hp = world.host_path(os.fspath(file))
+            if hp is not None:
+                if "r" in mode and not hp.exists():
+                    raise OSError(2, "ENOENT")
+                hp.parent.mkdir(parents=True, exist_ok=True)
+                return real_open(hp, mode, *args, **kwargs)
+        return real_open(file, mode, *args, **kwargs)
+
+    return _open
+
+
+__all__ = ["World", "current", "activate", "sensor_frame", "synthetic_scene", "SimulationEnd",
+           "WatchdogReset", "MachineReset", "FRAMESIZES", "SerialStdout", "device_open_factory"]

@@ -1,0 +1,321 @@
+"""Experiment configuration: one YAML file per experiment, validated into typed dataclasses.
+
+Resolution order: defaults <- YAML file <- ``key=value`` overrides (dotted keys, e.g.
+``train.epochs=3``). Values are parsed with ``yaml.safe_load`` (never eval). Unknown keys are
+rejected with a difflib suggestion; a wrong type names the key and the expected type.
+``config_hash(cfg)`` is a short sha256 of the canonical resolved config; ``save_config``
+writes the resolved YAML beside the artifacts.
+"""
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from picoface.errors import PicofaceError
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class InputConfig:
+    w: int = 320
+    h: int = 240
+    fit: str = "stretch"          # stretch | crop | letterbox (pfcore.geom.Fit)
+    grayscale: bool = False       # True: 1-channel input (tinyface baseline)
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "picoface"        # picoface | mobilenetv2_exit | tinyface_squeezenet
+    width: float = 0.25           # width multiplier 0.25..1.0
+    stride: int = 16              # output stride: 16 (320x240 -> 20x15) or 32
+    extra_blocks: int = 2         # extra stride-1 blocks at the last resolution
+    channels: typing.List[int] = field(default_factory=list)  # optional: stem + per-block channels
+    head_channels: int = 0        # optional extra dw+pw block before the region conv
+    activation: str = "relu6"     # relu | relu6
+    anchors: int = 5
+    classes: int = 1
+    anchor_boxes: typing.List[typing.List[float]] = field(default_factory=list)  # grid units; [] = k-means
+
+
+@dataclass
+class DataConfig:
+    root: str = "../shared/data"  # relative to the repository root (or absolute)
+    train: typing.List[str] = field(default_factory=lambda: [
+        "facemask_kaggle", "pseudo_facemask_cdeb", "pseudo_lfw", "roboflow_face_mik1i", "roboflow_thesis_faces"])
+    weights: typing.Dict[str, float] = field(default_factory=dict)   # per-source sampling weight (default 1)
+    val: str = "widerface_val"
+    val_min_size: float = 20.0    # val faces smaller than this (or invalid) are ignored
+    max_images: int = 0           # 0 = all (a cap is for smoke tests)
+    val_max_images: int = 0
+    cache_side: int = 0           # longer side of cached decoded images; 0 = 2x the model input
+
+
+@dataclass
+class AugmentConfig:
+    crop_min: float = 0.25        # random crop: min fraction of the image side kept
+    crop_max: float = 1.0
+    zoom_out: float = 0.3         # probability of a zoom-out (image smaller than the canvas)
+    zoom_out_max: float = 2.0     # canvas up to this many times the image
+    aspect_jitter: float = 0.15   # log-uniform aspect distortion of the crop
+    flip: float = 0.5
+    brightness: float = 0.25
+    contrast: float = 0.25
+    saturation: float = 0.3
+    grayscale: float = 0.1
+    blur: float = 0.1
+    noise: float = 0.1
+    min_face: float = 3.0         # faces smaller than this (net pixels) become ignore regions
+
+
+@dataclass
+class LossConfig:
+    coord: float = 1.0
+    obj: float = 1.0
+    noobj: float = 1.0
+    ignore_iou: float = 0.5       # no objectness loss where a prediction overlaps a face this much
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 60
+    batch_size: int = 32
+    lr: float = 0.002
+    warmup_epochs: float = 1.0
+    weight_decay: float = 0.0001
+    patience: int = 12            # early stopping on val AP (epochs without improvement)
+    budget_minutes: float = 0.0   # wall-clock budget for the whole run (0 = none)
+    threads: int = 0              # TF intra-op threads (0 = TF default)
+    val_every: int = 1
+    steps_per_epoch: int = 0      # 0 = one pass over the training set
+
+
+@dataclass
+class ExportConfig:
+    formats: typing.List[str] = field(default_factory=lambda: ["tflite-float", "tflite-int8"])
+    board: str = ""               # check the int8 model against this board's budget
+    calib_images: int = 200
+    score: float = 0.5
+    nms: float = 0.3
+    max_weight_bytes: int = 0     # refuse to ship more int8 weights than this (0 = no limit)
+    parity_tolerance: float = 0.01
+
+
+@dataclass
+class Config:
+    name: str = "picoface"
+    seed: int = 0
+    out: str = ""                 # where shipped artifacts go ('' = run dir only)
+    run_dir: str = "runs/{name}"  # checkpoints, curves, logs
+    input: InputConfig = field(default_factory=InputConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+
+_CHOICES = {
+    "input.fit": ("stretch", "crop", "letterbox"),
+    "model.arch": ("picoface", "mobilenetv2_exit", "tinyface_squeezenet"),
+    "model.activation": ("relu", "relu6"),
+    "model.stride": (16, 32),
+}
+
+
+def _suggest(word, choices):
+    m = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
+    return " (did you mean %r?)" % m[0] if m else ""
+
+
+def _type_name(tp):
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value, tp, key):
+    """Check/convert one value to the annotated type; raise PicofaceError naming the key."""
+    origin = typing.get_origin(tp)
+    bad = PicofaceError("config key %s must be %s, got %r" % (key, _type_name(tp), value),
+                        "fix the value in the YAML file or the key=value override")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if tp is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if origin in (list, typing.List):
+        if value is None:
+            return []
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        (sub,) = typing.get_args(tp)
+        return [_coerce(v, sub, "%s[%d]" % (key, i)) for i, v in enumerate(value)]
+    if origin in (dict, typing.Dict):
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise bad
+        kt, vt = typing.get_args(tp)
+        return {_coerce(k, kt, key): _coerce(v, vt, "%s.%s" % (key, k)) for k, v in value.items()}
+    raise bad
+
+
+def _merge(obj, raw, prefix=""):
+    """Apply a nested dict onto a dataclass instance, validating keys and types."""
+    if not isinstance(raw, dict):
+        raise PicofaceError("config section %s must be a mapping, got %r" % (prefix.rstrip(".") or "top", raw),
+                            "write it as key: value lines")
+    hints = typing.get_type_hints(type(obj))
+    names = [f.name for f in dataclasses.fields(obj)]
+    for k, v in raw.items():
+        key = prefix + str(k)
+        if k not in names:
+            raise PicofaceError("unknown config key %r%s" % (key, _suggest(k, names)),
+                                "valid keys here: " + ", ".join(names))
+        tp = hints[k]
+        cur = getattr(obj, k)
+        if dataclasses.is_dataclass(cur):
+            _merge(cur, v, key + ".")
+        else:
+            setattr(obj, k, _coerce(v, tp, key))
+
+
+def _set_dotted(obj, dotted, value):
+    parts = dotted.split(".")
+    target = obj
+    for i, p in enumerate(parts[:-1]):
+        names = [f.name for f in dataclasses.fields(target)]
+        if p not in names or not dataclasses.is_dataclass(getattr(target, p)):
+            sections = [n for n in names if dataclasses.is_dataclass(getattr(target, n))]
+            raise PicofaceError("unknown config section %r%s" % (".".join(parts[:i + 1]), _suggest(p, sections)),
+                                "sections: " + ", ".join(sections))
+        target = getattr(target, p)
+    _merge(target, {parts[-1]: value}, ".".join(parts[:-1]) + "." if len(parts) > 1 else "")
+
+
+def parse_override(text):
+    """``key=value`` -> (key, value); the value is YAML (``3``, ``0.5``, ``[a, b]``, ``true``)."""
+    import yaml
+
+    if "=" not in text:
+        raise PicofaceError("override %r is not key=value" % text, "write e.g. train.epochs=3")
+    key, _, val = text.partition("=")
+    key = key.strip()
+    if not key:
+        raise PicofaceError("override %r has an empty key" % text, "write e.g. train.epochs=3")
+    try:
+        value = yaml.safe_load(val) if val.strip() else ""
+    except yaml.YAMLError as e:
+        raise PicofaceError("override %r: cannot parse value: %s" % (text, e), "quote it or fix it") from None
+    return key, value
+
+
+def validate(cfg):
+    """Cross-field checks (choices and ranges)."""
+    for dotted, choices in _CHOICES.items():
+        sec, k = dotted.split(".")
+        v = getattr(getattr(cfg, sec), k)
+        if v not in choices:
+            raise PicofaceError("config %s=%r is not one of %s%s" % (dotted, v, list(choices), _suggest(v, choices)),
+                                "pick one of them")
+    m = cfg.model
+    if not 0.1 <= m.width <= 1.5:
+        raise PicofaceError("model.width=%g is outside 0.1..1.5" % m.width, "use 0.25..1.0")
+    if m.anchors < 1 or m.classes < 1:
+        raise PicofaceError("model.anchors and model.classes must be >= 1", "fix them")
+    if m.anchor_boxes and (len(m.anchor_boxes) != m.anchors or any(len(a) != 2 for a in m.anchor_boxes)):
+        raise PicofaceError("model.anchor_boxes must hold %d [w, h] pairs" % m.anchors,
+                            "fix the list or leave it empty for k-means")
+    if cfg.input.w <= 0 or cfg.input.h <= 0:
+        raise PicofaceError("input size must be positive", "fix input.w / input.h")
+    if cfg.train.batch_size < 1 or cfg.train.epochs < 1:
+        raise PicofaceError("train.batch_size and train.epochs must be >= 1", "fix them")
+    if not 0 < cfg.augment.crop_min <= cfg.augment.crop_max <= 1.0:
+        raise PicofaceError("augment.crop_min..crop_max must be within (0, 1]", "fix them")
+    for f in cfg.export.formats:
+        if f not in ("tflite-float", "tflite-int8", "keras"):
+            raise PicofaceError("export format %r unknown%s" % (f, _suggest(f, ("tflite-float", "tflite-int8"))),
+                                "use tflite-float, tflite-int8 or keras")
+    if not cfg.data.train:
+        raise PicofaceError("data.train is empty", "list at least one dataset")
+    return cfg
+
+
+def load_config(path=None, overrides=()):
+    """defaults <- YAML file <- overrides -> validated ``Config``."""
+    import yaml
+
+    cfg = Config()
+    if path is not None:
+        p = Path(path)
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except FileNotFoundError:
+            raise PicofaceError("config file %s not found" % p, "check the path") from None
+        except yaml.YAMLError as e:
+            raise PicofaceError("%s: invalid YAML: %s" % (p, e), "fix the file") from None
+        try:
+            _merge(cfg, raw)
+        except PicofaceError as e:
+            raise PicofaceError("%s: %s" % (p, e.what), e.todo) from None
+    for text in overrides:
+        key, value = parse_override(text)
+        _set_dotted(cfg, key, value)
+    cfg.run_dir = cfg.run_dir.replace("{name}", cfg.name)
+    return validate(cfg)
+
+
+def to_dict(cfg):
+    return dataclasses.asdict(cfg)
+
+
+def to_yaml(cfg):
+    import yaml
+
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None, width=100)
+
+
+def config_hash(cfg):
+    """sha256 (16 hex) of the canonical resolved config (all fields, sorted keys)."""
+    canon = json.dumps(to_dict(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+def save_config(cfg, path):
+    from picoface import atomic
+
+    header = "# resolved picoface training config (hash %s)\n" % config_hash(cfg)
+    atomic.write_text(path, header + to_yaml(cfg))
+
+
+def resolve_path(p):
+    """Config paths are relative to the repository root unless absolute."""
+    p = Path(os.path.expanduser(str(p)))
+    return p if p.is_absolute() else (REPO_ROOT / p)
+
+
+def data_root(cfg):
+    env = os.environ.get("PICOFACE_SHARED")
+    if env and cfg.data.root == DataConfig.root:
+        return Path(env) / "data"
+    return resolve_path(cfg.data.root)

@@ -1,0 +1,90 @@
+"""YOLOv2 region loss (one class) with ignore regions.
+
+For the responsible (cell, anchor) of each face: squared error on sigmoid(tx), sigmoid(ty)
+(centre offset in the cell) and on tw, th (log size relative to the anchor), weighted by
+``2 - w*h`` (small faces count more), plus binary cross-entropy pushing objectness to 1.
+Every other prediction gets BCE towards 0 unless its decoded box overlaps a face with IoU >=
+``loss.ignore_iou`` or its centre falls in an ignore region (dataset "ignore" boxes, faces too
+small or cut off by the crop): there, no objectness loss. Sums are divided by the batch size.
+"""
+
+
+def decode_boxes(pred, anchors, grid_w, grid_h):
+    """pred (B,gh,gw,A,>=4) raw -> normalised centre boxes (B,gh,gw,A,4)."""
+    import tensorflow as tf
+
+    cols = tf.cast(tf.range(grid_w), tf.float32)[None, None, :, None]
+    rows = tf.cast(tf.range(grid_h), tf.float32)[None, :, None, None]
+    cx = (cols + tf.sigmoid(pred[..., 0])) / grid_w
+    cy = (rows + tf.sigmoid(pred[..., 1])) / grid_h
+    aw = tf.constant(anchors[:, 0], tf.float32)
+    ah = tf.constant(anchors[:, 1], tf.float32)
+    w = tf.exp(tf.clip_by_value(pred[..., 2], -8.0, 8.0)) * aw / grid_w
+    h = tf.exp(tf.clip_by_value(pred[..., 3], -8.0, 8.0)) * ah / grid_h
+    return tf.stack([cx, cy, w, h], -1)
+
+
+def _iou(a, b):
+    """a (B,N,4) b (B,M,4) centre boxes -> IoU (B,N,M)."""
+    import tensorflow as tf
+
+    a = a[:, :, None, :]
+    b = b[:, None, :, :]
+    ax0, ax1 = a[..., 0] - a[..., 2] / 2, a[..., 0] + a[..., 2] / 2
+    ay0, ay1 = a[..., 1] - a[..., 3] / 2, a[..., 1] + a[..., 3] / 2
+    bx0, bx1 = b[..., 0] - b[..., 2] / 2, b[..., 0] + b[..., 2] / 2
+    by0, by1 = b[..., 1] - b[..., 3] / 2, b[..., 1] + b[..., 3] / 2
+    iw = tf.maximum(tf.minimum(ax1, bx1) - tf.maximum(ax0, bx0), 0.0)
+    ih = tf.maximum(tf.minimum(ay1, by1) - tf.maximum(ay0, by0), 0.0)
+    inter = iw * ih
+    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
+    return inter / tf.maximum(union, 1e-9)
+
+
+def _inside(points, boxes):
+    """points (B,N,2) normalised, boxes (B,M,4) centre form -> (B,N) any point inside a box."""
+    import tensorflow as tf
+
+    p = points[:, :, None, :]
+    b = boxes[:, None, :, :]
+    ok = ((p[..., 0] >= b[..., 0] - b[..., 2] / 2) & (p[..., 0] <= b[..., 0] + b[..., 2] / 2)
+          & (p[..., 1] >= b[..., 1] - b[..., 3] / 2) & (p[..., 1] <= b[..., 1] + b[..., 3] / 2)
+          & (b[..., 2] > 0))
+    return tf.reduce_any(ok, axis=2)
+
+
+def region_loss(pred, y, gt, ignore, anchors, classes=1, coord=1.0, obj=1.0, noobj=1.0, ignore_iou=0.5):
+    """Total loss and its parts (dict of scalars)."""
+    import numpy as np
+    import tensorflow as tf
+
+    anchors = np.asarray(anchors, np.float32)
+    A = len(anchors)
+    shape = tf.shape(pred)
+    B, gh, gw = shape[0], shape[1], shape[2]
+    p = tf.reshape(pred, [B, gh, gw, A, 5 + classes])
+    mask = y[..., 4]
+    wscale = y[..., 5]
+    bsz = tf.cast(B, tf.float32)
+
+    pxy = tf.sigmoid(p[..., 0:2])
+    l_xy = tf.reduce_sum(mask * wscale * tf.reduce_sum(tf.square(pxy - y[..., 0:2]), -1))
+    l_wh = tf.reduce_sum(mask * wscale * tf.reduce_sum(tf.square(p[..., 2:4] - y[..., 2:4]), -1))
+
+    boxes = decode_boxes(p, anchors, tf.cast(gw, tf.float32), tf.cast(gh, tf.float32))
+    flat = tf.reshape(boxes, [B, -1, 4])
+    best = tf.reduce_max(_iou(flat, gt), axis=2)                     # (B, gh*gw*A)
+    in_ign = _inside(flat[..., :2], ignore)
+    free = tf.cast(best < ignore_iou, tf.float32) * (1.0 - tf.cast(in_ign, tf.float32))
+    free = tf.reshape(free, tf.shape(mask)) * (1.0 - mask)
+
+    logits = p[..., 4]
+    bce_pos = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(logits), logits=logits)
+    bce_neg = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(logits), logits=logits)
+    l_obj = tf.reduce_sum(mask * bce_pos)
+    l_noobj = tf.reduce_sum(free * bce_neg)
+
+    parts = {"xy": coord * l_xy / bsz, "wh": coord * l_wh / bsz,
+             "obj": obj * l_obj / bsz, "noobj": noobj * l_noobj / bsz}
+    total = parts["xy"] + parts["wh"] + parts["obj"] + parts["noobj"]
+    return total, parts

@@ -1,0 +1,324 @@
+"""Input pipeline: decoded-image cache, camera-like augmentation, YOLOv2 targets, tf.data.
+
+Every photo is decoded once and kept in memory downsized (longer side ``cache_side``); each
+epoch draws samples by per-source weight and makes one "camera frame" per sample: a random
+crop (or zoom-out onto a grey canvas) with aspect jitter and flip, which is then mapped to the
+net input by the device's own geometry (``pfcore.geom.Fit``, ``input.fit``) — one affine warp.
+Photometric jitter (brightness, contrast, saturation, grayscale, blur, noise) follows. Faces
+that become smaller than ``augment.min_face`` net pixels, or mostly cut off, turn into ignore
+regions (no objectness loss there), as do the datasets' own ignore boxes.
+"""
+
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from picoface.train import samples as samples_mod
+from picoface.train.geometry import fit_affine, make_fit
+
+MAX_BOXES = 64
+MAX_IGNORE = 32
+
+
+class ImageCache:
+    """Decoded, downsized RGB images with their boxes (in cached-image pixels)."""
+
+    def __init__(self, samples, max_side, threads=2, progress=True):
+        self.samples = samples
+        self.images = [None] * len(samples)
+        self.boxes = [None] * len(samples)
+        self.ignore = [None] * len(samples)
+        self.sources = [s.source for s in samples]
+        t0 = time.time()
+
+        def load(i):
+            import cv2
+
+            s = samples[i]
+            img = samples_mod.read_image(s.image_path)
+            h, w = img.shape[:2]
+            f = min(1.0, float(max_side) / max(h, w))
+            if f < 1.0:
+                img = cv2.resize(img, (max(1, int(round(w * f))), max(1, int(round(h * f)))),
+                                 interpolation=cv2.INTER_AREA)
+            fy = img.shape[0] / float(h)
+            fx = img.shape[1] / float(w)
+            sc = np.array([fx, fy, fx, fy], np.float32)
+            self.images[i] = img
+            self.boxes[i] = _clip(s.boxes * sc, img.shape[1], img.shape[0])
+            self.ignore[i] = _clip(s.ignore * sc, img.shape[1], img.shape[0])
+
+        it = range(len(samples))
+        with ThreadPoolExecutor(max(1, threads)) as ex:
+            futures = ex.map(load, it)
+            if progress:
+                from tqdm import tqdm
+
+                futures = tqdm(futures, total=len(samples), desc="decode+cache", unit="img", leave=False)
+            for _ in futures:
+                pass
+        self.seconds = time.time() - t0
+        self.nbytes = sum(im.nbytes for im in self.images)
+
+    def __len__(self):
+        return len(self.images)
+
+
+def _clip(b, w, h):
+    b = np.asarray(b, np.float32).reshape(-1, 4)
+    if not len(b):
+        return b
+    x0 = np.clip(b[:, 0], 0, w)
+    y0 = np.clip(b[:, 1], 0, h)
+    x1 = np.clip(b[:, 0] + b[:, 2], 0, w)
+    y1 = np.clip(b[:, 1] + b[:, 3], 0, h)
+    out = np.stack([x0, y0, x1 - x0, y1 - y0], 1)
+    return out[(out[:, 2] > 1) & (out[:, 3] > 1)]
+
+
+def _transform_boxes(b, M):
+    """xywh boxes through an axis-aligned affine (scale + translate, maybe mirrored)."""
+    if not len(b):
+        return b.reshape(0, 4)
+    x0 = b[:, 0] * M[0, 0] + M[0, 2]
+    x1 = (b[:, 0] + b[:, 2]) * M[0, 0] + M[0, 2]
+    y0 = b[:, 1] * M[1, 1] + M[1, 2]
+    y1 = (b[:, 1] + b[:, 3]) * M[1, 1] + M[1, 2]
+    xa, xb = np.minimum(x0, x1), np.maximum(x0, x1)
+    ya, yb = np.minimum(y0, y1), np.maximum(y0, y1)
+    return np.stack([xa, ya, xb - xa, yb - ya], 1).astype(np.float32)
+
+
+class Augmenter:
+    """One random camera frame per call: (net-size uint8 RGB, boxes, ignore) in net pixels."""
+
+    def __init__(self, cfg, train=True):
+        self.a = cfg.augment
+        self.net_w, self.net_h = cfg.input.w, cfg.input.h
+        self.fit_mode = cfg.input.fit
+        self.train = train
+
+    def frame(self, img, boxes, ignore, rng):
+        import cv2
+
+        a = self.a
+        H, W = img.shape[:2]
+        net_aspect = float(self.net_w) / self.net_h
+        if self.train:
+            aspect = net_aspect * math.exp(rng.uniform(-a.aspect_jitter, a.aspect_jitter))
+            if rng.random() < a.zoom_out:
+                # camera frame larger than the photo: faces get small (WIDER-like scenes)
+                z = rng.uniform(1.0, a.zoom_out_max)
+                ch = max(H, W / aspect) * z
+            else:
+                u = rng.uniform(a.crop_min, a.crop_max)
+                ch = min(H, W / aspect) * u
+            cw = ch * aspect
+            cx0 = rng.uniform(min(0.0, W - cw), max(0.0, W - cw))
+            cy0 = rng.uniform(min(0.0, H - ch), max(0.0, H - ch))
+            cam_w, cam_h = max(2, int(round(cw))), max(2, int(round(ch)))
+            cx0, cy0 = int(round(cx0)), int(round(cy0))
+            flip = rng.random() < a.flip
+        else:
+            cam_w, cam_h, cx0, cy0, flip = W, H, 0, 0, False
+        # the crop is the "camera frame"; the device geometry maps it to the net input
+        fit = make_fit(cam_w, cam_h, self.net_w, self.net_h, self.fit_mode)
+        M = fit_affine(fit, self.net_w, self.net_h).astype(np.float64)
+        M[:, 2] -= M[:, :2] @ np.array([cx0, cy0], np.float64)
+        if flip:
+            M[0, :] = -M[0, :]
+            M[0, 2] += self.net_w
+        interp = cv2.INTER_AREA if abs(M[0, 0]) < 0.7 else cv2.INTER_LINEAR
+        border = (0, 0, 0)
+        if self.train and self.fit_mode != "letterbox":
+            g = int(rng.integers(0, 256))
+            border = (g, g, g)
+        out = cv2.warpAffine(img, M.astype(np.float32), (self.net_w, self.net_h), flags=interp,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+        b = _transform_boxes(boxes, M)
+        ig = _transform_boxes(ignore, M)
+        # visible part of each face inside the camera frame and the net input
+        vis = _clip(b, self.net_w, self.net_h) if len(b) else b
+        keep, extra_ig = [], []
+        for box in b:
+            x0, y0 = max(box[0], 0), max(box[1], 0)
+            x1, y1 = min(box[0] + box[2], self.net_w), min(box[1] + box[3], self.net_h)
+            if x1 - x0 <= 1 or y1 - y0 <= 1:
+                continue
+            frac = (x1 - x0) * (y1 - y0) / max(box[2] * box[3], 1e-6)
+            clipped = np.array([x0, y0, x1 - x0, y1 - y0], np.float32)
+            if frac < 0.6 or min(clipped[2], clipped[3]) < a.min_face:
+                extra_ig.append(clipped)
+            else:
+                keep.append(clipped)
+        del vis
+        b = np.array(keep, np.float32).reshape(-1, 4)
+        ig = np.concatenate([_clip(ig, self.net_w, self.net_h), np.array(extra_ig, np.float32).reshape(-1, 4)])
+        if self.train:
+            out = self.photometric(out, rng)
+        return out, b, ig
+
+    def photometric(self, img, rng):
+        """Colour jitter on uint8 with OpenCV (a LUT for contrast+brightness): cheap on 2 cores."""
+        import cv2
+
+        a = self.a
+        x = img
+        if rng.random() < a.grayscale:
+            g = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)
+            x = cv2.cvtColor(g, cv2.COLOR_GRAY2RGB)
+        elif a.saturation > 0:
+            s = 1.0 + rng.uniform(-a.saturation, a.saturation)
+            g = cv2.cvtColor(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+            x = cv2.addWeighted(x, s, g, 1.0 - s, 0.0)
+        c = 1.0 + rng.uniform(-a.contrast, a.contrast) if a.contrast > 0 else 1.0
+        b = 255.0 * rng.uniform(-a.brightness, a.brightness) * 0.5 if a.brightness > 0 else 0.0
+        if c != 1.0 or b != 0.0:
+            m = float(np.mean(cv2.mean(x)[:3]))
+            lut = np.clip((np.arange(256, dtype=np.float32) - m) * c + m + b, 0, 255).astype(np.uint8)
+            x = cv2.LUT(x, lut)
+        if rng.random() < a.blur:
+            k = 3 if rng.random() < 0.7 else 5
+            x = cv2.GaussianBlur(x, (k, k), 0)
+        if rng.random() < a.noise:
+            n = rng.normal(0, rng.uniform(2, 10), x.shape).astype(np.float32)
+            x = np.clip(x.astype(np.float32) + n, 0, 255).astype(np.uint8)
+        return x
+
+
+def encode_targets(boxes, anchors, grid_w, grid_h, net_w, net_h, classes=1):
+    """YOLOv2 targets for one image.
+
+    Returns y (grid_h, grid_w, A, 6): [tx, ty, tw, th, obj, coord_weight] where tx,ty are the
+    centre offsets inside the responsible cell (0..1), tw,th = log(w/anchor_w) in grid units;
+    each face goes to the cell of its centre and the anchor whose shape matches it best
+    (the next best if that slot is taken).
+    """
+    from picoface.train.anchors import shape_iou
+
+    A = len(anchors)
+    y = np.zeros((grid_h, grid_w, A, 6), np.float32)
+    if not len(boxes):
+        return y
+    gx = (boxes[:, 0] + boxes[:, 2] / 2.0) / net_w * grid_w
+    gy = (boxes[:, 1] + boxes[:, 3] / 2.0) / net_h * grid_h
+    gw = boxes[:, 2] / net_w * grid_w
+    gh = boxes[:, 3] / net_h * grid_h
+    ious = shape_iou(np.stack([gw, gh], 1), anchors)
+    order = np.argsort(-(gw * gh))  # big faces first; small ones take the remaining slots
+    for i in order:
+        col = int(min(max(gx[i], 0), grid_w - 1e-4))
+        row = int(min(max(gy[i], 0), grid_h - 1e-4))
+        for a in np.argsort(-ious[i]):
+            if y[row, col, a, 4] == 0:
+                y[row, col, a] = [gx[i] - col, gy[i] - row, math.log(gw[i] / anchors[a][0]),
+                                  math.log(gh[i] / anchors[a][1]), 1.0,
+                                  2.0 - (gw[i] * gh[i]) / (grid_w * grid_h)]
+                break
+    return y
+
+
+def pad_boxes(b, n, net_w, net_h):
+    """(n, 4) normalised centre boxes (cx, cy, w, h), zero-padded; largest kept when too many."""
+    out = np.zeros((n, 4), np.float32)
+    if len(b):
+        if len(b) > n:
+            b = b[np.argsort(-(b[:, 2] * b[:, 3]))[:n]]
+        out[:len(b)] = np.stack([(b[:, 0] + b[:, 2] / 2) / net_w, (b[:, 1] + b[:, 3] / 2) / net_h,
+                                 b[:, 2] / net_w, b[:, 3] / net_h], 1)
+    return out
+
+
+class TrainData:
+    """Weighted sampling over the cache + augmentation + targets, as numpy batches or tf.data."""
+
+    def __init__(self, cfg, cache, anchors, grid, seed=0):
+        self.cfg = cfg
+        self.cache = cache
+        self.anchors = np.asarray(anchors, np.float32)
+        self.grid_w, self.grid_h = grid
+        self.aug = Augmenter(cfg, train=True)
+        self.seed = seed
+        w = np.array([cfg.data.weights.get(s, 1.0) for s in cache.sources], np.float64)
+        # per-source weight is per image; a source's share is weight * its image count
+        self.p = w / w.sum()
+        self.steps = cfg.train.steps_per_epoch or max(1, len(cache) // cfg.train.batch_size)
+
+    def example(self, i, rng):
+        c = self.cache
+        img, b, ig = self.aug.frame(c.images[i], c.boxes[i], c.ignore[i], rng)
+        if self.cfg.input.grayscale:
+            img = (img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+            img = img.astype(np.uint8)
+        y = encode_targets(b, self.anchors, self.grid_w, self.grid_h, self.cfg.input.w, self.cfg.input.h)
+        return (img, y, pad_boxes(b, MAX_BOXES, self.cfg.input.w, self.cfg.input.h),
+                pad_boxes(ig, MAX_IGNORE, self.cfg.input.w, self.cfg.input.h))
+
+    def batches(self, epoch):
+        """Yield ``steps`` batches (images uint8, y, gt, ignore) for one epoch (deterministic)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        bs = self.cfg.train.batch_size
+        for _ in range(self.steps):
+            idx = rng.choice(len(self.cache), size=bs, p=self.p)
+            ex = [self.example(int(i), rng) for i in idx]
+            yield tuple(np.stack([e[k] for e in ex]) for k in range(4))
+
+    def dataset(self, epoch):
+        import tensorflow as tf
+
+        A = len(self.anchors)
+        ch = 1 if self.cfg.input.grayscale else 3
+        sig = (tf.TensorSpec((None, self.cfg.input.h, self.cfg.input.w, ch), tf.uint8),
+               tf.TensorSpec((None, self.grid_h, self.grid_w, A, 6), tf.float32),
+               tf.TensorSpec((None, MAX_BOXES, 4), tf.float32),
+               tf.TensorSpec((None, MAX_IGNORE, 4), tf.float32))
+        return tf.data.Dataset.from_generator(lambda: self.batches(epoch), output_signature=sig).prefetch(2)
+
+
+def load_train_cache(cfg, progress=True):
+    """All training samples of cfg.data.train, decoded into one ImageCache."""
+    from picoface.errors import PicofaceError
+    from picoface.train.config import data_root
+
+    root = data_root(cfg)
+    all_samples = []
+    for name in cfg.data.train:
+        folder = root / name if not str(name).startswith("/") else name
+        s = [x for x in samples_mod.load_samples(folder) if x.image_path.is_file()]
+        if not s:
+            raise PicofaceError("dataset %s has no readable images" % folder, "check data.root / data.train")
+        for x in s:
+            x.source = name
+        all_samples += s
+    if cfg.data.max_images and len(all_samples) > cfg.data.max_images:
+        rng = np.random.default_rng(cfg.seed)
+        idx = rng.choice(len(all_samples), cfg.data.max_images, replace=False)
+        all_samples = [all_samples[i] for i in sorted(idx)]
+    side = cfg.data.cache_side or 2 * max(cfg.input.w, cfg.input.h)
+    return ImageCache(all_samples, side, threads=2, progress=progress)
+
+
+def augmented_box_sizes(cfg, cache, n=3000, seed=0):
+    """Face sizes (net pixels) as the training augmentation produces them (for anchors)."""
+    aug = Augmenter(cfg, train=True)
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        i = int(rng.integers(len(cache)))
+        _, b, _ = aug.frame(cache.images[i], cache.boxes[i], cache.ignore[i], rng)
+        if len(b):
+            out.append(b[:, 2:4])
+    return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
+
+
+def profile(cfg, cache, anchors, grid, batches=10):
+    """img/s of the augmentation + target pipeline alone (one Python thread)."""
+    td = TrainData(cfg, cache, anchors, grid)
+    td.steps = batches
+    t0 = time.time()
+    n = 0
+    for b in td.batches(0):
+        n += len(b[0])
+    return n / max(time.time() - t0, 1e-9)

@@ -1,0 +1,154 @@
+"""A tiny random-weight, KPU-friendly YOLOv2 face net for simulator tests (stands in for a
+trained model): explicit ZeroPadding((1,1)) + valid stride-2 3x3 convs, depthwise separable
+blocks, BN, ReLU6, a 1x1 head to 5 anchors x 6 channels. Exported to float and int8 TFLite
+with a model.json contract (docs/ARCHITECTURE.md §4).
+
+The obj bias of the head is calibrated on a few frames so that a handful of cells pass the
+score threshold: the detections are meaningless but exercise the whole decode path.
+
+``build(out_dir, w, h)`` -> {"float": Path, "int8": Path, "dir": Path}; ``cached(w, h)``
+builds once per process in a temporary folder.
+"""
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ANCHORS = [[1.889, 2.5245], [2.9465, 3.94056], [3.99987, 5.3658], [5.155437, 6.92275], [6.718375, 9.01025]]
+SCORE = 0.5
+NMS = 0.3
+_CACHE = {}
+
+
+def calibration_frames(w, h, n=6, seed=1):
+    """Synthetic RGB frames (textured background + bright ellipses) at the net size."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        f = cv2.resize(rng.integers(0, 255, size=(h // 8, w // 8, 3)).astype(np.uint8), (w, h))
+        for _k in range(int(rng.integers(1, 4))):
+            c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            r = int(rng.integers(min(w, h) // 10, min(w, h) // 3))
+            cv2.ellipse(f, c, (r, int(r * 1.3)), 0, 0, 360, tuple(int(v) for v in rng.integers(100, 255, 3)), -1)
+        out.append(f)
+    return out
+
+
+def keras_model(w, h, seed=0):
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    L = tf.keras.layers
+    x = inp = L.Input((h, w, 3))
+
+    def conv_bn(x, filters, k, stride):
+        if k == 3:
+            x = L.ZeroPadding2D((1, 1))(x)
+        x = L.Conv2D(filters, k, strides=stride, padding="valid", use_bias=False)(x)
+        x = L.BatchNormalization()(x)
+        return L.ReLU(6.0)(x)
+
+    def dw_block(x, filters, stride):
+        x = L.ZeroPadding2D((1, 1))(x)
+        x = L.DepthwiseConv2D(3, strides=stride, padding="valid", use_bias=False)(x)
+        x = L.BatchNormalization()(x)
+        x = L.ReLU(6.0)(x)
+        return conv_bn(x, filters, 1, 1)
+
+    x = conv_bn(x, 8, 3, 2)       # /2
+    x = dw_block(x, 16, 2)        # /4
+    x = dw_block(x, 16, 2)        # /8
+    x = dw_block(x, 24, 2)        # /16
+    x = L.Conv2D(len(ANCHORS) * 6, 1, padding="valid", name="head")(x)
+    return tf.keras.Model(inp, x)
+
+
+def _calibrate(model, frames):
+    """Shift the obj bias so that ~0.3% of the anchor cells pass SCORE on these frames."""
+    xs = np.stack(frames).astype(np.float32) / 255.0
+    out = model.predict(xs, verbose=0)  # N, gh, gw, A*6
+    head = model.get_layer("head")
+    kernel, bias = head.get_weights()
+    # spread: obj logits std ~2 (clear yes/no cells), tx/ty std ~1, tw/th std ~0.3
+    want = np.array([1.0, 1.0, 0.3, 0.3, 2.0, 1.0] * len(ANCHORS), np.float32)
+    std = out.reshape(-1, out.shape[-1]).std(axis=0) + 1e-6
+    kernel = kernel * (want / std)
+    bias = np.zeros_like(bias)
+    head.set_weights([kernel, bias])
+    out = model.predict(xs, verbose=0)
+    obj = out[..., 4::6].reshape(-1)
+    target = np.log(SCORE / (1 - SCORE))
+    bias[4::6] = target - float(np.quantile(obj, 0.997)) + 0.3
+    bias[2::6] = -out[..., 2::6].mean()
+    bias[3::6] = -out[..., 3::6].mean()
+    head.set_weights([kernel, bias])
+
+
+def _contract(name, fmt, path, w, h, grid_w, grid_h, out_dtype, out_scale, out_zero, in_dtype):
+    data = Path(path).read_bytes()
+    return {
+        "contract": 1, "name": name, "format": fmt, "file": Path(path).name, "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "input": {"w": w, "h": h, "channels": 3, "order": "RGB", "layout": "NHWC", "dtype": in_dtype,
+                  "scale": 1.0 / 255.0, "zero_point": 0, "fit": "stretch"},
+        "output": {"grid_w": grid_w, "grid_h": grid_h, "anchors": ANCHORS, "classes": 1, "layout": "NHWC",
+                   "dtype": out_dtype, "scale": out_scale, "zero_point": out_zero},
+        "thresholds": {"score": SCORE, "nms": NMS},
+        "training": {"config_hash": "0" * 16, "commit": "unknown", "config": "tests/tiny_model.py"},
+    }
+
+
+def build(out_dir, w, h):
+    import tensorflow as tf
+
+    out_dir = Path(out_dir)
+    frames = calibration_frames(w, h)
+    model = keras_model(w, h)
+    _calibrate(model, frames)
+    gh, gw = model.output_shape[1], model.output_shape[2]
+    name = "tiny_%dx%d" % (w, h)
+    paths = {"dir": out_dir}
+
+    fdir = out_dir / "float"
+    fdir.mkdir(parents=True, exist_ok=True)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    fpath = fdir / (name + ".tflite")
+    fpath.write_bytes(conv.convert())
+    c = _contract(name, "tflite-float", fpath, w, h, gw, gh, "float32", 1.0, 0, "float32")
+    (fdir / "model.json").write_text(json.dumps(c, indent=1))
+    paths["float"] = fpath
+
+    def rep():
+        for f in frames:
+            yield [f[None].astype(np.float32) / 255.0]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.uint8
+    conv.inference_output_type = tf.int8
+    qdir = out_dir / "int8"
+    qdir.mkdir(parents=True, exist_ok=True)
+    qpath = qdir / (name + ".tflite")
+    qpath.write_bytes(conv.convert())
+    interp = tf.lite.Interpreter(model_path=str(qpath))
+    od = interp.get_output_details()[0]
+    scale, zero = od["quantization"]
+    c = _contract(name, "tflite-int8", qpath, w, h, gw, gh, "int8", float(scale), int(zero), "uint8")
+    (qdir / "model.json").write_text(json.dumps(c, indent=1))
+    paths["int8"] = qpath
+    return paths
+
+
+def cached(w, h):
+    key = (w, h)
+    if key not in _CACHE:
+        d = Path(tempfile.mkdtemp(prefix="picoface-tiny-%dx%d-" % (w, h)))
+        _CACHE[key] = build(d, w, h)
+    return _CACHE[key]

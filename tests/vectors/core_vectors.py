@@ -1,0 +1,131 @@
+"""Deterministic test vectors for the device core; runs unchanged on CPython and MicroPython.
+
+    python tests/vectors/core_vectors.py            (with device/ on sys.path)
+    node tests/mp_runner.mjs tests/vectors/core_vectors.py
+Prints one JSON object per line: {"case": name, "out": result}. tests/test_micropython.py
+runs both and compares (protocol lines byte for byte, numbers to 6 significant digits).
+"""
+
+try:
+    import ujson as json
+except ImportError:
+    import json
+
+from pfcore import config, geom, nms, presence, protocol, region
+
+ANCHORS = [[1.889, 2.5245], [2.9465, 3.94056], [3.99987, 5.3658], [5.155437, 6.92275], [6.718375, 9.01025]]
+
+
+class Rng:
+    """Tiny LCG: the same numbers on every Python."""
+
+    def __init__(self, seed):
+        self.x = seed
+
+    def next(self):
+        self.x = (self.x * 1103515245 + 12345) & 0x7FFFFFFF
+        return self.x
+
+    def uniform(self, lo, hi):
+        return lo + (hi - lo) * (self.next() / 2147483648.0)
+
+    def below(self, n):
+        return (self.next() >> 8) % n
+
+
+def emit(case, out):
+    print(json.dumps({"case": case, "out": out}))
+
+
+def decode_cases(rng):
+    k = 0
+    for layout in ("NCHW", "NHWC"):
+        for classes in (1, 3):
+            for kind in ("float", "int8", "uint8"):
+                gw = 3 + rng.below(18)
+                gh = 2 + rng.below(14)
+                na = 1 + rng.below(5)
+                n = gw * gh * na * (5 + classes)
+                thr = rng.uniform(0.2, 0.8)
+                if kind == "float":
+                    out = [rng.uniform(-6.0, 3.0) for _ in range(n)]
+                    dets = region.decode(out, gw, gh, ANCHORS[:na], classes, layout, thr, with_class=True)
+                else:
+                    out = bytes([rng.below(256) for _ in range(n)])
+                    scale = rng.uniform(0.03, 0.1)
+                    zp = rng.below(40) - 20
+                    dets = region.decode(out, gw, gh, ANCHORS[:na], classes, layout, thr,
+                                         scale, zp, kind, True)
+                emit("decode/%d/%s/%d/%s" % (k, layout, classes, kind), dets)
+                fit = geom.Fit(320, 240, 8 * gw, 8 * gh, geom.MODES[k % 3])
+                cam = fit.map(dets)
+                emit("map/%d" % k, cam)
+                emit("nms/%d" % k, nms.nms(cam, rng.uniform(0.1, 0.6), rng.below(6)))
+                emit("frame/%d" % k, protocol.encode_frame(k * 1000 + 7, 123456 + k, rng.uniform(0, 60), cam))
+                k += 1
+
+
+def geom_cases(rng):
+    for mode in geom.MODES:
+        for cw, ch, nw, nh in ((320, 240, 224, 224), (240, 320, 224, 224), (640, 480, 320, 240), (320, 240, 96, 96)):
+            f = geom.Fit(cw, ch, nw, nh, mode)
+            boxes = [[rng.uniform(-0.1, 1.1), rng.uniform(-0.1, 1.1), rng.uniform(0.01, 0.6),
+                      rng.uniform(0.01, 0.6)] for _ in range(5)]
+            emit("geom/%s/%dx%d/%dx%d" % (mode, cw, ch, nw, nh),
+                 [list(f.cam_rect()), list(f.content_rect())] + [f.net_to_cam(b) for b in boxes]
+                 + [f.cam_to_net([10.0, 20.0, 30.0, 40.0])])
+
+
+def presence_cases(rng):
+    for enter, leave in ((1, 1), (2, 5), (3, 2)):
+        p = presence.Presence(enter, leave)
+        emit("presence/%d/%d" % (enter, leave), [p.update(rng.below(3) if rng.below(4) else 0) for _ in range(80)])
+
+
+def config_cases():
+    texts = ['{}', '{"score": 0.7, "nms": 1, "max_faces": 4, "lcd": false}',
+             '{"score": 2, "max_faces": true, "baud": 1234, "led": {"kind": "gpio", "r": 400}, "zzz": 1}',
+             '{"camera": {"w": 640, "h": "x"}, "model": {"fit": "crop", "anchors": [[1, 2]], "w": -1}}',
+             'not json', '[1]']
+    for i, t in enumerate(texts):
+        cfg, problems = config.load(t)
+        problems.sort()
+        emit("config/%d" % i, [cfg, problems])
+
+
+def protocol_cases(rng):
+    lines = [
+        protocol.encode_hello(board="maix_dock", firmware="MaixPy v0.6.2 \u00e9", app="0.1.0", model="pf 320",
+                              model_bytes=388776, model_hash="9f86d081884c7d659a2feaa0c55ad015", input_w=320,
+                              input_h=240, score=0.5, nms=0.3, cam_w=320, cam_h=240, gen="old"),
+        protocol.encode_event(7, 99, "enter", 3),
+        protocol.encode_event(2 ** 30 + 5, 2 ** 31, "leave", [1, 2]),
+        protocol.encode_error("model_load", "ERR 2002 * @PF = 100% -> \u20ac"),
+        protocol.encode_error("", "-"),
+    ]
+    for i in range(30):
+        faces = [[rng.uniform(-5, 400), rng.uniform(-5, 300), rng.uniform(0, 200), rng.uniform(0, 200),
+                  rng.uniform(-0.1, 1.1)] for _ in range(rng.below(13))]
+        lines.append(protocol.encode_frame(rng.below(2 ** 30), rng.below(2 ** 30), rng.uniform(0, 1200), faces))
+    emit("protocol/lines", lines)
+    emit("protocol/decoded", [protocol.decode(l) for l in lines])
+    kinds = []
+    for l in lines[:6]:
+        for i in range(0, len(l), 3):
+            bad = l[:i] + ("#" if l[i] != "#" else "$") + l[i + 1:]
+            try:
+                r = protocol.decode(bad)
+                kinds.append("none" if r is None else "DECODED")
+            except protocol.ProtocolError as e:
+                kinds.append(e.kind)
+    emit("protocol/corrupt", kinds)
+    emit("protocol/crc", [protocol.crc16(b"123456789"), protocol.crc16(bytes(range(256)))])
+
+
+rng = Rng(20240601)
+decode_cases(rng)
+geom_cases(rng)
+presence_cases(rng)
+config_cases()
+protocol_cases(rng)
+print("done")
