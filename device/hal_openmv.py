@@ -151,6 +151,8 @@ class Hal:
             res = self.model.predict([net], callback=self.post)
             for r in (res[0] if len(res) else ()):
                 b = r[0]
+                if r[1] < cfg["score"]:
+                    continue    # soft-NMS lowered it below the threshold: suppressed
                 dets.append([(b[0] + b[2] * 0.5) / nw, (b[1] + b[3] * 0.5) / nh, b[2] / nw, b[3] / nh, r[1]])
             from pfcore import nms
             return nms.nms(self.fit.map(dets), cfg["nms"], cfg["max_faces"])

@@ -399,3 +399,43 @@ def main(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# -- a tiny model for fast tests (no TensorFlow) ----------------------------------------------------------
+def tiny_kmodel(out_dir, obj_bias=-5.0):
+    """A valid 2-conv kmodel v3 for a 320x240 K210 board (stride 16 by 4x4 pools -> 20x15x30)
+    with zero weights: every output is ``obj_bias`` (no faces at bias -5). Writes
+    ``picoface_tiny.kmodel`` + ``model.json`` into ``out_dir`` and returns the model path.
+    Stands in for the shipped model in flash/sim tests: it loads, runs fast on the emulator and
+    passes picoface.kmodel.budget.check for maix_dock."""
+    import numpy as np
+
+    from picoface.kmodel import v3
+
+    anchors = [[1.889, 2.5245], [2.9465, 3.94056], [3.99987, 5.3658], [5.155437, 6.92275], [6.718375, 9.01025]]
+    r1 = v3.conv_regs(320, 240, 3, 8, kernel=3, pool_type=3, src_addr=0)
+    c1 = v3.ConvLayer(regs=r1, weights=np.zeros((8, 3, 3, 3), np.uint8).tobytes(), bn=[v3.BN(1, 0, 0)] * 8,
+                      act=v3.ActTable.identity(), flags=0, main_mem_out_address=0)
+    r2 = v3.conv_regs(80, 60, 8, 30, kernel=1, pool_type=3, src_addr=r1.image_dst_addr)
+    c2 = v3.ConvLayer(regs=r2, weights=np.zeros((30, 8, 1, 1), np.uint8).tobytes(), bn=[v3.BN(1, 0, 0)] * 30,
+                      act=v3.ActTable.identity(), flags=v3.KLF_MAIN_MEM_OUT, main_mem_out_address=0)
+    n = 20 * 15 * 30
+    deq = v3.DequantizeLayer(main_mem_in_address=0, main_mem_out_address=v3.align(n, 8), count=n, scale=1.0,
+                             bias=float(obj_bias))
+    data = v3.build_model([c1, c2, deq]).serialize()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "picoface_tiny.kmodel"
+    path.write_bytes(data)
+    contract = {
+        "contract": 1, "name": "tiny_test", "format": "kmodel-v3", "file": path.name, "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "input": {"w": 320, "h": 240, "channels": 3, "order": "RGB", "layout": "NCHW", "dtype": "uint8",
+                  "scale": 1 / 255.0, "zero_point": 0, "fit": "stretch"},
+        "output": {"grid_w": 20, "grid_h": 15, "anchors": anchors, "classes": 1, "layout": "NCHW",
+                   "dtype": "float32", "scale": 1.0, "zero_point": 0},
+        "thresholds": {"score": 0.5, "nms": 0.3},
+        "training": {"config_hash": "0" * 16, "commit": "unknown", "config": "tests/fakeboard.py"},
+    }
+    (out_dir / "model.json").write_text(json.dumps(contract, indent=1))
+    return path

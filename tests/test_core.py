@@ -186,7 +186,7 @@ def test_net_to_cam_modes_and_clipping():
     assert f.map([[1.2, 0.5, 0.1, 0.1, 0.9], [0.5, 0.5, 0.5, 0.5, 0.8]]) == [[80.0, 60.0, 160.0, 120.0, 0.8]]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(mode=st.sampled_from(geom.MODES), cw=st.integers(16, 800), ch=st.integers(16, 800),
        nw=st.integers(16, 400), nh=st.integers(16, 400),
        fx=st.floats(0, 0.8), fy=st.floats(0, 0.8), fw=st.floats(0.05, 0.2), fh=st.floats(0.05, 0.2))
@@ -435,7 +435,7 @@ _face = st.lists(st.one_of(st.floats(-50, 20000), st.just(float("nan"))), min_si
     lambda v: v + [0.0]).flatmap(lambda v: st.floats(-0.5, 1.5).map(lambda s: v[:4] + [s]))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(seq=st.integers(0, 2**40), ms=st.integers(0, 2**40), fps=st.floats(0, 5000),
        faces=st.lists(_face, max_size=14))
 def test_frame_round_trip_and_bounds(seq, ms, fps, faces):

@@ -52,7 +52,7 @@ def _same(a, b):
 def test_numpy_decode_and_nms_equal_pfcore():
     rng = np.random.default_rng(1234)
     total = 0
-    for trial in range(400):
+    for trial in range(240):
         dev, arr, gw, gh, anchors, classes, layout, kw = _case(rng, trial)
         thr = float(rng.uniform(0.05, 0.95))
         a = region.decode(dev, gw, gh, anchors, classes, layout, thr, with_class=True, **kw)
@@ -67,7 +67,7 @@ def test_numpy_decode_and_nms_equal_pfcore():
         iou_t = float(rng.uniform(0.1, 0.7))
         max_out = int(rng.integers(0, 12))
         _same(nms.nms(ca, iou_t, max_out), hregion.nms(cb, iou_t, max_out))
-    assert total > 1000       # the comparison saw plenty of boxes
+    assert total > 600       # the comparison saw plenty of boxes
 
 
 def test_numpy_postprocess_equals_pfcore_postprocess():
@@ -147,7 +147,7 @@ def _stream(rng):
             parts.append(bytes(bad) + b"\n")
             expect["corrupt"] += 1
         elif k == 6:
-            parts.append(bytes(rng.randrange(1, 256) for _ in range(rng.randrange(3000, 6000)))
+            parts.append(bytes(rng.randrange(1, 256) for _ in range(rng.randrange(2100, 3000)))
                          .replace(b"\n", b".").replace(b"@", b"."))
             line = protocol.encode_event(i, 6, "leave", 0)                   # after a lost newline
             msgs.append(protocol.decode(line))
@@ -158,7 +158,7 @@ def _stream(rng):
     return b"".join(parts), msgs, expect
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10**6), splits=st.lists(st.integers(1, 700), min_size=1, max_size=50))
 def test_stream_decoder_any_split(seed, splits):
     rng = random.Random(seed)
@@ -217,3 +217,13 @@ def test_stream_decoder_only_parses(tmp_path):
     out = dec.feed(("exec(" + payload + ")\n" + line + "\n").encode())
     assert out == [{"type": "error", "v": 1, "code": "eval", "text": payload[:protocol.MAX_TEXT]}]
     assert not marker.exists()
+
+
+def test_pfcore_accepts_numpy_outputs_like_lists():
+    """The sim and host callers may hand numpy arrays to pfcore: same boxes as Python lists."""
+    rng = np.random.default_rng(5)
+    q = rng.integers(-128, 128, 9000).astype(np.int8)
+    f = rng.normal(-1, 2, 9000).astype(np.float32)
+    assert region.decode(q, 20, 15, ANCHORS, 1, "NCHW", 0.4, 0.1, -20) == \
+        region.decode(q.tolist(), 20, 15, ANCHORS, 1, "NCHW", 0.4, 0.1, -20) != []
+    assert region.decode(f, 20, 15, ANCHORS, 1, "NHWC", 0.4) == region.decode(f.tolist(), 20, 15, ANCHORS, 1, "NHWC", 0.4)

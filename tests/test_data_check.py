@@ -128,3 +128,14 @@ def test_stats_and_show(tmp_path, capsys):
     # green face box and grey ignore box are drawn on tile 0 (image a scaled by 0.5)
     assert tuple(grid[5, 10]) == (40, 220, 40)  # top edge of box [10, 10, 30, 30] -> (5, 5)-(20, 20)
     assert tuple(grid[25, 27]) == (150, 150, 150)  # ignore [50, 50, 10, 10] -> (25, 25)-(30, 30)
+
+
+def test_check_finds_images_shared_between_datasets(tmp_path, capsys):
+    for name in ("one", "two"):
+        write_img(tmp_path / name / "x.jpg", 30, 20, seed=7)
+        (tmp_path / name / "annotations.jsonl").write_text(
+            json.dumps({"image": "x.jpg", "width": 30, "height": 20, "boxes": [[1, 1, 5, 5]]}) + "\n")
+    assert main(["data", "check", str(tmp_path / "one"), "--quick"]) == 0
+    assert main(["data", "check", str(tmp_path / "one"), str(tmp_path / "two"), "--quick"]) == 1
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith(str(tmp_path / "two" / "annotations.jsonl") + ":1: ") and "same bytes" in line

@@ -9,6 +9,7 @@ import pytest
 from picoface.data import (Sample, detect_format, face_size, image_size, load_dataset, load_mixture,
                            parse_mixture, read_image, widerface_eval_set)
 from picoface.data.fddb import ellipse_to_box
+from picoface.data.loader import dump_jsonl
 from picoface.errors import PicofaceError
 
 
@@ -261,3 +262,16 @@ def test_mixture_weights(tmp_path):
 
 def test_face_size():
     np.testing.assert_allclose(face_size([[0, 0, 4, 9], [1, 1, 10, 10]]), [6, 10])
+
+
+def test_dump_jsonl_roundtrip(tmp_path):
+    (tmp_path / "Annotations").mkdir()
+    write_img(tmp_path / "JPEGImages" / "p1.jpg", 80, 60)
+    (tmp_path / "Annotations" / "p1.xml").write_text(VOC_XML.format(name="p1.jpg"))
+    voc = load_dataset(tmp_path)
+    out = tmp_path / "conv.jsonl"
+    out.write_text(dump_jsonl(voc))
+    (back,) = load_dataset(out)
+    assert back.image_path == voc[0].image_path and (back.width, back.height) == (80, 60)
+    np.testing.assert_allclose(back.boxes, voc[0].boxes)
+    np.testing.assert_allclose(back.ignore, voc[0].ignore)

@@ -151,5 +151,6 @@ def test_eval_stock_kmodel_through_emulator(anchors, data_root, tmp_path, capsys
     assert rc == 0
     res = json.loads((out / "results.json").read_text())
     assert res["detector"]["name"] == "maixpy-stock-face" and res["detector"]["bytes"] == 388776
+    assert res["detector"]["macs"] > 10_000_000
     # LFW faces are big and frontal: Sipeed's detector finds most of them
     assert res["ap"]["0.3"] > 0.5

@@ -341,3 +341,26 @@ def test_cli_info_built_model(capsys, tmp_path):
     assert d["layers"] == 2 and d["layer_table"][0]["pool"] == "pick-lt/2"
     assert d["layer_table"][0]["output"] == [32, 8, 8]
     assert d["maixpy_problems"] == []
+
+
+def minimal_v5():
+    """A valid v5 container with one stackvm module and one empty function (no KPU code)."""
+    text = b"\x00\x00\x00\x00"
+    func = struct.pack("<8I", 32, 32, 0, 0, 0, 0, 0, len(text))
+    section = b".text".ljust(16, b"\0") + struct.pack("<4I", 0, 0, len(text), 0) + text
+    size = 48 + len(func) + len(section)
+    module = b"stackvm".ljust(16, b"\0") + struct.pack("<8I", 1, 48, size, 0, 0, 1, 1, 0) + func + section
+    return b"LDMK" + struct.pack("<7I", 5, 32, 0, 8, 1, 0, 0) + module
+
+
+def test_cli_info_v5_container(capsys, tmp_path):
+    pytest.importorskip("picoface.kmodel.v5")
+    p = tmp_path / "m.kmodel"
+    p.write_bytes(minimal_v5())
+    rc, out, err = _cli(capsys, "kmodel", "info", str(p))
+    assert rc == 0, err
+    assert "kmodel v5" in out and "module stackvm: 1 function(s)" in out
+    assert "not a single pure-KPU graph" in out and "convert" in out
+    p.write_bytes(minimal_v5()[:60])
+    rc, out, err = _cli(capsys, "kmodel", "info", str(p))
+    assert rc == 1 and "truncated" in err and len(err.strip().splitlines()) == 1

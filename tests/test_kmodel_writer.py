@@ -57,8 +57,11 @@ def smooth_images(n, seed=0, w=W, h=H):
     return np.stack(out)
 
 
-def tiny_keras(h=H, w=W, same_padding=False, seed=0):
-    """Depthwise-separable ReLU6 net, explicit (1,1) padding + 'valid' stride-2 convs, 1x1 head to 30."""
+def tiny_keras(h=H, w=W, seed=0):
+    """Depthwise-separable ReLU6 net, explicit (1,1) padding + 'valid' stride-2 convs, 1x1 head to 30.
+
+    Random weights, but BN statistics measured on synthetic images (and gamma/beta that keep
+    ReLU6 active), so the output really depends on the input: a transcoding mistake shows."""
     import tensorflow as tf
 
     L = tf.keras.layers
@@ -66,15 +69,12 @@ def tiny_keras(h=H, w=W, same_padding=False, seed=0):
     size = [h, w]
 
     def bn_relu6(x):
-        return L.ReLU(6.0)(L.BatchNormalization()(x))
+        return L.ReLU(6.0)(L.BatchNormalization(momentum=0.0)(x))
 
     def stride2(x, depthwise, ch=None):
         assert size[0] % 2 == 0 and size[1] % 2 == 0, "every stride-2 input dim must be even: %s" % size
         size[0] //= 2
         size[1] //= 2
-        if same_padding:
-            return (L.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False) if depthwise
-                    else L.Conv2D(ch, 3, strides=2, padding="same", use_bias=False))(x)
         x = L.ZeroPadding2D(((1, 1), (1, 1)))(x)
         return (L.DepthwiseConv2D(3, strides=2, use_bias=False) if depthwise
                 else L.Conv2D(ch, 3, strides=2, use_bias=False))(x)
@@ -84,14 +84,14 @@ def tiny_keras(h=H, w=W, same_padding=False, seed=0):
     for ch, s in ((16, 1), (16, 2), (24, 2), (32, 2)):
         x = bn_relu6(stride2(x, True) if s == 2 else L.DepthwiseConv2D(3, padding="same", use_bias=False)(x))
         x = bn_relu6(L.Conv2D(ch, 1, use_bias=False)(x))
-    x = L.Conv2D(30, 1)(x)
-    model = tf.keras.Model(inp, x)
+    model = tf.keras.Model(inp, L.Conv2D(30, 1)(x))
     rng = np.random.default_rng(seed)
-    for layer in model.layers:  # non-trivial BN statistics
+    for layer in model.layers:
         if isinstance(layer, L.BatchNormalization):
-            n = layer.get_weights()[0].shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, n), rng.uniform(-0.5, 0.5, n), rng.uniform(-0.2, 0.2, n),
-                               rng.uniform(0.5, 2.0, n)])
+            n = layer.gamma.shape[0]
+            layer.gamma.assign(rng.uniform(1.0, 2.0, n).astype(np.float32))
+            layer.beta.assign(rng.uniform(0.0, 1.0, n).astype(np.float32))
+    model(smooth_images(8, seed=seed + 100, w=w, h=h).astype(np.float32) / 255.0, training=True)  # momentum 0
     assert tuple(model.output_shape[1:3]) == (h // 16, w // 16)
     return model
 
@@ -241,6 +241,7 @@ def test_budget_refusals():
 def test_v5_parse_finds_one_pure_kpu_function(compiled):
     path, data, res = compiled
     assert res["bytes"] == len(data) and res["nncase"].startswith("1.9")
+    assert res["memory"]["MODEL"] == len(data) and res["memory"][".input"] == 3 * H * W  # nncase's summary
     model = v5.parse(data)
     assert [m.type for m in model.modules] == ["stackvm", "k210"]
     assert dict(model.modules[1].mempools)[v5.LOC_KPU] == 2 * 1024 * 1024
@@ -287,11 +288,14 @@ def test_transcode_round_trips_and_matches_simulator_and_float(compiled, tiny):
     sim = export.simulate_images(path, imgs)
     emu = export.emulate(again, imgs)
     flt = export.run_float_tflite(tfl.read_bytes(), imgs)
+    f_all = np.stack(flt)
+    assert f_all.std(axis=0).mean() > 0.05 * np.abs(f_all).max()  # the test net's output follows its input
     for e, s, f in zip(emu, sim, flt):
         assert e.shape == s.shape == f.shape == (30, 15, 20)
         np.testing.assert_array_equal(e, s)  # emulated v3 == nncase's Simulator on the v5, bit for bit
         assert export._cos(e, f) > 0.99
-        assert np.abs(e - f).max() < 0.1 * np.abs(f).max()
+        assert export._cos(e - e.mean(axis=(1, 2), keepdims=True), f - f.mean(axis=(1, 2), keepdims=True)) > 0.95
+        assert np.abs(e - f).max() < 0.25 * np.abs(f).max()
 
 
 @pytest.mark.tf

@@ -9,7 +9,7 @@ import tty
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from picoface import monitor as mon
@@ -24,8 +24,9 @@ FUZZ_LINES = {"n": 0}  # total generated lines across the fuzz tests (asserted >
 def valid_line(rng, seq):
     r = rng.random()
     if r < 0.75:
-        faces = [[rng.randint(0, 9999), rng.randint(0, 9999), rng.randint(0, 9999), rng.randint(0, 9999),
-                  rng.randint(0, 1000) / 1000.0] for _ in range(rng.randint(0, P.MAX_FACES))]
+        rb = rng.getrandbits
+        faces = [[rb(13) % 10000, rb(13) % 10000, rb(13) % 10000, rb(13) % 10000, (rb(10) % 1001) / 1000.0]
+                 for _ in range(rb(4) % (P.MAX_FACES + 1))]
         return P.encode_frame(seq, rng.randint(0, P.WRAP - 1), rng.randint(0, 99990) / 10.0, faces)
     if r < 0.87:
         return P.encode_event(seq, rng.randint(0, P.WRAP - 1), rng.choice(P.EVENTS), rng.randint(0, 999))
@@ -44,9 +45,12 @@ def corrupt_line(rng, line):
     b = bytearray(line.encode())
     if kind == 0:       # one byte replaced (never by a newline: that would make two lines)
         i = rng.randrange(len(b))
-        choices = [c for c in range(256) if c not in (b[i], 10)]
-        b[i] = rng.choice(choices)
-        return bytes(b), "corrupt"
+        c = b[i]
+        while c in (b[i], 10):
+            c = rng.getrandbits(8)
+        b[i] = c
+        # a hit on the marker itself leaves a line that is simply not protocol (skipped)
+        return bytes(b), ("corrupt" if P.MARKER.encode() in b else "skipped")
     if kind == 1:       # truncated (cut before the end of the checksum)
         return bytes(b[:rng.randrange(len(P.MARKER), len(b))]), "corrupt"
     # wrong version, valid checksum
@@ -56,7 +60,7 @@ def corrupt_line(rng, line):
 
 def garbage(rng):
     n = rng.randint(0, 120)
-    data = bytes(rng.getrandbits(8) for _ in range(n)).replace(b"\n", b"")
+    data = rng.randbytes(n).replace(b"\n", b"")
     if rng.random() < 0.3:  # garbage that contains the marker but no valid frame after it
         data = data[: n // 2] + b"@PF" + data[n // 2:]
     return data
@@ -75,7 +79,7 @@ def hostile_stream(seed, n_lines):
         if r < 0.45:                                  # intact
             out.append(line.encode() + rng.choice([b"\n", b"\r\n"]))
             accepted.append(P.decode(line))
-        elif r < 0.65:                                # damaged
+        elif r < 0.65:                                # damaged (counted by what it became)
             data, kind = corrupt_line(rng, line)
             out.append(data + b"\n")
             expect[kind] += 1
@@ -124,8 +128,10 @@ class Collect:
         pass
 
 
-@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2 ** 32 - 1), n=st.integers(200, 2500))
+# Seeds drive a plain generator, so shrinking would not help: generate only.
+@settings(max_examples=50, deadline=None, derandomize=True, phases=(Phase.explicit, Phase.generate),
+          suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2 ** 32 - 1), n=st.integers(2000, 3000))
 def test_fuzzed_stream_accepts_exactly_the_intact_lines(seed, n):
     data, accepted, expect = hostile_stream(seed, n)
     FUZZ_LINES["n"] += n

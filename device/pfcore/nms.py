@@ -36,15 +36,30 @@ def order(dets):
 
 def nms(dets, iou_threshold, max_out=0):
     keep = []
+    kb = []           # kept boxes as (x1, y1, x2, y2, area): IoU inlined, calls are slow on MicroPython
     for i in order(dets):
         d = dets[i]
+        x1 = d[0]
+        y1 = d[1]
+        x2 = x1 + d[2]
+        y2 = y1 + d[3]
+        area = d[2] * d[3]
         ok = True
-        for k in keep:
-            if iou(k, d) > iou_threshold:
+        for k in kb:
+            ix1 = k[0] if k[0] > x1 else x1
+            iy1 = k[1] if k[1] > y1 else y1
+            ix2 = k[2] if k[2] < x2 else x2
+            iy2 = k[3] if k[3] < y2 else y2
+            if ix2 <= ix1 or iy2 <= iy1:
+                continue
+            inter = (ix2 - ix1) * (iy2 - iy1)
+            union = k[4] + area - inter
+            if union > 0.0 and inter / union > iou_threshold:
                 ok = False
                 break
         if ok:
             keep.append(d)
+            kb.append((x1, y1, x2, y2, area))
             if max_out and len(keep) >= max_out:
                 break
     return keep

@@ -80,6 +80,12 @@ def decode(out, grid_w, grid_h, anchors, classes=1, layout="NCHW", threshold=0.5
         table = _table(scale, zero_point, dtype != "uint8")
     quant = table is None and (scale != 1.0 or zero_point != 0)
     lim = _prefilter(threshold)
+    if quant:
+        # the same test in the quantised domain (conservative; the score is checked below)
+        qlim = float("-inf")
+        if scale > 0.0 and lim != qlim:
+            qlim = lim / scale + zero_point
+            qlim -= 1e-6 * (1.0 + abs(qlim))
     if table is not None:
         passes = []
         for t in table:
@@ -98,7 +104,7 @@ def decode(out, grid_w, grid_h, anchors, classes=1, layout="NCHW", threshold=0.5
                     cand.append(i)
         elif quant:
             for i in range(start, start + hw * cs, cs):
-                if (out[i] - zero_point) * scale >= lim:
+                if out[i] >= qlim:
                     cand.append(i)
         else:
             for i in range(start, start + hw * cs, cs):
@@ -114,7 +120,9 @@ def decode(out, grid_w, grid_h, anchors, classes=1, layout="NCHW", threshold=0.5
                 if table is not None:
                     x = table[x]
                 elif quant:
-                    x = (x - zero_point) * scale
+                    x = (float(x) - zero_point) * scale
+                else:
+                    x = float(x)      # numpy scalars on the host: compute in double like here
                 v.append(x)
             score = sigmoid(v[4])
             best = 0

@@ -86,14 +86,12 @@ class StreamDecoder:
             start = nl + 1
             line = bytes(self._buf)
             self._buf.clear()
-            cut = self._cut
-            self._cut = False
             if len(line) > self.max_line:
-                if not cut:
+                if not self._cut:
                     self.overlong += 1
                 line = self._tail(line)
-                cut = True
-            self._line(line, cut, out)
+            self._cut = False
+            self._line(line, out)
 
     def flush(self):
         """Decode what is left after the last newline (end of a capture); returns messages."""
@@ -101,9 +99,8 @@ class StreamDecoder:
         if self._buf:
             line = bytes(self._buf)
             self._buf.clear()
-            cut = self._cut
             self._cut = False
-            self._line(line, cut, out)
+            self._line(line, out)
         return out
 
     def _tail(self, data):
@@ -122,7 +119,7 @@ class StreamDecoder:
             tail = self._tail(bytes(self._buf))
             self._buf = bytearray(tail)
 
-    def _line(self, raw, cut, out):  # noqa: ARG002 (cut: the line was shortened)
+    def _line(self, raw, out):
         self.lines += 1
         if raw.endswith(b"\r"):
             raw = raw[:-1]

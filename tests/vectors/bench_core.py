@@ -8,6 +8,7 @@ frame line. Runs on MicroPython (wasm runner or a real board) and CPython:
 Prints one JSON line: per-frame ms for each stage (median of 10-frame block means).
 """
 
+import gc
 import sys
 
 try:
@@ -48,6 +49,7 @@ def median(v):
 
 
 def _block(fn, n):
+    gc.collect()          # every block starts from the same heap state
     t0 = ticks_us()
     for _ in range(n):
         fn()

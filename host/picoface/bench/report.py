@@ -190,7 +190,8 @@ def write_png(path, results, title="picoface bench"):
     ax1.set_ylabel("precision")
     ax1.set_title("PR curves (IoU 0.5; dotted: centroid metric)")
     ax1.grid(alpha=0.3)
-    ax1.legend(fontsize=7, loc="lower left")
+    if ax1.get_legend_handles_labels()[0]:
+        ax1.legend(fontsize=7, loc="lower left")
 
     bars = sorted([r for r in ok if r.get("bytes")], key=lambda r: r["bytes"])
     names = [r["name"] for r in bars]

@@ -88,7 +88,7 @@ def anchor_rows(anchors):
 
     return [
         Row("haar-frontalface", "OpenCV Viola-Jones haarcascade_frontalface_default (grayscale, "
-            "equalised, scale 1.1, 3 neighbours, min 16 px); score = sigmoid(level weight)", haar),
+            "equalised, scale 1.1, 3 neighbours, min 16 px); score = sigmoid(level weight / 4)", haar),
         Row("yunet-n-320", "YuNet-n (yunet_n_320_320.onnx) via cv2.FaceDetectorYN, image resized so its "
             "longer side is 320 (aspect kept)", yunet(320)),
         Row("yunet-n-native", "YuNet-n at the image's own resolution (the protocol of YuNet's published "

@@ -1,13 +1,11 @@
-"""A quiet tf.lite.Interpreter factory (TensorFlow imported lazily, its chatter turned down)."""
+"""A tf.lite.Interpreter factory (TensorFlow imported lazily, its deprecation warning muted)."""
 
-import os
 import warnings
 
 
 def interpreter(path, num_threads=1, all_ops=False):
     """tf.lite.Interpreter for ``path``; ``all_ops`` turns the default (XNNPACK) delegate off so
     every op stays visible (MAC counting)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
     kw = {"model_path": str(path), "num_threads": num_threads}

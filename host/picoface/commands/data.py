@@ -59,11 +59,12 @@ def _check(args):
     from picoface.data.check import check_dataset
 
     total_p, total_s = 0, 0
+    seen = {}  # duplicates are found across all the given datasets
     for spec in args.specs:
         def bar(it, spec=spec):
             return tqdm(it, desc="check %s" % spec, unit="img", file=sys.stderr, leave=False)
 
-        samples, problems = check_dataset(spec, decode=not args.quick, progress=bar, **_opts(args))
+        samples, problems = check_dataset(spec, decode=not args.quick, progress=bar, seen=seen, **_opts(args))
         for p in problems:
             print(p)
         total_p += len(problems)

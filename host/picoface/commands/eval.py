@@ -30,6 +30,8 @@ def add_arguments(p):
     p.add_argument("--preset", choices=("maixpy-face",), help="facts of a known model without model.json")
     p.add_argument("--threads", type=int, default=1, help="TFLite interpreter threads (default 1)")
     p.add_argument("--name", help="name shown in the results")
+    p.add_argument("--compare", nargs="+", default=[], metavar="RESULTS",
+                   help="earlier results.json files (or their folders) to draw on the same pr.png")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -47,6 +49,7 @@ def run(args):
         raise PicofaceError("--limit must be >= 1", "drop --limit to evaluate every image")
     if any(not 0 < t <= 1 for t in args.iou):
         raise PicofaceError("IoU thresholds must be in (0, 1], got %s" % args.iou, "e.g. --iou 0.5 0.3")
+    others = [_load_results(p) for p in args.compare]
     samples = load_dataset(args.data)
     apply_min_size(samples, args.min_size)
     if args.limit:
@@ -64,9 +67,22 @@ def run(args):
     res = evaluate(det, samples, iou=tuple(args.iou), progress=not args.no_progress, score_threshold=args.score)
     res.update(model=str(model), data=str(args.data), min_size=args.min_size, limit=args.limit)
     out = Path(args.out or "eval-%s" % det.name)
-    plot_pr(res, out / "pr.png", title="%s on %s" % (det.name, args.data))
+    plot_pr([res] + others, out / "pr.png", title="%s on %s" % (det.name, args.data))
     write_text(out / "results.json", json.dumps(to_json(res), indent=1) + "\n")
     write_text(out / "summary.md", markdown(res, data_spec=args.data))
     print(summary_table(res))
     print("wrote %s, %s, %s" % (out / "results.json", out / "pr.png", out / "summary.md"), file=sys.stderr)
     return 0
+
+
+def _load_results(path):
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.json"
+    try:
+        r = json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        raise PicofaceError("cannot read results %s (%s)" % (p, e), "pass a results.json written by picoface eval") from None
+    if not isinstance(r, dict) or "results" not in r:
+        raise PicofaceError("%s is not a picoface eval results.json" % p, "pass a results.json written by picoface eval")
+    return r

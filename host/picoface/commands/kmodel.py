@@ -33,9 +33,9 @@ def add_arguments(p):
     sp.add_argument("file", help="a .kmodel file")
     sp.add_argument("--json", action="store_true", help="print the summary as JSON")
 
-    sp = sub.add_parser("run", help="run one image through a v3 kmodel on the KPU emulator")
-    sp.add_argument("file", help="a kmodel v3 file")
-    sp.add_argument("image", help="an image file (any size; it is stretched to the model input)")
+    sp = sub.add_parser("run", help="run one image through a kmodel (v3, or pure-KPU v4) on the KPU emulator")
+    sp.add_argument("file", help="a kmodel v3 (or v4) file")
+    sp.add_argument("image", help="an image file (any size; fitted to the model input)")
     sp.add_argument("--anchors", type=float, nargs="+", default=None,
                     help="anchor w h pairs in grid cells (default: model.json beside the model, "
                          "else the MaixPy face anchors for 5-anchor models)")
@@ -44,6 +44,8 @@ def add_arguments(p):
     sp.add_argument("--nms", type=float, default=0.3, help="NMS IoU threshold (default 0.3)")
     sp.add_argument("--rounding", choices=("even", "away"), default="even",
                     help="activation rounding: ties to even (nncase 1.9) or away from zero (SDK)")
+    sp.add_argument("--fit", choices=("stretch", "crop", "letterbox"), default=None,
+                    help="how the image becomes the net input (default: model.json, else stretch)")
     sp.add_argument("--out", default=None, help="write the image with the boxes drawn to this PNG")
     sp.add_argument("--json", action="store_true", help="print detections as JSON")
 
@@ -83,72 +85,69 @@ def _anchors_for(model_path, n_channels, args):
     if args.anchors:
         if len(args.anchors) % 2:
             raise PicofaceError("--anchors needs w h pairs, got %d numbers" % len(args.anchors), "give an even count")
-        return list(args.anchors), args.classes
+        return list(args.anchors), args.classes, "stretch"
     cfile = Path(model_path).with_name("model.json")
     if cfile.is_file():
         try:
             c = json.loads(cfile.read_text())
             out = c["output"]
             anchors = [v for pair in out["anchors"] for v in pair]
-            return anchors, args.classes if args.classes is not None else int(out.get("classes", 1))
+            classes = args.classes if args.classes is not None else int(out.get("classes", 1))
+            return anchors, classes, c.get("input", {}).get("fit", "stretch")
         except (ValueError, KeyError, TypeError) as e:
             raise PicofaceError("cannot read anchors from %s (%s)" % (cfile, e), "fix model.json or pass --anchors")
     if n_channels == 30:
-        return list(MAIXPY_FACE_ANCHORS), 1
+        return list(MAIXPY_FACE_ANCHORS), 1, "stretch"
     raise PicofaceError("no anchors for a %d-channel output" % n_channels,
                         "pass --anchors w1 h1 w2 h2 ... (grid-cell units) and --classes")
 
 
-def detect_image(model, rgb, anchors, classes=None, threshold=0.5, nms=0.3, rounding="even"):
-    """Emulate one RGB image (any size, stretched to the net input) and decode YOLOv2 boxes.
-    Returns float32 (N, 5) [x, y, w, h, score] in the pixels of ``rgb``."""
-    import cv2
+def detect_image(model, rgb, anchors, classes=None, threshold=0.5, nms=0.3, rounding="even", fit="stretch"):
+    """Emulate one RGB image (any size; ``fit`` as in pfcore.geom: stretch, crop or letterbox)
+    and decode its YOLOv2 output. Returns float32 (N, 5) [x, y, w, h, score] in ``rgb`` pixels."""
     import numpy as np
 
+    from picoface.detect import fit as fitmod
     from picoface.detect import region
     from picoface.kmodel import emulator, v3
 
     emu = model if isinstance(model, emulator.Emulator) else emulator.Emulator(model, rounding=rounding)
     c, h, w = emu.input_shape
-    net = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if rgb.shape[1] > w else cv2.INTER_LINEAR)
+    try:
+        f = fitmod.fit_for(rgb.shape[1], rgb.shape[0], w, h, fit)
+    except ValueError as e:
+        raise PicofaceError("bad fit %r (%s)" % (fit, e), "use stretch, crop or letterbox") from None
+    net = fitmod.fit_image(rgb, f)
     out = emu.run(emulator.hwc_to_chw(net))[0]
     last = [l for l in emu.model.layers if isinstance(l, v3.ConvLayer)][-1]
     gw, gh, gc = last.regs.out_shape
     na = len(anchors) // 2
     if classes is None:
-        if gc % na:
+        if not na or gc % na:
             raise PicofaceError("%d output channels are not a multiple of %d anchors" % (gc, na), "check --anchors")
         classes = gc // na - 5
     if na * (5 + classes) != gc:
         raise PicofaceError("%d anchors x (5 + %d classes) != %d output channels" % (na, classes, gc),
                             "check --anchors/--classes")
-    d = region.decode(np.asarray(out, np.float64), gw, gh, anchors, classes=classes, layout="NCHW",
-                      threshold=threshold)
-    sx, sy = rgb.shape[1], rgb.shape[0]
-    boxes = np.stack([(d[:, 0] - d[:, 2] / 2) * sx, (d[:, 1] - d[:, 3] / 2) * sy, d[:, 2] * sx, d[:, 3] * sy,
-                      d[:, 4]], axis=1) if len(d) else np.zeros((0, 5))
-    if len(boxes):
-        boxes = region.nms(boxes, nms)
-    return np.asarray(boxes, np.float32).reshape(-1, 5)
+    spec = {"grid_w": gw, "grid_h": gh, "anchors": anchors, "classes": classes, "layout": "NCHW"}
+    dets = region.postprocess(np.asarray(out, np.float64), spec, f, threshold=threshold, nms_threshold=nms)
+    return np.asarray(dets, np.float32).reshape(-1, 5)
 
 
 def _run(args):
     import cv2
 
     from picoface import atomic
-    from picoface.kmodel import emulator, load
+    from picoface.kmodel import emulator, v3
 
-    model = load(args.file)
+    emu = emulator.Emulator(args.file, rounding=args.rounding)
     img = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
     if img is None:
         raise PicofaceError("cannot read image %s" % args.image, "pass a JPEG/PNG file")
     rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    last = [l for l in model.layers if hasattr(l, "regs")]
-    if not last:
-        raise PicofaceError("the model has no KPU conv layers", "pass a YOLO kmodel")
-    anchors, classes = _anchors_for(args.file, last[-1].regs.out_shape[2], args)
-    emu = emulator.Emulator(model, rounding=args.rounding)
-    dets = detect_image(emu, rgb, anchors, classes, args.threshold, args.nms)
+    last = [l for l in emu.model.layers if isinstance(l, v3.ConvLayer)][-1]
+    anchors, classes, fit = _anchors_for(args.file, last.regs.out_shape[2], args)
+    dets = detect_image(emu, rgb, anchors, classes, args.threshold, args.nms, fit=args.fit or fit)
     if args.json:
         print(json.dumps([[round(float(v), 2) for v in d] for d in dets]))
     else:

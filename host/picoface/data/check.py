@@ -20,13 +20,16 @@ def _fmt(b):
     return "[%s]" % ", ".join("%g" % round(float(v), 2) for v in b)
 
 
-def check_samples(samples, decode=True, progress=None):
-    """Problems of loaded samples. ``decode``: fully decode each image (else header only)."""
+def check_samples(samples, decode=True, progress=None, seen=None):
+    """Problems of loaded samples. ``decode``: fully decode each image (else header only).
+    ``seen``: a dict shared between calls to find duplicate images across datasets too."""
     from picoface.data.images import image_size, read_image
     from picoface.errors import PicofaceError
 
     out = []
-    seen_path, seen_hash = {}, {}
+    seen = {} if seen is None else seen
+    seen_path = seen.setdefault("path", {})
+    seen_hash = seen.setdefault("hash", {})
     it = progress(samples) if progress else samples
     for s in it:
         key = str(s.image_path.resolve()) if s.image_path.exists() else str(s.image_path)
@@ -75,9 +78,10 @@ def check_samples(samples, decode=True, progress=None):
     return out
 
 
-def check_dataset(spec, decode=True, progress=None, **options):
-    """(samples, problems) for one spec: reader problems first, then per-sample ones."""
+def check_dataset(spec, decode=True, progress=None, seen=None, **options):
+    """(samples, problems) for one spec: reader problems first, then per-sample ones.
+    Pass the same ``seen`` dict for several specs to report images shared between them."""
     problems = []
     samples = load_dataset(spec, problems=problems, **options)
-    problems += check_samples(samples, decode=decode, progress=progress)
+    problems += check_samples(samples, decode=decode, progress=progress, seen=seen)
     return samples, problems

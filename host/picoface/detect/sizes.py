@@ -41,7 +41,10 @@ def table(rows):
     lines = ["| file | .py bytes | .mpy bytes |", "|---|---:|---:|"]
     for name, py, mpy in rows:
         lines.append("| %s | %d | %d |" % (name, py, mpy))
-    for label, sel in (("pfcore total", [r for r in rows if r[0].startswith("pfcore/")]), ("device total", rows)):
+    groups = (("pfcore total", [r for r in rows if r[0].startswith("pfcore/")]),
+              ("app total (without examples/)", [r for r in rows if not r[0].startswith("examples/")]),
+              ("device total", rows))
+    for label, sel in groups:
         lines.append("| **%s** | %d | %d |" % (label, sum(r[1] for r in sel), sum(r[2] for r in sel)))
     return "\n".join(lines)
 

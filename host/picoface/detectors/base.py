@@ -5,8 +5,8 @@ and ``detect(rgb) -> float32 (N, 5)`` ``[x, y, w, h, score]`` in pixels of ``rgb
 
 ``RegionDetector`` does what every picoface artifact needs around its backend's ``forward``:
 fit the image to the net input with ``pfcore.geom.Fit`` (the device's own code), run, decode
-the YOLOv2 region output and NMS with ``picoface.detect.region`` (numpy twin of
-``pfcore.region``; the pure-Python reference is used if the twin is missing), map boxes back.
+the YOLOv2 region output, map boxes back and NMS with ``picoface.detect.region`` (the numpy twin
+of ``pfcore.region``, checked against it by the device-core tests).
 """
 
 import json
@@ -59,38 +59,9 @@ def prepare_input(rgb, fit):
     """Image -> net input (RGB uint8 net_h x net_w x 3) as the device builds it: the camera
     rectangle ``fit.cam_rect()`` resized into ``fit.content_rect()``, black padding around
     (``picoface.detect.fit.fit_image``, shared with training)."""
-    try:
-        from picoface.detect.fit import fit_image
-    except ImportError:
-        fit_image = None
-    if fit_image is not None:
-        return fit_image(rgb, fit)
-    import cv2
+    from picoface.detect.fit import fit_image
 
-    x, y, w, h = fit.cam_rect()
-    cx, cy, cw, ch = fit.content_rect()
-    net_w, net_h = fit.net_size
-    crop = rgb[y:y + h, x:x + w]
-    interp = cv2.INTER_AREA if cw < w or ch < h else cv2.INTER_LINEAR
-    if (cw, ch) != (w, h):
-        crop = cv2.resize(crop, (cw, ch), interpolation=interp)
-    if (cx, cy, cw, ch) == (0, 0, net_w, net_h):
-        return np.ascontiguousarray(crop)
-    out = np.zeros((net_h, net_w, 3), np.uint8)
-    out[cy:cy + ch, cx:cx + cw] = crop
-    return out
-
-
-def _postprocess():
-    """(postprocess, wants_list): the numpy twin, else the device's pure-Python reference."""
-    try:
-        from picoface.detect.region import postprocess
-
-        return postprocess, False
-    except ImportError:
-        from pfcore.region import postprocess
-
-        return postprocess, True
+    return fit_image(rgb, fit)
 
 
 def infer_grid(n_values, net_w, net_h, n_anchors, classes):
@@ -180,8 +151,9 @@ class RegionDetector:
         out, fit = self.raw(rgb)
         spec = {"grid_w": self.grid[0], "grid_h": self.grid[1], "anchors": self.anchors,
                 "classes": self.classes, "layout": self.out_layout}
-        post, wants_list = _postprocess()
-        dets = post(out.tolist() if wants_list else out, spec, fit, threshold=self.threshold, nms_threshold=self.nms_threshold,
+        from picoface.detect.region import postprocess
+
+        dets = postprocess(out, spec, fit, threshold=self.threshold, nms_threshold=self.nms_threshold,
                               max_out=self.max_out)
         return np.asarray(dets, np.float32).reshape(-1, 5)
 

@@ -3,8 +3,8 @@
 Scores: ``detectMultiScale3(..., outputRejectLevels=True)`` reports, per grouped window, the
 cascade stage it reached (reject level) and the weighted sum of that stage (level weight). In
 OpenCV 4.x only windows that pass every stage are reported (all levels equal the stage count), so
-the level weight alone ranks them; ``score = sigmoid(level weight)`` puts it in [0, 1] without
-changing the order. That makes a PR curve (and AP) instead of a single operating point.
+the level weight alone ranks them; ``score = sigmoid(level weight / 4)`` puts it in [0, 1]
+without changing the order (the /4 keeps typical weights, 0..15, apart in float32). That makes a PR curve (and AP) instead of a single operating point.
 The image is converted to grayscale and histogram-equalised (OpenCV's face-detection sample).
 """
 
@@ -66,4 +66,4 @@ class HaarDetector:
 def haar_scores(weights):
     """Level weights -> scores in [0, 1] (a monotonic squash; the order is what AP uses)."""
     w = np.clip(np.asarray(weights, np.float64), -60.0, 60.0)
-    return 1.0 / (1.0 + np.exp(-w))
+    return 1.0 / (1.0 + np.exp(-w / 4.0))

@@ -31,7 +31,8 @@ class KerasDetector(RegionDetector):
     def forward(self, net_rgb):
         x = net_rgb[None].astype(np.float32) * self.scale
         y = self.model(x, training=False)
-        return np.asarray(y[0] if isinstance(y, (list, tuple)) else y)
+        y = y[0] if isinstance(y, (list, tuple)) else y
+        return y.numpy() if hasattr(y, "numpy") else np.asarray(y)
 
 
 def keras_macs(model):

@@ -44,6 +44,13 @@ class KmodelDetector(RegionDetector):
             raise PicofaceError("%s takes %d channels, not RGB" % (self.path.name, c), "use an RGB model")
         self.net_w, self.net_h = int(w), int(h)
         self.out_layout = "NCHW"  # the KPU writes planar outputs whatever model.json says for TFLite
+        if self.macs is None:
+            try:
+                from picoface.kmodel.info import summarize_v3
+
+                self.macs = int(summarize_v3(self.emu.model, len(data))["macs"])
+            except Exception:  # a summary problem must not stop an evaluation
+                self.macs = None
 
     def forward(self, net_rgb):
         from picoface.kmodel.emulator import hwc_to_chw

@@ -12,10 +12,14 @@ class TFLiteDetector(RegionDetector):
 
     def __init__(self, path, contract=None, num_threads=1, **kw):
         super().__init__(path, contract, **kw)
+        import warnings
+
         import tensorflow as tf
 
         try:
-            self.interp = tf.lite.Interpreter(model_path=str(self.path), num_threads=int(num_threads))
+            with warnings.catch_warnings():  # "tf.lite.Interpreter is deprecated" (still the TF 2.21 API)
+                warnings.simplefilter("ignore")
+                self.interp = tf.lite.Interpreter(model_path=str(self.path), num_threads=int(num_threads))
             self.interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise PicofaceError("cannot load TFLite model %s (%s)" % (self.path, str(e).splitlines()[0][:200]),

@@ -13,6 +13,7 @@ layout (and dense CHW to main memory for KLF_MAIN_MEM_OUT). The CPU layers the S
 average pool, softmax, logistic, L2-norm, fully connected) run on a simulated main buffer.
 
     outs = emulator.run(model, chw_uint8)             # list of numpy arrays (float32 after DEQUANTIZE)
+    outs = emulator.run("face_v4.kmodel", chw_uint8)  # paths/bytes: v3, or pure-KPU v4 (lifted, see v4.to_v3)
     emu = emulator.Emulator(model, rounding="away")   # compile once, run many images
     outs = emu.run(chw_uint8); emu.layer_outputs[i]   # per-layer results for debugging
 
@@ -163,10 +164,10 @@ def pool2d(x, pool_type):
         dx = 1 if op == "pickr" else 0
         return x[:, 0:oh * s:s, dx:dx + ow * s:s].copy()
     if s == f:
-        blk = x[:, :oh * f, :ow * f].reshape(c, oh, f, ow, f)
+        taps = [x[:, dy:oh * f:f, dx:ow * f:f] for dy in range(f) for dx in range(f)]
         if op == "max":
-            return blk.max(axis=(2, 4))
-        return (blk.astype(np.int32).sum(axis=(2, 4)) // (f * f)).astype(np.uint8)
+            return np.maximum.reduce(taps)
+        return (sum(t.astype(np.int32) for t in taps) // (f * f)).astype(np.uint8)
     # stride 1, filter 2: windows at (y..y+1, x..x+1)
     if op == "max":  # out-of-range values count as 0
         p = np.zeros((c, h + 1, w + 1), np.uint8)
@@ -184,7 +185,11 @@ def _max_pool_any(x, f, s):
     c, h, w = x.shape
     oh, ow = h // s, w // s
     if s == f:
-        return x[:, :oh * f, :ow * f].reshape(c, oh, f, ow, f).max(axis=(2, 4))
+        taps = [x[:, dy:oh * f:f, dx:ow * f:f] for dy in range(f) for dx in range(f)]
+        out = np.maximum(taps[0], taps[1])
+        for t in taps[2:]:
+            np.maximum(out, t, out=out)
+        return out
     p = np.pad(x, ((0, 0), (0, 1), (0, 1)), mode="edge")
     return np.maximum.reduce([p[:, dy:dy + oh, dx:dx + ow] for dy in range(f) for dx in range(f)])
 
@@ -235,6 +240,12 @@ class _Conv:
         self.g_ic = 1 if self.dw else self.ic
         self.w_term = ((r.arg_w * self.sw) >> r.shr_w) + r.arg_add * self.g_ic  # per output channel
         self.bn_nonneg = bool(np.all(self.bn_mul >= 0))
+        # float64 forms (exact: power-of-two scalings of integers with < 53 significant bits)
+        self.x_coef = float(r.arg_x) * 2.0 ** -r.shr_x
+        self.w_term_f = self.w_term.astype(np.float64).reshape(-1, 1, 1)
+        self.bn_coef_f = self.bn_mul.astype(np.float64) * np.ldexp(1.0, -self.bn_shift)
+        self.bn_add_f = self.bn_add.astype(np.float64)
+        self.bn_mul_max = float(np.abs(self.bn_mul).max()) if self.bn_mul.size else 0.0
         self.pool = r.pool_type
         # Merged table for the fast exact float64 path: consecutive constant segments with the same
         # bias give the same output, so they collapse into one. y = rint((v - x_start) * k) + bias.
@@ -252,10 +263,15 @@ class _Conv:
         self.m_xs = self.xs[self.mj]  # value origin of each piece
         self.m_start = self.m_xs.copy()  # where each piece starts (piece 0 is the default)
         self.m_start[0] = -(1 << 62)
+        self.m_start_f = self.m_start.astype(np.float64)
         self.m_xs_f = self.m_xs.astype(np.float64)
         self.m_k_f = self.ymul[self.mj].astype(np.float64) * np.ldexp(1.0, -self.ashift[self.mj])
         self.m_bias_f = self.abias[self.mj].astype(np.float64)
         self.m_ymul = self.ymul[self.mj]
+        # "relu fusion": where a constant piece c is followed by a rising piece that is <= c up to
+        # the boundary and >= c after it, the pair equals clip(rising piece, c, 255)
+        self.m_fuse = {(rd, bd): [False] + [self._fusable(i, rd, bd) for i in range(1, len(keep))]
+                       for rd in ROUNDINGS for bd in BOUNDARIES}
         # for monotonicity checks: boundary i (between merged pieces i-1 and i) is non-decreasing
         self.m_bnd_ok = {(rd, bd): np.array([True] + [self._boundary_ok(int(self.m_xs[i]), rd, bd)
                                                        for i in range(1, len(keep))])
@@ -269,6 +285,20 @@ class _Conv:
                 j = i
         y = int(round_shift(np.int64((v - int(self.xs[j])) * int(self.ymul[j])), int(self.ashift[j]), rounding))
         return min(255, max(0, y + int(self.abias[j])))
+
+    def _raw_piece(self, i, v, rounding):
+        j = int(self.mj[i])
+        return int(round_shift(np.int64((v - int(self.xs[j])) * int(self.ymul[j])), int(self.ashift[j]), rounding)) + int(
+            self.abias[j])
+
+    def _fusable(self, i, rounding, boundary):
+        a, b = int(self.mj[i - 1]), int(self.mj[i])
+        if self.ymul[a] != 0 or self.ymul[b] < 0:
+            return False
+        c = min(255, max(0, int(self.abias[a])))
+        x = int(self.m_xs[i])
+        last_a, first_b = (x, x + 1) if boundary == "strict" else (x - 1, x)
+        return self._raw_piece(i, last_a, rounding) <= c <= self._raw_piece(i, first_b, rounding)
 
     def _boundary_ok(self, x, rounding, boundary):
         lo, hi = (x, x + 1) if boundary == "strict" else (x - 1, x)
@@ -300,6 +330,10 @@ class _Conv:
         return [xp[:, dy:dy + oh * s:s, dx + ox:dx + ox + ow * s:s] for dy in range(k) for dx in range(k)], None
 
     def compute(self, x, rounding="even", boundary="strict", trace=None):
+        """One KPU layer on a uint8 (C, H, W) input -> uint8 output after pooling.
+
+        Integer semantics throughout; the arrays are float64 wherever every value is an integer
+        below 2^53 (then +, *, floor and power-of-two scaling are exact), int64 otherwise."""
         r = self.r
         c = x.shape[0]
         op, f, st = POOLS[self.pool]
@@ -314,45 +348,50 @@ class _Conv:
                 ft = tap.astype(np.float32)
                 s += ft * self.wf[:, t].reshape(-1, 1, 1)
                 sx += ft
-            s = s.astype(np.int64)
-            sx = sx.astype(np.int64)
         else:
             cols = np.concatenate([t.reshape(c, -1) for t in taps], axis=0).astype(self.wmat.dtype)
-            s = (self.wmat @ cols).astype(np.int64).reshape(self.oc, h, w)
+            s = (self.wmat @ cols).reshape(self.oc, h, w)
             if len(taps) == 1:
-                sx = taps[0].sum(axis=0, dtype=np.int64)[None]
+                sx = taps[0].sum(axis=0, dtype=np.float64)[None]
             elif pick is None:
-                ps = xp.sum(axis=0, dtype=np.int64)
+                ps = xp.sum(axis=0, dtype=np.float64)
                 sx = sum(ps[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))[None]
             else:
-                sx = sum(t.sum(axis=0, dtype=np.int64) for t in taps)[None]
-        acc = s + ((r.arg_x * sx) >> r.shr_x) + self.w_term.reshape(-1, 1, 1)
+                sx = sum(t.sum(axis=0, dtype=np.float64) for t in taps)[None]
+        # acc = S + ((arg_x * SX) >> shr_x) + ((arg_w * SW) >> shr_w) + arg_add * g_ic
+        acc = s.astype(np.float64)
+        acc += np.floor(sx.astype(np.float64) * self.x_coef)
+        acc += self.w_term_f
         if trace is not None:
-            trace.update(acc=acc)
+            trace.update(acc=acc.astype(np.int64))
+        amin, amax = float(acc.min()), float(acc.max())
+        float_bn = max(abs(amin), abs(amax)) * self.bn_mul_max < 2.0 ** 52
         pooled = False
-        if op == "max" and trace is None:
-            if self.bn_nonneg:  # BN is non-decreasing per channel: bound v from the acc range
-                amin = acc.min(axis=(1, 2), keepdims=True)
-                amax = acc.max(axis=(1, 2), keepdims=True)
-                vlo = int((((amin * self.bn_mul) >> self.bn_shift) + self.bn_add).min())
-                vhi = int((((amax * self.bn_mul) >> self.bn_shift) + self.bn_add).max())
-                if self.monotone_in(vlo, vhi, rounding, boundary):
-                    acc = _max_pool_any(acc, f, st)
-                    pooled = True
-        v = ((acc * self.bn_mul) >> self.bn_shift) + self.bn_add
+        if op == "max" and trace is None and self.bn_nonneg:
+            # BN is non-decreasing per channel: bound v from the acc range
+            vlo = int((((int(amin) * self.bn_mul) >> self.bn_shift) + self.bn_add).min())
+            vhi = int((((int(amax) * self.bn_mul) >> self.bn_shift) + self.bn_add).max())
+            if self.monotone_in(vlo, vhi, rounding, boundary):
+                acc = _max_pool_any(acc, f, st)
+                pooled = True
+        if float_bn:  # v = ((acc * mul) >> shift) + add, exact: |acc * mul| < 2^52
+            v = np.floor(acc * self.bn_coef_f)
+            v += self.bn_add_f
+        else:
+            v = ((acc.astype(np.int64) * self.bn_mul) >> self.bn_shift) + self.bn_add
         if op == "max" and trace is None and not pooled and v.size and self.monotone_in(
                 int(v.min()), int(v.max()), rounding, boundary):
             v = _max_pool_any(v, f, st)
             pooled = True
         y = self.activate(v, rounding, boundary)
         if trace is not None:
-            trace.update(bn=v, act=y)
+            trace.update(bn=v.astype(np.int64), act=y)
         if pick is not None or pooled:
             return y
         return pool2d(y, self.pool)
 
     def activate(self, v, rounding="even", boundary="strict"):
-        """The 16-segment activation on an int64 array -> uint8."""
+        """The 16-segment activation on an integer-valued array (int64 or float64) -> uint8."""
         if boundary not in BOUNDARIES:
             raise PicofaceError("unknown boundary %r" % (boundary,), "use 'strict' or 'inclusive'")
         if v.size == 0:
@@ -360,21 +399,26 @@ class _Conv:
         lo, hi = int(v.min()), int(v.max())
         side = "left" if boundary == "strict" else "right"
         a, b = self._pieces(lo, hi, side)
-        d_max = max(abs(lo - int(self.m_xs[a])), abs(hi - int(self.m_xs[b])))
-        if d_max >= (1 << 37) or np.any(np.abs(self.ymul) >= (1 << 15)):
-            return self._activate_int(v, rounding, boundary)
+        d_max = max(max(abs(lo - int(o)), abs(hi - int(o))) for o in self.m_xs[a:b + 1])
+        if d_max >= (1 << 37) or max(abs(lo), abs(hi)) >= (1 << 52) or np.any(np.abs(self.ymul) >= (1 << 15)):
+            return self._activate_int(v.astype(np.int64), rounding, boundary)
         # exact: |v - x_start| < 2^37 and |y_mul| < 2^15, so the product has < 53 bits
-        fv = v.astype(np.float64)
+        fv = v if v.dtype == np.float64 else v.astype(np.float64)
+        lo_clip = 0.0
         if a == b:
             q = (fv - self.m_xs_f[a]) * self.m_k_f[a]
             bias = self.m_bias_f[a]
+        elif b == a + 1 and self.m_fuse[(rounding, boundary)][b]:
+            q = (fv - self.m_xs_f[b]) * self.m_k_f[b]
+            bias = self.m_bias_f[b]
+            lo_clip = min(255.0, max(0.0, self.m_bias_f[a]))
         else:
             if b - a <= 3:
                 j = np.full(v.shape, a, np.int64)
                 for i in range(a + 1, b + 1):
-                    j += (v > self.m_start[i]) if side == "left" else (v >= self.m_start[i])
+                    j += (fv > self.m_start_f[i]) if side == "left" else (fv >= self.m_start_f[i])
             else:
-                j = np.clip(np.searchsorted(self.m_start, v, side=side) - 1, 0, len(self.m_xs) - 1)
+                j = np.clip(np.searchsorted(self.m_start_f, fv, side=side) - 1, 0, len(self.m_xs) - 1)
             q = (fv - self.m_xs_f.take(j)) * self.m_k_f.take(j)
             bias = self.m_bias_f.take(j)
         if rounding == "even":
@@ -382,7 +426,7 @@ class _Conv:
         else:
             y = np.trunc(q + np.copysign(0.5, q))
         y += bias
-        return np.clip(y, 0, 255).astype(np.uint8)
+        return np.clip(y, lo_clip, 255, out=y).astype(np.uint8)
 
     def _segment_index(self, v, boundary):
         j = np.zeros(v.shape, np.int64)
@@ -424,10 +468,17 @@ class Emulator:
     """Compile a v3 Model once, then ``run(chw_uint8)`` as often as needed."""
 
     def __init__(self, model, rounding="even", boundary="strict"):
+        self.input_pad = None
         if isinstance(model, (bytes, bytearray, memoryview, str)) or hasattr(model, "__fspath__"):
-            from picoface.kmodel import load
+            from picoface.kmodel import detect_version, load, read_file
 
-            model = load(model)
+            data = bytes(model) if isinstance(model, (bytes, bytearray, memoryview)) else read_file(model)
+            if detect_version(data) == 4:  # a pure-KPU nncase 0.2 graph, lifted into v3 objects
+                from picoface.kmodel import v4
+
+                model, self.input_pad = v4.to_v3(data)
+            else:
+                model = load(data)
         if rounding not in ROUNDINGS:
             raise PicofaceError("unknown rounding %r" % (rounding,), "use 'even' or 'away'")
         if boundary not in BOUNDARIES:
@@ -451,6 +502,11 @@ class Emulator:
                 self.plan.append(layer)
         first = self.plan[0]
         self.input_shape = (first.ic, first.ih, first.iw)
+        if self.input_pad is not None:
+            if tuple(self.input_pad.out_shape[1:]) != self.input_shape:
+                raise PicofaceError("the v4 pad makes %s but the first KPU layer reads %s"
+                                    % (self.input_pad.out_shape[1:], self.input_shape), "the model is inconsistent")
+            self.input_shape = tuple(self.input_pad.in_shape[1:])
         self.main_size = max(model.main_mem_usage, max((a + s for a, s in model.outputs), default=0)) + 8
         self.kpu_ram = None
         self.main = None
@@ -480,6 +536,8 @@ class Emulator:
         if x.shape != self.input_shape:
             raise PicofaceError("input shape %s does not match the model's first layer %s (C, H, W)"
                                 % (tuple(x.shape), self.input_shape), "resize the image to the model input")
+        if self.input_pad is not None:
+            x = self.input_pad.apply(x)
         self.kpu_ram = np.zeros(v3.KPU_RAM_BYTES, np.uint8)
         self.main = np.zeros(self.main_size, np.uint8)
         self.layer_outputs = []
@@ -621,3 +679,30 @@ def run(model, chw_uint8, rounding="even", boundary="strict"):
 def hwc_to_chw(rgb):
     """RGB uint8 HxWx3 (host convention) -> planar CHW (what the K210 AI buffer holds)."""
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1))
+
+
+def benchmark(model, frames=5, rounding="even"):
+    """Milliseconds per frame (median wall time and mean CPU time) on random planar input."""
+    import time
+
+    emu = model if isinstance(model, Emulator) else Emulator(model, rounding=rounding)
+    x = np.random.default_rng(0).integers(0, 256, emu.input_shape, dtype=np.uint8)
+    emu.run(x)
+    walls = []
+    cpu0 = time.process_time()
+    for _ in range(frames):
+        t = time.perf_counter()
+        emu.run(x)
+        walls.append(time.perf_counter() - t)
+    cpu = (time.process_time() - cpu0) / frames
+    return {"wall_ms": 1000 * float(np.median(walls)), "cpu_ms": 1000 * cpu, "frames": frames}
+
+
+if __name__ == "__main__":  # python -m picoface.kmodel.emulator FILE.kmodel [frames]
+    import sys
+
+    from picoface.kmodel import load
+
+    r = benchmark(load(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 5)
+    print("%s: %.1f ms/frame wall (median), %.1f ms/frame CPU, %d frames"
+          % (sys.argv[1], r["wall_ms"], r["cpu_ms"], r["frames"]))

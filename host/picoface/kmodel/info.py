@@ -44,32 +44,34 @@ def classify_activation(act):
     'constant' or 'custom', from the shape of the 16-segment table over its useful range."""
     segs = list(act.segments)
     xs = [s.x_start for s in segs]
-    if any(b <= a for a, b in zip(xs, xs[1:])):
-        return "custom"
     lim = (1 << 35) - 64
-    # pieces with a slope, restricted to where the (unclamped) output lies inside 0..255
-    pieces = []  # (slope, y_at_start_raw, y_at_end_raw, start, end)
+    # J(v) = last j with x_start < v never decreases in v: segment j is live on (x_start[j], min of
+    # the later starts]; segment 0 is the default below that.
+    pieces = []  # (slope, y_at_start_raw, y_at_end_raw, start, end, j)
     for j, s in enumerate(segs):
-        lo = max(s.x_start, -lim)
-        hi = min(xs[j + 1] if j + 1 < 16 else lim, lim)
+        end = min(xs[j + 1:]) if j < 15 else lim
+        if j and not xs[j] < end:
+            continue
+        lo = -lim if j == 0 else max(s.x_start, -lim)
+        hi = min(end, lim)
         if hi <= lo:
             continue
         slope = s.y_mul / float(1 << s.shift)
         y0 = (lo - s.x_start) * slope + s.bias if j else None  # segment 0 has no finite start
         y1 = (hi - s.x_start) * slope + s.bias
         pieces.append((slope, y0, y1, lo, hi, j))
-    # drop pieces that are entirely clamped or beyond the top guard (stock tables end in 5 dummy
-    # segments at 2^35 - 16...)
-    useful = []
-    for slope, y0, y1, lo, hi, j in pieces:
-        if lo >= (1 << 35) - 64:
-            continue
-        useful.append((slope, y0, y1, lo, hi, j))
-    sloped = [p for p in useful if p[0] != 0]
+    # v is the BN output in input-scale units, so v = 0 is the real zero: relu kinks there, a
+    # linear (or leaky) activation keeps its slope below it.
+    f = _act_fn(segs)
+    useful = [p for p in pieces if p[3] < lim]
+    if any(p[0] < 0 for p in useful):
+        return "custom"
+    sloped = [p for p in useful if p[0] > 0]
     if not sloped:
         return "constant"
-    if any(p[0] < 0 for p in sloped):
-        return "custom"
+    for p in useful:  # monotone across every boundary?
+        if p[5] and f(p[3]) > f(p[3] + 1):
+            return "custom"
     smax = max(p[0] for p in sloped)
     sig = [p for p in sloped if p[0] > 0.02 * smax]
     groups = []
@@ -77,28 +79,27 @@ def classify_activation(act):
         if groups and abs(p[0] - groups[-1][0]) <= 0.05 * max(p[0], groups[-1][0]):
             continue
         groups.append(p)
-    f = _act_fn(segs)
-    first, last = sig[0], sig[-1]
-    # value just below the first significant slope and just above the last one
-    below = f(first[3]) if first[5] else None
-    above = f(last[4] + 1) if last[4] < lim else None
-    kinked_low = first[5] != 0 and (first[1] is not None and first[1] >= -0.5)
-    if len(groups) == 1:
-        flat_top = above is not None and above < 250 and last[2] < 254.5
-        if kinked_low:
-            return "relu6" if flat_top else "relu"
-        # the line reaches the bottom by clamping (or runs from segment 0): linear
-        return "linear"
     slopes = [g[0] for g in groups]
-    if len(groups) == 2 and slopes[0] < slopes[1] and 0 < slopes[0] / slopes[1] < 0.5:
+    f_low, f_zero, f_high = f(-lim), f(0), f(lim - 1)
+    top_end = sig[-1][4]
+    flat_top = top_end < lim and f(top_end + 1) < 250 and f_high < 250
+    if len(groups) >= 3 or (len(groups) == 2 and slopes[0] > slopes[1]):
+        k = int(np.argmax(slopes))
+        rising = all(a <= b * 1.05 for a, b in zip(slopes[:k], slopes[1:k + 1]))
+        falling = all(a * 1.05 >= b for a, b in zip(slopes[k:], slopes[k + 1:]))
+        if rising and falling and 0 < k < len(slopes) - 1:
+            return "sigmoid-like"
+        return "custom"
+    if f_zero <= f_low:  # flat up to zero, then rising
+        if len(groups) == 1:
+            return "relu6" if flat_top else "relu"
+        return "custom"
+    if len(groups) == 1:
+        return "linear"
+    below = [p for p in sig if p[4] <= 0]
+    above = [p for p in sig if p[3] >= 0]
+    if below and above and 0 < below[-1][0] / above[0][0] < 0.5:
         return "leaky"
-    # sigmoid-like: slopes rise then fall, flat (or nearly) at both ends
-    k = int(np.argmax(slopes))
-    rising = all(a <= b * 1.05 for a, b in zip(slopes[:k], slopes[1:k + 1]))
-    falling = all(a * 1.05 >= b for a, b in zip(slopes[k:], slopes[k + 1:]))
-    if rising and falling and 0 < k < len(slopes) - 1:
-        return "sigmoid-like"
-    _ = below
     return "custom"
 
 
@@ -261,6 +262,17 @@ def summarize_v4(data):
     }
 
 
+def _v5_activation(table):
+    """Classify a v5 activation table (nncase 1.9 leaves garbage in the 4 reserved top bits)."""
+    import struct
+
+    try:
+        words = [w & ((1 << 60) - 1) for w in struct.unpack_from("<16Q", table, 0)]
+        return classify_activation(v3.ActTable.unpack(struct.pack("<16Q", *words) + bytes(table[128:144])))
+    except (struct.error, PicofaceError):
+        return "?"
+
+
 def summarize_v5(data):
     try:
         from picoface.kmodel import v5
@@ -294,6 +306,7 @@ def summarize_v5(data):
         rows.append({"index": i, "type": "kpu_conv2d", "input": [iw, ih, ic], "output": [ow, oh, oc],
                      "kernel": "%dx%d" % (regs.kernel, regs.kernel), "depthwise": bool(regs.depthwise),
                      "pool": v3.POOL_NAMES.get(regs.pool_type, "?"), "weight_bytes": len(c.weights),
+                     "activation": _v5_activation(c.activation),
                      "macs": iw * ih * oc * (1 if regs.depthwise else ic) * regs.kernel ** 2,
                      "output_to": "kpu@%d" % regs.image_dst_addr})
     out.update(kpu_program=True, layers=len(rows), layer_table=rows, input=list(prog.input_shape),

@@ -8,6 +8,7 @@ directory, and talks through files. Find order: env ``PICOFACE_NNCASE_PYTHON``, 
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -61,11 +62,20 @@ def _run(mode, spec, workdir, timeout):
     return result
 
 
+def memory_summary(log):
+    """{".input": B, ".output": B, ".data": B, "MODEL": B, "TOTAL": B} from nncase's printed SUMMARY."""
+    out = {}
+    for m in re.finditer(r"^(\.\w+|MODEL|TOTAL)\s+[\d.]+ \w+\s+\((\d+) B\)", log, re.M):
+        out[m.group(1)] = int(m.group(2))
+    return out
+
+
 def compile_tflite(tflite_path, calib_images, out_path, timeout=COMPILE_TIMEOUT):
     """Compile a float TFLite to a kmodel **v5** with PTQ on ``calib_images``.
 
     ``calib_images``: uint8 array (N, 3, H, W) planar RGB (the kmodel input), or (N, H, W, 3)
-    HWC which is transposed here. Returns {"bytes", "seconds", "calib_count", "nncase", "log"}.
+    HWC which is transposed here. Returns {"bytes", "seconds", "calib_count", "nncase", "log",
+    "memory" (nncase's printed memory summary)}.
     """
     find_python()
     tflite_path = Path(tflite_path)
@@ -79,6 +89,7 @@ def compile_tflite(tflite_path, calib_images, out_path, timeout=COMPILE_TIMEOUT)
         spec = {"tflite": str(tflite_path.resolve()), "calib": str(Path(tmp) / "calib.npy"),
                 "out": str(out_tmp), "result": str(Path(tmp) / "result.json")}
         result = _run("compile", spec, tmp, timeout)
+        result["memory"] = memory_summary(result["log"])
         out_path.parent.mkdir(parents=True, exist_ok=True)
         from picoface import atomic
         atomic.write_bytes(out_path, out_tmp.read_bytes())

@@ -33,7 +33,7 @@ Building a model from scratch::
 """
 
 import struct
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from typing import List, NamedTuple
 
 from picoface.errors import PicofaceError
@@ -949,5 +949,5 @@ __all__ = [
     "RequantizeLayer", "UploadLayer", "AddPaddingLayer", "RemovePaddingLayer", "GlobalAveragePoolLayer",
     "QuantizedAddLayer", "ConcatLayer", "ChannelOpLayer", "FullyConnectedLayer", "RawLayer", "Output",
     "parse", "serialize", "load", "build_model", "conv_regs", "kpu_layout", "kpu_lines", "align",
-    "weight_load_fields", "LAYER_TYPES", "KLF_MAIN_MEM_OUT", "replace", "fields",
+    "weight_load_fields", "LAYER_TYPES", "KLF_MAIN_MEM_OUT",
 ]

@@ -132,3 +132,88 @@ def parse(data):
         m.nodes.append(node)
         pos += size
     return m
+
+
+# ---------------------------------------------------------------------------------------------
+# Lifting a KPU-only v4 graph into v3 objects (so the emulator can run it)
+# ---------------------------------------------------------------------------------------------
+
+PAD, DEQUANTIZE = 5, 3
+
+
+@dataclass
+class InputPad:
+    """A leading CPU pad node: pads (before, after) per NCHW axis with ``value``."""
+
+    paddings: tuple
+    value: int
+    in_shape: tuple
+    out_shape: tuple
+
+    def apply(self, chw):
+        import numpy as np
+
+        pads = [tuple(p) for p in self.paddings[1:]]
+        return np.pad(chw, pads, mode="constant", constant_values=self.value)
+
+
+def to_v3(data):
+    """(v3.Model, InputPad or None) for a v4 file made of [pad] -> kpu_upload -> KPU convs ->
+    dequantize (what nncase 0.2 emits for a pure-KPU net). The dequantize's (q - zp) / scale
+    becomes the v3 form q * (1/scale) + (-zp/scale), equal to float32 rounding."""
+    from picoface.kmodel import v3
+
+    data = bytes(data)
+    m = parse(data)
+    nodes = list(m.nodes)
+    todo = "picoface runs only v4 graphs of [pad] -> kpu_upload -> KPU convs -> dequantize"
+    pad = None
+    if nodes and nodes[0].opcode == PAD:
+        n = nodes.pop(0)
+        if n.body_size < 88:
+            raise PicofaceError("v4 pad node is %d bytes, expected 88" % n.body_size, todo)
+        in_shape = struct.unpack_from("<4i", data, n.offset + 32)
+        p = struct.unpack_from("<8i", data, n.offset + 48)
+        paddings = tuple((p[2 * i], p[2 * i + 1]) for i in range(4))
+        if paddings[0] != (0, 0) or any(a < 0 or b < 0 for a, b in paddings):
+            raise PicofaceError("v4 pad node pads the batch axis or crops (%s)" % (paddings,), todo)
+        value = data[n.offset + 84]  # scalar {u8 type, 3 pad, 4-byte value}: uint8 value in byte 0
+        out_shape = tuple(s + a + b for s, (a, b) in zip(in_shape, paddings))
+        pad = InputPad(paddings, value, in_shape, out_shape)
+    kinds = [n.opcode for n in nodes]
+    if (len(nodes) < 3 or kinds[0] != KPU_UPLOAD or kinds[-1] != DEQUANTIZE
+            or set(kinds[1:-1]) != {KPU_CONV2D}):
+        raise PicofaceError("this v4 graph (%s) has CPU ops between its KPU layers"
+                            % ", ".join(OPCODES.get(k, str(k)) for k in kinds), todo)
+    layers = []
+    convs = nodes[1:-1]
+    for i, n in enumerate(convs):
+        r = n.regs
+        oc = r.o_ch_num + 1
+        p = n.offset + 120 + r.bwsx_base_addr
+        bn_words = struct.unpack_from("<%dQ" % oc, data, p)
+        p += 8 * oc + r.active_addr
+        act = ActTable.unpack(data, p)
+        p += ActTable.SIZE + r.para_start_addr
+        weights = data[p:p + n.weights_bytes]
+        if p + n.weights_bytes > n.offset + n.body_size:
+            raise _err("v4 kpu_conv2d node %d: weights run past its body" % i)
+        regs = Regs(**{k: getattr(r, k) for k in r.__dataclass_fields__})
+        regs.bwsx_base_addr = regs.active_addr = regs.para_start_addr = 0
+        last = i == len(convs) - 1
+        mm = n.main_mem_output
+        if last and not (mm and mm.size):
+            raise PicofaceError("the last v4 KPU layer does not write main memory", todo)
+        layers.append(v3.ConvLayer(regs=regs, weights=weights, bn=[v3.BN.from_word(w) for w in bn_words], act=act,
+                                   flags=v3.KLF_MAIN_MEM_OUT if last else 0,
+                                   main_mem_out_address=mm.start if last else 0))
+    dq = nodes[-1]
+    in_r = MemoryRange(*struct.unpack_from("<4I", data, dq.offset))
+    out_r = MemoryRange(*struct.unpack_from("<4I", data, dq.offset + 16))
+    zp, scale = struct.unpack_from("<if", data, dq.offset + 32)
+    if scale == 0:
+        raise _err("v4 dequantize has scale 0")
+    layers.append(v3.DequantizeLayer(main_mem_in_address=in_r.start, main_mem_out_address=out_r.start,
+                                     count=in_r.size, scale=1.0 / scale, bias=-zp / scale))
+    model = v3.build_model(layers, flags=1, outputs=[(o.start, o.size) for o in m.outputs])
+    return model, pad

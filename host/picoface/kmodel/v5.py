@@ -9,9 +9,10 @@ cause. Byte layout: ../shared/docs/KMODEL.md §5.
 """
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from picoface.errors import PicofaceError
+from picoface.kmodel import v3
 
 MAGIC = 0x4B4D444C  # "LDMK" on disk
 LOC_INPUT, LOC_OUTPUT, LOC_RDATA, LOC_DATA, LOC_SHARED, LOC_KPU = 0, 1, 2, 3, 4, 64
@@ -230,42 +231,14 @@ def parse_k210_text(text):
     return ops
 
 
-# register fields we need: name -> (word, lsb, width, signed)
-_FIELDS = {
-    "int_en": (0, 0, 1, False), "ram_flag": (0, 1, 1, False), "full_add": (0, 2, 1, False),
-    "depth_wise_layer": (0, 3, 1, False),
-    "image_src_addr": (1, 0, 15, False), "image_dst_addr": (1, 32, 15, False),
-    "i_ch_num": (2, 0, 10, False), "o_ch_num": (2, 32, 10, False), "o_ch_num_coef": (2, 48, 10, False),
-    "i_row_wid": (3, 0, 10, False), "i_col_high": (3, 10, 9, False),
-    "o_row_wid": (3, 32, 10, False), "o_col_high": (3, 42, 9, False),
-    "kernel_type": (4, 0, 3, False), "pool_type": (4, 4, 4, False), "pad_value": (4, 24, 8, False),
-    "bwsx_base_addr": (4, 32, 32, False),
-    "load_time": (5, 1, 6, False), "para_size": (5, 15, 17, False), "para_start_addr": (5, 32, 32, False),
-    "channel_switch_addr": (7, 0, 15, False), "row_switch_addr": (7, 16, 4, False),
-    "coef_group": (7, 28, 3, False), "active_addr": (7, 32, 32, False),
-    "wb_channel_switch_addr": (8, 0, 15, False), "wb_row_switch_addr": (8, 16, 4, False),
-    "wb_group": (8, 20, 3, False),
-    "send_data_out": (11, 0, 1, False), "channel_byte_num": (11, 16, 16, False),
-    "dma_total_byte": (11, 32, 32, False),
-}
-
-
 def decode_regs(regs):
-    """A dict of the register fields picoface checks (see KMODEL.md §2), from 96 bytes."""
-    words = struct.unpack("<12Q", regs)
-    out = {}
-    for name, (w, lsb, width, signed) in _FIELDS.items():
-        v = (words[w] >> lsb) & ((1 << width) - 1)
-        if signed and v >> (width - 1):
-            v -= 1 << width
-        out[name] = v
-    return out
+    """The register fields of a 96-byte kpu_layer_argument_t as a dict (names of KMODEL.md §2)."""
+    return asdict(v3.Regs.unpack(regs))
 
 
 def fmap_lines(width, height, channels):
     """64-byte KPU RAM lines used by a W x H x C uint8 map (KMODEL.md §3)."""
-    groups, row_len = (4, 1) if width <= 16 else (2, 1) if width <= 32 else (1, (width + 63) // 64)
-    return row_len * height * -(-channels // min(channels, groups))
+    return v3.kpu_lines(width, height, channels)
 
 
 # ---------------------------------------------------------------- stackvm entry function

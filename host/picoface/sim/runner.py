@@ -216,9 +216,10 @@ def _config_text(board, contract, placed, faults, config, max_frames):
 
 
 @contextlib.contextmanager
-def _isolated(world, family):
-    """Fake firmware first on sys.path, fresh firmware/app/pfcore modules, /flash + /sd
-    mapped, stdout = the board's serial port; all restored afterwards."""
+def firmware_sandbox(world, family):
+    """Context in which `import sensor` etc. give the fakes of ``family`` talking to ``world``:
+    fake firmware first on sys.path, fresh firmware/app/pfcore modules, /flash + /sd mapped,
+    stdout = the board's serial port; all restored afterwards (tests use it directly)."""
     from picoface.sim import world as world_mod
 
     def ours(name):
@@ -295,7 +296,7 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
         placed = _place_model(world, board, data, faults) if data else b""
         world.put_file("/flash/picoface.json", _config_text(board, contract, placed or data, faults, config, max_frames))
         end, tb = "app exited", None
-        with _isolated(world, family):
+        with firmware_sandbox(world, family):
             for line in _BANNERS[family]:
                 world.serial_write(line + "\n")
             try:

@@ -36,6 +36,7 @@ class ModelConfig:
     stride: int = 16              # output stride: 16 (320x240 -> 20x15) or 32
     extra_blocks: int = 2         # extra stride-1 blocks at the last resolution
     channels: typing.List[int] = field(default_factory=list)  # optional: stem + per-block channels
+    fast_stem: bool = False       # first block strides (cheaper at 320x240; same output stride)
     head_channels: int = 0        # optional extra dw+pw block before the region conv
     activation: str = "relu6"     # relu | relu6
     anchors: int = 5

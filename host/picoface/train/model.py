@@ -68,7 +68,7 @@ def _conv_bn(x, ch, k, stride, act, name, use_bn=True):
     pad = "valid" if (stride == 2 or k == 1) else "same"
     x = keras.layers.Conv2D(ch, k, strides=stride, padding=pad, use_bias=not use_bn, name=name)(x)
     if use_bn:
-        x = keras.layers.BatchNormalization(momentum=0.99, epsilon=1e-3, name=name + "_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-3, name=name + "_bn")(x)
     return _act(x, act, name + "_act")
 
 
@@ -80,13 +80,16 @@ def _dw_bn(x, stride, act, name, use_bn=True):
     x = keras.layers.DepthwiseConv2D(3, strides=stride, padding="valid" if stride == 2 else "same",
                                      use_bias=not use_bn, name=name)(x)
     if use_bn:
-        x = keras.layers.BatchNormalization(momentum=0.99, epsilon=1e-3, name=name + "_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-3, name=name + "_bn")(x)
     return _act(x, act, name + "_act")
 
 
 def picoface_layers(m):
     """The (channels, stride) list of the depthwise-separable blocks for a model config."""
     blocks = list(BLOCKS_S16) + [(512, 1)] * int(m.extra_blocks)
+    if m.fast_stem:
+        # downsample in the first block instead of the second: nothing wide at 1/2 resolution
+        blocks[0], blocks[1] = (blocks[0][0], 2), (blocks[1][0], 1)
     if m.stride == 32:
         blocks += list(BLOCKS_S32) + [(1024, 1)]
     chans = list(m.channels) if m.channels else None

@@ -44,7 +44,12 @@ class CSI:
         return self._s.out_wh()[1]
 
     def snapshot(self, image=None, update=True, blocking=True, time=None):
-        if time is not None:  # settle: frames are dropped, time passes
+        if time is not None:
+            # settle: the sensor drops frames for `time` ms; the scene does not advance and
+            # the frame returned is blank (the app uses this call only to wait)
             self._s._need_reset()
             _common.W().advance(int(time))
+            w, h = self._s.out_wh()
+            import numpy as np
+            return _common.Image(np.zeros((h, w, 3), np.uint8), None, False)
         return _openmv.snapshot(self._s)

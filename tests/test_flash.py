@@ -1,0 +1,248 @@
+"""picoface flash: the plan (--dry-run), input errors, and full flashes of a fake board on a pty.
+
+The fake board (tests/fakeboard.py) runs in a child process: it speaks the raw REPL, stores
+the files it receives, and on soft reset boots the simulated app (run_app) from them. The
+kflash step runs the fake kflash (``python tests/fakeboard.py kflash``), which checks the argv
+and the .kfpkg like kflash 1.1.6 reads it and writes the images into the fake SPI flash; the
+K210 ISP protocol itself is not emulated.
+"""
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import fakeboard
+from picoface.cli import main as cli_main
+from picoface.errors import PicofaceError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVICE = ROOT / "device"
+FAKE_KFLASH = "%s %s kflash" % (sys.executable, Path(fakeboard.__file__).resolve())
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return fakeboard.tiny_kmodel(tmp_path_factory.mktemp("tiny"))
+
+
+def fake_tflite(path, size):
+    """Bytes with the TFLite magic (enough for plan checks, which never run the model)."""
+    path.write_bytes(b"\x1c\x00\x00\x00TFL3" + b"\x00" * (size - 8))
+    return path
+
+
+def app_files():
+    return sorted(DEVICE.glob("*.py")) + sorted((DEVICE / "pfcore").glob("*.py"))
+
+
+# -- the plan -------------------------------------------------------------------------------------------------
+def test_dry_run_maix_dock(capsys, tiny):
+    rc = cli_main(["flash", "--board", "maix_dock", "--port", "/dev/ttyUSB7", "--model", str(tiny), "--dry-run"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "-m kflash -p /dev/ttyUSB7 -b 1500000 -B dan <kfpkg>" in out
+    assert "0x300000  picoface.kmodel" in out and "%d B" % tiny.stat().st_size in out
+    for p in app_files():
+        assert "/flash/" + p.relative_to(DEVICE).as_posix() in out
+    assert "/flash/picoface.json" in out and "config (generated)" in out
+    assert "DTR=0 RTS=0" in out  # the Dock's idle levels: no reset, no ISP
+    assert "model_sha256=%s" % hashlib.sha256(tiny.read_bytes()).hexdigest()[:16] in out
+    assert "/sd/picoface.kmodel" not in out  # flash placement: the model goes by kflash only
+
+
+def test_dry_run_firmware_and_model_in_one_package(capsys, tiny, tmp_path):
+    fw = tmp_path / "maixpy.bin"
+    fw.write_bytes(os.urandom(1_000_000))
+    assert cli_main(["flash", "--model", str(tiny), "--firmware", str(fw), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "0x000000  firmware.bin" in out and "(+sha256 prefix)" in out and "0x300000  picoface.kmodel" in out
+    assert out.count("kflash -p") == 1
+
+
+def test_dry_run_model_as_file_and_openmv(capsys, tiny, tmp_path):
+    assert cli_main(["flash", "--model", str(tiny), "--model-placement", "file", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "kflash" not in out and "/sd/picoface.kmodel" in out
+    m = fake_tflite(tmp_path / "m.tflite", 50_000)
+    assert cli_main(["flash", "--board", "openmv_h7", "--model", str(m), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "kflash" not in out and "/flash/picoface.tflite" in out and "DTR=1 RTS=0" in out
+
+
+@pytest.mark.parametrize("case", ["too_big", "wrong_format", "firmware_overlap", "elf", "no_port", "v5"])
+def test_input_errors(case, capsys, tiny, tmp_path, monkeypatch):
+    argv = ["flash", "--dry-run", "--model", str(tiny)]
+    if case == "too_big":
+        argv = ["flash", "--board", "openmv_h7", "--dry-run", "--model", str(fake_tflite(tmp_path / "m.tflite", 96_000))]
+        want = "more than the 95000 B"
+    elif case == "wrong_format":
+        argv = ["flash", "--board", "openmv_h7", "--dry-run", "--model", str(tiny)]
+        want = "not a TFLite"
+    elif case == "firmware_overlap":
+        fw = tmp_path / "fw.bin"
+        fw.write_bytes(b"\x01" * 0x300000)
+        argv += ["--firmware", str(fw)]
+        want = "would overlap the model"
+    elif case == "elf":
+        fw = tmp_path / "fw.elf"
+        fw.write_bytes(b"\x7fELF" + b"\0" * 100)
+        argv += ["--firmware", str(fw)]
+        want = "is an ELF file"
+    elif case == "v5":
+        m = tmp_path / "v5.kmodel"
+        m.write_bytes(b"LDMK" + (5).to_bytes(4, "little") + b"\0" * 64)
+        argv = ["flash", "--dry-run", "--model", str(m)]
+        want = "kmodel v5"
+    else:
+        from serial.tools import list_ports
+
+        class P:
+            device, vid, pid, description = "/dev/ttyUSB3", 0x1A86, 0x7523, "USB Serial"
+
+        monkeypatch.setattr(list_ports, "comports", lambda: [P()])
+        argv = ["flash", "--model", str(tiny)]
+        want = "ports that look like maix_dock: /dev/ttyUSB3 (1a86:7523"
+    assert cli_main(argv) == 1
+    assert want in capsys.readouterr().err
+
+
+def test_hello_checks():
+    from picoface.boards import load_board
+    from picoface.flash import plan as fplan
+    from picoface.flash.execute import check_boot
+
+    p = fplan.Plan(board=load_board("maix_dock"), port="x", baud=115200)
+    p.expect = {"board": "maix_dock", "firmware": "maixpy|canmv", "model_sha256": "0123456789abcdef",
+                "model_bytes": 100, "app": "0.1.0"}
+    good = {"board": "maix_dock", "firmware": "maixpy/KPU-old", "app": "0.1.0", "model_hash": "0123456789abcdef",
+            "model_bytes": 100}
+    frame = {"type": "frame"}
+    check_boot(good, [], frame, p)
+    for change, msg in [({"board": "openmv_h7"}, "says it is openmv_h7"), ({"firmware": "openmv"}, "runs openmv"),
+                        ({"model_hash": "ffff456789abcdef"}, "model hash mismatch"), ({"model_hash": ""}, "no model"),
+                        ({"app": "0.0.9"}, "runs app 0.0.9"), ({"model_bytes": 99}, "a 99 B model")]:
+        with pytest.raises(PicofaceError, match=msg):
+            check_boot(dict(good, **change), [], frame, p)
+    with pytest.raises(PicofaceError, match="model_load"):
+        check_boot(good, [{"code": "model_load", "text": "OSError"}], frame, p)
+    with pytest.raises(PicofaceError, match="no frame"):
+        check_boot(good, [], None, p)
+
+
+# -- full flashes of the fake board ----------------------------------------------------------------------------
+@pytest.fixture
+def board_proc(tmp_path):
+    procs = []
+
+    def start(board="maix_dock", **kw):
+        root = tmp_path / "board"
+        proc, port = fakeboard.spawn(root, board=board, **kw)
+        procs.append(proc)
+        return root, port
+
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def check_received(root, model=None, model_at=None):
+    for p in app_files():
+        assert (root / "flash" / p.relative_to(DEVICE)).read_bytes() == p.read_bytes()
+    cfg = json.loads((root / "flash" / "picoface.json").read_text())
+    assert cfg["board"] == "maix_dock"
+    if model is not None:
+        data = model.read_bytes()
+        assert cfg["model"]["sha256"] == hashlib.sha256(data).hexdigest()
+        assert cfg["model"]["grid_w"] == 20 and len(cfg["model"]["anchors"]) == 5
+        assert model_at.read_bytes() == data
+    return cfg
+
+
+def test_full_flash_maix_dock_kflash_and_raw_repl(board_proc, tiny, capsys, monkeypatch):
+    root, port = board_proc("maix_dock", max_frames=100000, boot=True)
+    monkeypatch.setenv("PICOFACE_KFLASH", FAKE_KFLASH)
+    monkeypatch.setenv("PICOFACE_FAKE_SPIFLASH", str(root / "spiflash"))
+    rc = cli_main(["flash", "--board", "maix_dock", "--port", port, "--model", str(tiny), "--hello-timeout", "90",
+                   "--quiet"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert "ok: maix_dock runs app 0.1.0, firmware maixpy" in cap.out
+    assert "hash %s" % hashlib.sha256(tiny.read_bytes()).hexdigest()[:16] in cap.out
+    argv = json.loads((root / "spiflash" / "kflash-argv.json").read_text())
+    assert argv[:6] == ["-p", port, "-b", "1500000", "-B", "dan"] and argv[6].endswith(".kfpkg")
+    check_received(root, tiny, root / "spiflash" / "0x300000.bin")
+    # flash again while the app runs (it never stops: max_frames is huge): Ctrl-C must break in
+    rc = cli_main(["flash", "--port", port, "--model", str(tiny), "--no-kflash", "--hello-timeout", "90", "--quiet"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    assert "--no-kflash: the model at 0x300000 is not rewritten" in cap.out
+
+
+def test_full_flash_model_as_file(board_proc, tiny, capsys):
+    root, port = board_proc("maix_dock", max_frames=5)
+    rc = cli_main(["flash", "--port", port, "--model", str(tiny), "--model-placement", "file",
+                   "--hello-timeout", "90", "--quiet"])
+    cap = capsys.readouterr()
+    assert rc == 0, cap.err
+    cfg = check_received(root, tiny, root / "sd" / "picoface.kmodel")
+    assert cfg["model"]["placement"] == "file" and cfg["model"]["path"] == "/sd/picoface.kmodel"
+
+
+def test_flash_no_model_in_flash_is_reported(board_proc, tiny, capsys):
+    """--no-kflash on a board whose flash holds no model: the app's model_load error surfaces."""
+    root, port = board_proc("maix_dock", max_frames=5)
+    rc = cli_main(["flash", "--port", port, "--model", str(tiny), "--no-kflash", "--hello-timeout", "90", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "the app reports model_load after flashing" in err
+
+
+def test_flash_wrong_board_and_full_filesystem(tmp_path, tiny, capsys):
+    """In-process fake boards (no boot needed): the probe stops a K210 flash on an OpenMV cam,
+    and a model that does not fit the SD card is refused before writing."""
+    fb = fakeboard.FakeBoard(tmp_path / "omv", board="openmv_h7")
+    try:
+        rc = cli_main(["flash", "--board", "maix_dock", "--port", fb.port, "--model", str(tiny), "--no-kflash",
+                       "--quiet"])
+        assert rc == 1
+        assert "runs openmv firmware, but --board maix_dock is a k210 board" in capsys.readouterr().err
+        assert not any((tmp_path / "omv" / "flash").iterdir())  # nothing was written
+    finally:
+        fb.close()
+    fb = fakeboard.FakeBoard(tmp_path / "dock", board="maix_dock", free_bytes=1000)
+    try:
+        rc = cli_main(["flash", "--port", fb.port, "--model", str(tiny), "--model-placement", "file", "--quiet"])
+        assert rc == 1
+        assert "does not fit in /sd" in capsys.readouterr().err
+    finally:
+        fb.close()
+
+
+def test_flash_no_sd_card(tmp_path, tiny, capsys):
+    fb = fakeboard.FakeBoard(tmp_path / "dock", board="maix_dock", sd_card=False)
+    try:
+        rc = cli_main(["flash", "--port", fb.port, "--model", str(tiny), "--model-placement", "file", "--quiet"])
+        assert rc == 1
+        assert "no SD card" in capsys.readouterr().err
+    finally:
+        fb.close()
+
+
+def test_fake_board_refuses_arbitrary_code(tmp_path):
+    from picoface.flash.rawrepl import RawRepl, RemoteError
+    from picoface.transport import Transport
+
+    fb = fakeboard.FakeBoard(tmp_path)
+    try:
+        with Transport(fb.port) as t:
+            r = RawRepl(t)
+            with pytest.raises(RemoteError, match="does not run arbitrary code"):
+                r.exec("import os\nos.remove('/flash/main.py')\n")
+            assert r.exec("f.close()\n") == b""  # a known snippet still works afterwards
+    finally:
+        fb.close()

@@ -1,0 +1,142 @@
+"""The device core under real MicroPython (the WebAssembly port run by tests/mp_runner.mjs).
+
+tests/vectors/core_vectors.py runs under CPython and MicroPython; the results must agree:
+protocol lines byte for byte, numbers to 6 significant digits.
+
+Other tests may reuse the runner:
+
+    from test_micropython import run_micropython
+    r = run_micropython(node, "path/to/script.py", "arg", mounts={"device/hal.py": "/lib/hal.py"})
+    r.returncode, r.stdout, r.stderr
+
+device/pfcore is always at /lib/pfcore; the script runs as __main__ with ARGV = [script, args...].
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNNER = ROOT / "tests" / "mp_runner.mjs"
+VECTORS = ROOT / "tests" / "vectors"
+
+pytestmark = pytest.mark.micropython
+
+
+def run_micropython(node, script, *args, mounts=None, timeout=120, heap=None):
+    """Run script under MicroPython; mounts maps host paths (files or folders) to wasm paths."""
+    cmd = [str(node), str(RUNNER)]
+    for src, dest in (mounts or {}).items():
+        cmd += ["--mount", "%s:%s" % (Path(src).resolve(), dest)]
+    if heap:
+        cmd += ["--heap", str(heap)]
+    cmd += [str(script)] + [str(a) for a in args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def run_cpython(script, *args, timeout=120):
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "device"))
+    return subprocess.run([sys.executable, str(script)] + [str(a) for a in args], capture_output=True,
+                          text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def _records(stdout):
+    lines = stdout.strip().splitlines()
+    assert lines and lines[-1] == "done", stdout[-500:]
+    return {r["case"]: r["out"] for r in map(json.loads, lines[:-1])}
+
+
+def _six(x):
+    """Numbers to 6 significant digits, recursively; ints, bools, strings untouched."""
+    if isinstance(x, float):
+        return "%.6g" % x
+    if isinstance(x, list):
+        return [_six(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _six(v) for k, v in x.items()}
+    return x
+
+
+@pytest.fixture(scope="module")
+def vectors(node):
+    script = VECTORS / "core_vectors.py"
+    cp = run_cpython(script)
+    assert cp.returncode == 0, cp.stderr
+    mp = run_micropython(node, script)
+    assert mp.returncode == 0, mp.stderr
+    return _records(cp.stdout), _records(mp.stdout)
+
+
+def test_vectors_identical_on_micropython(vectors):
+    cp, mp = vectors
+    assert sorted(cp) == sorted(mp) and len(cp) > 60
+    for case in cp:
+        assert _six(mp[case]) == _six(cp[case]), case
+    # the vectors exercise something: boxes were decoded, mapped, suppressed and sent
+    decoded = [cp[c] for c in cp if c.startswith("decode/")]
+    assert sum(len(d) for d in decoded) > 50 and all(decoded[i] for i in range(0, len(decoded), 3))
+    assert any(len(cp[c]) < len(cp["map/" + c.split("/")[1]]) for c in cp if c.startswith("nms/"))
+    assert "DECODED" not in cp["protocol/corrupt"] and "checksum" in cp["protocol/corrupt"]
+
+
+def test_protocol_lines_byte_identical(vectors):
+    cp, mp = vectors
+    for case in [c for c in cp if c.startswith("frame/")] + ["protocol/lines"]:
+        assert mp[case] == cp[case], case
+    for line in cp["protocol/lines"]:
+        assert line.isascii()
+
+
+def test_protocol_lines_match_golden(vectors):
+    """The wire format of v1 does not drift: lines equal the stored ones."""
+    cp, _ = vectors
+    golden = json.loads((VECTORS / "protocol_v1_lines.json").read_text())
+    assert cp["protocol/lines"] == golden
+
+
+def test_pfcore_imports_and_compat_on_micropython(node, tmp_path):
+    script = tmp_path / "imp.py"
+    script.write_text(
+        "import sys\n"
+        "from pfcore import compat, config, geom, nms, presence, protocol, region\n"
+        "t0 = compat.ticks_ms()\n"
+        "compat.sleep_ms(5)\n"
+        "print(sys.implementation.name, compat.ticks_diff(compat.ticks_ms(), t0) >= 4, compat.const(7))\n")
+    r = run_micropython(node, script)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["micropython", "True", "7"]
+
+
+def test_runner_reports_failures_and_mounts(node, tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "helper.py").write_text("VALUE = 41\n")
+    ok = tmp_path / "ok.py"
+    ok.write_text("import helper\nprint(helper.VALUE + 1, ARGV[1:])\n")
+    r = run_micropython(node, ok, "a", "b", mounts={tmp_path / "lib": "/lib/extra"}, heap=2 * 1024 * 1024)
+    assert r.returncode == 1 and "ImportError" in r.stderr       # /lib/extra is not on sys.path
+    ok.write_text("import sys\nsys.path.append('/lib/extra')\nimport helper\nprint(helper.VALUE + 1, ARGV[1:])\n")
+    r = run_micropython(node, ok, "a", "b", mounts={tmp_path / "lib": "/lib/extra"})
+    assert r.returncode == 0 and r.stdout.strip() == "42 ['a', 'b']", r.stderr
+    bad = tmp_path / "bad.py"
+    bad.write_text("print('before')\nraise ValueError('boom')\n")
+    r = run_micropython(node, bad)
+    assert r.returncode == 1 and r.stdout.strip() == "before"
+    assert "ValueError: boom" in r.stderr and "bad.py" in r.stderr
+    bad.write_text("import sys\nsys.exit(3)\n")
+    assert run_micropython(node, bad).returncode == 3
+    r = subprocess.run([str(node), str(RUNNER), "--frob"], capture_output=True, text=True)
+    assert r.returncode == 2 and "usage" in r.stderr
+
+
+def test_bench_runs_on_micropython(node):
+    """The per-frame benchmark runs (its figures are reported, never asserted)."""
+    r = run_micropython(node, VECTORS / "bench_core.py", 10)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["impl"] == "micropython" and res["faces"] == 10 and res["candidates"] == 20
+    assert res["line_bytes"] <= 293 and res["total_ms"] > 0
+    print("\nMicroPython (wasm) per-frame core cost, 10 faces:", res)
