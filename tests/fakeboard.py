@@ -295,10 +295,14 @@ class FakeBoard:
                 raise KeyboardInterrupt
             self.send(line)
 
-        frames = iter(BuiltinScene(size=self.board.camera_size, frames=self.max_frames))
+        from picoface.flash.plan import with_placement
+
+        # the simulated firmware finds the model where the received config says it is
+        board = with_placement(self.board, cfg.get("model", {}).get("placement"))
+        frames = iter(BuiltinScene(size=board.camera_size, frames=self.max_frames))
         try:
-            summary = run_app(self.board, firmware=self.family, frames=frames, model_path=model,
-                              contract=cfg.get("model"), max_frames=self.max_frames, serial=serial,
+            summary = run_app(board, firmware=self.family, frames=frames, model_path=model,
+                              contract=contract_from_config(cfg), max_frames=self.max_frames, serial=serial,
                               config=cfg)
             self.log.append(("app end", summary.get("end")))
         except KeyboardInterrupt:
@@ -317,6 +321,18 @@ class FakeBoard:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def contract_from_config(cfg):
+    """The nested model contract run_app wants, rebuilt from the flat device config the board
+    received (run_app's device config is then overridden by the received config itself)."""
+    m = cfg.get("model", {})
+    out_keys = ("grid_w", "grid_h", "anchors", "classes", "layout", "dtype", "scale", "zero_point")
+    return {"contract": 1, "name": m.get("name", ""), "format": m.get("format"), "sha256": m.get("sha256"),
+            "bytes": m.get("bytes"), "file": "model",
+            "input": {"w": m.get("w"), "h": m.get("h"), "fit": m.get("fit", "stretch"), "channels": 3},
+            "output": {k: m[k] for k in out_keys if k in m},
+            "thresholds": {"score": cfg.get("score", 0.5), "nms": cfg.get("nms", 0.3)}}
 
 
 # -- child-process helpers ----------------------------------------------------------------------------
@@ -372,7 +388,7 @@ def _kflash(args):
     else:
         (out / "0x000000.bin").write_bytes(data)
         print("[INFO] Writing firmware into 0x00000000 (%d B)" % len(data))
-    (out / "kflash-argv.json").write_text(json.dumps(sys.argv[1:]))
+    (out / "kflash-argv.json").write_text(json.dumps(sys.argv[2:]))  # after "fakeboard.py kflash"
     print("[INFO] Rebooting...")
     return 0
 

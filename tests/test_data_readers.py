@@ -275,3 +275,12 @@ def test_dump_jsonl_roundtrip(tmp_path):
     assert back.image_path == voc[0].image_path and (back.width, back.height) == (80, 60)
     np.testing.assert_allclose(back.boxes, voc[0].boxes)
     np.testing.assert_allclose(back.ignore, voc[0].ignore)
+
+
+def test_named_datasets_resolve_under_the_data_root(tmp_path, monkeypatch):
+    _jsonl(tmp_path / "myset", 3)
+    monkeypatch.setenv("PICOFACE_DATA", str(tmp_path))
+    ss = load_dataset("myset")
+    assert len(ss) == 3 and ss[0].source == "myset"
+    with pytest.raises(PicofaceError, match="dataset not found"):
+        load_dataset("otherset")

@@ -25,11 +25,27 @@ from pfcore import presence, protocol, region  # noqa: E402
 from picoface.sim import world as world_mod  # noqa: E402
 from picoface.sim.runner import firmware_sandbox, run_app  # noqa: E402
 
-CASES = [("maix_dock", "maixpy", 320), ("maix_dock", "canmv", 320), ("openmv_h7", "openmv", 128)]
+# (board, firmware, model): "kmodel" runs on the KPU emulator (no TensorFlow); "int8" is the
+# int8 TFLite (on K210 boards a stand-in for the KPU, run by tf.lite.Interpreter).
+CASES = [("maix_dock", "maixpy", "kmodel"), ("maix_dock", "canmv", "kmodel"),
+         pytest.param("maix_dock", "maixpy", "int8", marks=pytest.mark.tf),
+         pytest.param("maix_dock", "canmv", "int8", marks=pytest.mark.tf),
+         pytest.param("openmv_h7", "openmv", "int8", marks=pytest.mark.tf)]
 
 
 def _model(size):
     return tiny_model.cached(320, 240) if size == 320 else tiny_model.cached(128, 128)
+
+
+@pytest.fixture(scope="module")
+def kmodel_path(tmp_path_factory):
+    return tiny_model.kmodel(tmp_path_factory.mktemp("kmodel"))
+
+
+def _artifact(board, kind, kmodel_path):
+    if kind == "kmodel":
+        return kmodel_path
+    return _model(320 if board.startswith("maix") else 128)[kind]
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +83,12 @@ def _green_at(led_log, ms):
     return on
 
 
-@pytest.mark.tf
-@pytest.mark.parametrize("board,firmware,size", CASES)
-def test_hundred_frames(board, firmware, size, image_folder):
-    paths = _model(size)
-    contract = __import__("json").loads((paths["int8"].parent / "model.json").read_text())
+@pytest.mark.parametrize("board,firmware,kind", CASES)
+def test_hundred_frames(board, firmware, kind, image_folder, kmodel_path):
+    model = _artifact(board, kind, kmodel_path)
+    contract = __import__("json").loads((model.parent / "model.json").read_text())
     chunks = []
-    s = run_app(board, firmware=firmware, frames=folder_frames(image_folder, 100), model_path=paths["int8"],
+    s = run_app(board, firmware=firmware, frames=folder_frames(image_folder, 100), model_path=model,
                 max_frames=100, serial=chunks.append)
     assert s["traceback"] is None and s["end"] == "max_frames", s["end"]
     assert all(c.endswith(b"\r\n") for c in chunks)
@@ -162,7 +177,10 @@ def _pfcore_faces(out, grid_w, grid_h, net_w, net_h, score, nms):
     return res
 
 
-def _match(c_faces, p_faces):
+def _match(c_faces, p_faces, threshold=0.5):
+    # Known difference: the C code keeps prob > threshold, pfcore.region keeps score >= threshold.
+    # Quantised outputs hit sigmoid(0) = 0.5 exactly, so boxes AT the threshold differ; nothing else.
+    p_faces = [p for p in p_faces if p[4] != threshold]
     assert len(c_faces) == len(p_faces), (c_faces, p_faces)
     for pf in p_faces:
         best = min(c_faces, key=lambda c: sum(abs(c[i] - pf[i]) for i in range(4)))
@@ -191,11 +209,11 @@ def test_c_decoder_matches_pfcore_planted():
     assert n > 20
 
 
-@pytest.mark.tf
-def test_c_decoder_matches_pfcore_on_model_outputs(image_folder):
-    from picoface.sim.runners import TFLiteRunner
+@pytest.mark.parametrize("kind", ["kmodel", pytest.param("float", marks=pytest.mark.tf)])
+def test_c_decoder_matches_pfcore_on_model_outputs(kind, image_folder, kmodel_path):
+    from picoface.sim.runners import open_runner
 
-    r = TFLiteRunner(_model(320)["float"].read_bytes(), layout="NCHW")
+    r = open_runner(_artifact("maix_dock", kind, kmodel_path).read_bytes(), layout="NCHW")
     n = 0
     for frame in folder_frames(image_folder, 12):
         rgb = world_mod.sensor_frame(frame, 320, 240)

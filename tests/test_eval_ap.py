@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from picoface.data import Sample
 from picoface.evaluate import match_centroids, match_image, pr_curve, score, voc_ap
@@ -125,3 +127,31 @@ def test_centroid_metric():
     labels, gsc = match_centroids(np.array([[16, 4, 2, 2, 0.9]]), np.array([[0, 0, 20, 20], [10, 0, 20, 20]]),
                                   np.zeros((0, 4)))
     assert labels.tolist() == [TP] and np.isinf(gsc[0]) and gsc[1] == pytest.approx(0.9)
+
+
+box = st.tuples(st.integers(0, 90), st.integers(0, 90), st.integers(2, 30), st.integers(2, 30))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(gts=st.lists(box, max_size=6), dets=st.lists(st.tuples(box, st.integers(1, 9)), max_size=10),
+       seed=st.integers(0, 1000))
+def test_ap_properties(gts, dets, seed):
+    sample = S([list(g) for g in gts])
+    d = np.array([list(b) + [s / 10] for b, s in dets], np.float32).reshape(-1, 5)
+    r = ap([d], [sample])
+    if not gts:
+        assert r["ap"] is None
+        return
+    assert 0.0 <= r["ap"] <= 1.0
+    # order of the detections does not matter (ties included)
+    perm = np.random.default_rng(seed).permutation(len(d))
+    assert ap([d[perm]], [sample])["ap"] == pytest.approx(r["ap"])
+    # the ground truth itself, ranked first, is perfect
+    oracle = np.array([list(g) + [1.0] for g in gts], np.float32)
+    assert ap([np.vstack([oracle, d])], [sample])["ap"] == pytest.approx(1.0) or len(set(gts)) < len(gts)
+    # detections inside an ignore region far from every face change nothing
+    far = S([list(g) for g in gts], [[200, 200, 50, 50]])
+    extra = np.array([[205, 205, 20, 20, 0.95]], np.float32)
+    assert ap([np.vstack([d, extra])], [far])["ap"] == pytest.approx(r["ap"])
+    # a looser IoU threshold never lowers AP
+    assert ap([d], [sample], iou=0.3)["ap"] >= r["ap"] - 1e-9

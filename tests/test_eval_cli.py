@@ -89,6 +89,11 @@ def test_backends_agree(tiny_models):
     want = 16 * 24 * 8 * 27 + 8 * 12 * 8 * 9 + 8 * 12 * 12 * 8
     assert k.macs == want
     assert f.macs == want and q.macs == want
+    from picoface.detectors.keras_det import KerasDetector
+
+    mem = KerasDetector(None, _contract("in-memory", "keras", "x.keras", "float32"), model=k.model)
+    assert mem.bytes is None and mem.name == "in-memory" and mem.macs == k.macs
+    np.testing.assert_allclose(mem.detect(img), k.detect(img))
     rk, fit = k.raw(img)
     rf, _ = f.raw(img)
     rq, _ = q.raw(img)
@@ -123,7 +128,8 @@ def test_eval_cli_end_to_end(tiny_models, tmp_path, capsys, artifact):
     assert res["detector"]["bytes"] == (tiny_models / artifact).stat().st_size
     assert (out / "pr.png").read_bytes()[:4] == b"\x89PNG"
     md = (out / "summary.md").read_text()
-    assert "| AP@IoU0.5 |" in md and "Recall by face size" in md
+    assert "| AP@IoU0.5 |" in md and "Recall by face size" in md and "examples.png" in md
+    assert (out / "examples.png").read_bytes()[:4] == b"\x89PNG"
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temp files
 
 
@@ -140,6 +146,16 @@ def test_eval_cli_bad_tflite_and_limit(tiny_models, tmp_path, capsys):
     assert main(["eval", str(tiny_models / "tiny_float.tflite"), "--data", str(data), "--limit", "2",
                  "--out", str(out), "--no-progress"]) == 0
     assert json.loads((out / "results.json").read_text())["counts"]["images"] == 2
+    # another run drawn on the same PR plot as the first one
+    out2 = tmp_path / "o2"
+    assert main(["eval", str(tiny_models / "tiny_int8.tflite"), "--data", str(data), "--limit", "2",
+                 "--out", str(out2), "--no-progress", "--compare", str(out)]) == 0
+    assert (out2 / "pr.png").is_file()
+    capsys.readouterr()
+    assert main(["eval", str(tiny_models / "tiny_int8.tflite"), "--data", str(data), "--compare",
+                 str(data / "annotations.jsonl")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot read results" in err[0]
 
 
 @pytest.mark.shared

@@ -47,6 +47,8 @@ def test_region_detector_decodes_and_maps_to_image_pixels(tmp_path):
         lb.detect(np.zeros((10, 10), np.uint8))
     with pytest.raises(PicofaceError, match="no anchors"):
         Scripted(f, None)
+    with pytest.raises(PicofaceError, match="outputs 24 values, but a 2x2 grid with 2 anchors"):
+        Scripted(f, None, anchors="1,1,2,2", grid=(2, 2)).detect(img)
 
 
 def test_infer_grid():

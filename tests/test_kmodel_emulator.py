@@ -439,3 +439,77 @@ def test_cli_run_draws_detections(capsys, tmp_path, anchors, data_root):
     assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG"
     rc = cli.main(["kmodel", "run", str(anchors / STOCK), str(tmp_path / "nope.jpg")])
     assert rc == 1 and "cannot read image" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ golden: CanMV v3 and v4
+
+# CanMV example anchors (../shared/anchors/SOURCE.md); the decoded boxes show they are grid-cell units
+CANMV_V3_ANCHORS = [0.893, 1.463, 0.245, 0.389, 1.55, 2.58, 0.375, 0.594, 3.099, 5.038, 0.057, 0.090, 0.567,
+                    0.904, 0.101, 0.160, 0.159, 0.255]
+CANMV_V4_ANCHORS = [0.1075, 0.126875, 0.126875, 0.175, 0.1465625, 0.2246875, 0.1953125, 0.25375, 0.2440625,
+                    0.351875, 0.341875, 0.4721875, 0.5078125, 0.6696875, 0.8984375, 1.099687, 2.129062, 2.425937]
+
+
+def test_v4_lifts_into_v3_objects(anchors):
+    from picoface.kmodel import v4
+
+    data = (anchors / "k210_canmv_face_v4/face_detect_320x240.kmodel").read_bytes()
+    m, pad = v4.to_v3(data)
+    assert len(m.convs) == 30 and isinstance(m.layers[-1], v3.DequantizeLayer)
+    assert pad.paddings[2] == (8, 8) and pad.in_shape == (1, 3, 240, 320) and pad.out_shape == (1, 3, 256, 320)
+    assert m.convs[-1].main_mem_out and m.outputs == [v3.Output(4320, 17280)]
+    assert all(l.regs.para_start_addr == l.regs.bwsx_base_addr == l.regs.active_addr == 0 for l in m.convs)
+    assert v3.parse(m.serialize()) == m
+    emu = emulator.Emulator(data)
+    assert emu.input_shape == (3, 240, 320)
+    with pytest.raises(PicofaceError, match="v4 graph|CPU ops"):
+        bad = bytearray(data)
+        bad[m_first_conv_opcode_offset(data)] = 14  # turn the first KPU conv into a CPU 'unary'
+        v4.to_v3(bytes(bad))
+
+
+def m_first_conv_opcode_offset(data):
+    """Byte offset of the opcode field of the v4 file's first node header that is a kpu_conv2d."""
+    import struct
+
+    from picoface.kmodel import v4
+
+    n_nodes, n_in, n_out = struct.unpack_from("<3I", data, 24)
+    consts = struct.unpack_from("<I", data, 16)[0]
+    pos = 40 + 32 * n_in + 16 * n_out + consts
+    for i in range(n_nodes):
+        if struct.unpack_from("<I", data, pos + 8 * i)[0] == v4.KPU_CONV2D:
+            return pos + 8 * i
+    raise AssertionError("no kpu_conv2d")
+
+
+@pytest.mark.parametrize("name,anchor_list,fit", [
+    ("k210_canmv_face_v3/yolo_face_detect.kmodel", CANMV_V3_ANCHORS, "letterbox"),
+    ("k210_canmv_face_v4/face_detect_320x240.kmodel", CANMV_V4_ANCHORS, "stretch"),
+])
+def test_canmv_models_find_unmasked_faces(anchors, data_root, name, anchor_list, fit):
+    from picoface.commands.kmodel import detect_image
+
+    emu = emulator.Emulator(anchors / name)
+    ious = []
+    for path, boxes in unmasked_faces(data_root):
+        dets = detect_image(emu, load_320x240(path), anchor_list, fit=fit)
+        ious += [max([iou(g, d) for d in dets], default=0.0) for g in boxes]
+    assert sum(v >= 0.5 for v in ious) >= 6, ious  # 8/8 (v3) and 7/8 (v4) when this was written
+
+
+def test_add_and_remove_padding_layers():
+    """conv(4x4, main) -> REMOVE_PADDING (1x1xC) -> ADD_PADDING (KPU, 4-line groups) -> conv(4x4)."""
+    c = 6
+    x = np.random.default_rng(9).integers(1, 256, (c, 4, 4), dtype=np.uint8)
+    conv1 = one_conv(c, 4, 4, weights=identity_weights(c)).layers[0]
+    regs2 = v3.conv_regs(4, 4, c, c, kernel=1, src_addr=500, dst_addr=600)
+    conv2 = v3.ConvLayer(regs=regs2, weights=identity_weights(c).tobytes(), bn=[v3.BN(1, 0, 0)] * c,
+                         act=v3.ActTable.identity(), flags=v3.KLF_MAIN_MEM_OUT, main_mem_out_address=256)
+    layers = [conv1, v3.RemovePaddingLayer(0, 128, c), v3.AddPaddingLayer(128, 500, c), conv2]
+    m = v3.build_model(layers, outputs=[(128, c), (256, 16 * c)])
+    vec, out = emulator.run(m, x)
+    assert list(vec) == list(x[:, 0, 0])
+    out = out.reshape(c, 4, 4)
+    assert list(out[:, 0, 0]) == list(x[:, 0, 0])
+    assert not out[:, 1:, :].any() and not out[:, :, 1:].any()

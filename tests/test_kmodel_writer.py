@@ -321,7 +321,8 @@ def test_convert_command_end_to_end(compiled, tiny, tmp_path, capsys):
     assert v3.parse(blob).serialize() == blob
     c = json.loads((out.parent / "model.json").read_text())
     assert c["format"] == "kmodel-v3" and c["file"] == "tiny.kmodel" and c["bytes"] == len(blob)
-    assert c["input"]["layout"] == "NCHW" and c["input"]["dtype"] == "uint8" and (c["input"]["w"], c["input"]["h"]) == (W, H)
+    assert c["input"]["layout"] == "NCHW" and c["input"]["dtype"] == "uint8"
+    assert (c["input"]["w"], c["input"]["h"]) == (W, H)
     assert c["output"]["layout"] == "NCHW" and c["output"]["dtype"] == "float32"
     assert (c["output"]["grid_w"], c["output"]["grid_h"]) == (20, 15) and len(c["output"]["anchors"]) == 5
     assert c["thresholds"] == {"score": 0.5, "nms": 0.3} and c["kpu_ram_bytes"] > 0
@@ -368,12 +369,14 @@ def test_export_refuses_models_nncase_splits_off_the_kpu(nncase_python, tmp_path
 @pytest.mark.tf
 @pytest.mark.nncase
 def test_export_refuses_wrong_input_size_before_compiling(nncase_python, tmp_path):
-    tfl = tmp_path / "small.tflite"
-    tfl.write_bytes(float_tflite(small_net(192, 256)))
+    keras_path = tmp_path / "small.keras"  # the Keras path: converted to a float TFLite first
+    small_net(192, 256).save(keras_path)
     out = tmp_path / "o" / "small.kmodel"
     with pytest.raises(PicofaceError, match="model input is 256x192 but board maix_dock feeds 320x240"):
-        export.keras_or_tflite_to_kmodel(tfl, smooth_images(2, w=256, h=192), "maix_dock", out, contract=CONTRACT)
+        export.keras_or_tflite_to_kmodel(keras_path, smooth_images(2, w=256, h=192), "maix_dock", out,
+                                         contract=CONTRACT)
     assert not out.exists()
+    assert export.float_input_hw(export.float_tflite_bytes(keras_path)) == (192, 256)
 
 
 @pytest.mark.nncase

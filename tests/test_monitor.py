@@ -217,8 +217,11 @@ def test_logs_jsonl_and_csv(tmp_path):
 
 # -- replay of a stream captured from our own simulator ----------------------------------------------------
 def test_replay_of_captured_sim_stream(capsys):
+    """tests/data/sim_maix_dock.log was captured from our own simulator:
+    `picoface sim --board maix_dock --model <stock MaixPy facedetect.kmodel + model.json> --frames 120
+    --serial stdout > tests/data/sim_maix_dock.log` (builtin scene: two people come and go)."""
     cap = DATA / "sim_maix_dock.log"
-    assert cap.is_file(), "tests/data/sim_maix_dock.log is made by `picoface sim --serial stdout` (see README there)"
+    assert cap.is_file()
     rc = cli_main(["monitor", "--replay", str(cap), "--plain"])
     out = capsys.readouterr().out
     assert rc == 0

@@ -29,7 +29,9 @@ COMMANDS = {
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="picoface", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="picoface",
+        description="Always-on face detection for microcontroller cameras: train, shrink, convert, flash, watch.")
     parser.add_argument("--version", action="version", version="picoface " + __version__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -54,14 +56,16 @@ def main(argv=None):
     parser = build_parser()
     debug = "--debug" in argv
     try:
-        # First pass finds the command; second pass parses its own arguments.
-        pre, _ = parser.parse_known_args(argv)
-        if not getattr(pre, "command", None):
+        # The command is the first argument naming one; only its module is imported, and its
+        # arguments are added before parsing so that `picoface CMD --help` shows them.
+        name = next((a for a in argv if not a.startswith("-")), None)
+        if name not in COMMANDS:
+            parser.parse_args(argv)  # --help / --version / error for an unknown command
             parser.print_help()
             return 2
-        mod = _load(pre._module)
+        mod = _load(COMMANDS[name][0])
         sub_action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        mod.add_arguments(sub_action.choices[pre.command])
+        mod.add_arguments(sub_action.choices[name])
         args = parser.parse_args(argv)
         rc = mod.run(args)
         return int(rc or 0)

@@ -238,7 +238,7 @@ class Transport:
         """
         deadline = time.monotonic() + timeout
         while True:
-            i = self._buf.find(b"\n")
+            i = self._buf.find(b"\n", 0, MAX_LINE + 1)
             if i >= 0:
                 line = bytes(self._buf[:i])
                 del self._buf[:i + 1]

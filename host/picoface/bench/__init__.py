@@ -13,7 +13,7 @@ from pathlib import Path
 from picoface.bench.rows import REFERENCE, Row, anchor_rows, default_anchors, model_rows, select
 from picoface.errors import PicofaceError
 
-__all__ = ["run_bench", "load_samples", "all_rows", "default_data", "Row", "REFERENCE"]
+__all__ = ["run_bench", "load_samples", "SIZE_RULES", "all_rows", "default_data", "Row", "REFERENCE"]
 
 
 def default_data():
@@ -23,8 +23,17 @@ def default_data():
     return Path(data_root()) / "widerface_val"
 
 
-def load_samples(data=None, min_size=20, limit=None):
-    from picoface.data import apply_min_size, load_dataset
+SIZE_RULES = ("geomean", "min-side")
+
+
+def load_samples(data=None, min_size=20, limit=None, size_rule="geomean"):
+    """(path, samples): faces smaller than ``min_size`` px become ignore regions. ``size_rule``:
+    "geomean" — sqrt(w*h), picoface's face size (as in ``picoface eval``); "min-side" —
+    min(w, h), i.e. both sides must reach ``min_size`` (a stricter filter: fewer small faces)."""
+    from picoface.data import apply_min_size, load_dataset, move_to_ignore
+
+    if size_rule not in SIZE_RULES:
+        raise PicofaceError("unknown face size rule %r" % size_rule, "use one of: %s" % ", ".join(SIZE_RULES))
 
     path = Path(data) if data else default_data()
     if not path.exists():
@@ -34,7 +43,11 @@ def load_samples(data=None, min_size=20, limit=None):
     samples = load_dataset(path)
     if limit:
         samples = samples[: int(limit)]
-    apply_min_size(samples, min_size)
+    if size_rule == "geomean":
+        apply_min_size(samples, min_size)
+    else:
+        for smp in samples:
+            move_to_ignore(smp, (smp.boxes[:, 2] < min_size) | (smp.boxes[:, 3] < min_size))
     return path, samples
 
 
@@ -47,14 +60,14 @@ def all_rows(anchors=None, models=None, use_anchors=True):
 
 
 def run_bench(out, data=None, anchors=None, models=None, only=None, limit=None, min_size=20,
-              reference=REFERENCE, progress=True, debug=False, rows=None):
+              reference=REFERENCE, progress=True, debug=False, rows=None, size_rule="geomean"):
     """Run the bench and write its reports into ``out``; returns (results, table rows)."""
     import cv2
 
     from picoface.bench import report
     from picoface.bench.run import bench_rows
 
-    data_path, samples = load_samples(data, min_size, limit)
+    data_path, samples = load_samples(data, min_size, limit, size_rule)
     if rows is None:
         rows = all_rows(anchors, models)
     rows = select(rows, only)
@@ -66,7 +79,7 @@ def run_bench(out, data=None, anchors=None, models=None, only=None, limit=None, 
         results = bench_rows(rows, samples, progress=progress, debug=debug)
     finally:
         cv2.setNumThreads(prev)
-    info = {"data": str(data_path), "images": len(samples), "min_size": min_size,
+    info = {"data": str(data_path), "images": len(samples), "min_size": min_size, "size_rule": size_rule,
             "reference": reference, "host": "%s, %s, %d CPUs" % (platform.machine(), platform.python_version(),
                                                                   os.cpu_count() or 0)}
     out = Path(out)

@@ -90,6 +90,40 @@ def k210_gaps(results, yunet="yunet-n-320"):
     return lines
 
 
+def size_rule_text(info):
+    if info.get("size_rule") == "min-side":
+        return "faces whose width or height is below %g px" % info["min_size"]
+    return "faces smaller than %g px (geometric mean of w and h)" % info["min_size"]
+
+
+def recall_by_size_rows(results):
+    """Recall at any score (IoU 0.5; centroid hits for centroid rows) per face-size bucket."""
+    ok = [r for r in results if r["status"] == "ok" and r.get("_result")]
+    buckets = None
+    rows = []
+    for r in ok:
+        key = "centroid" if r.get("metric") == "centroid" else "0.5"
+        one = r["_result"].get("results", {}).get(key, {})
+        by = [b for b in one.get("recall_by_size", []) if b.get("faces")]
+        if buckets is None:
+            buckets = [b["bucket"] for b in by]
+        got = {b["bucket"]: b for b in by}
+        cells = []
+        for name in buckets:
+            b = got.get(name)
+            cells.append("—" if not b or b.get("recall_any_score") is None else "%.2f" % b["recall_any_score"])
+        rows.append([r["name"]] + cells)
+    if not rows or not buckets:
+        return None
+    head = ["detector"] + ["%s px" % b for b in buckets]
+    first = next(r for r in ok)
+        # faces per bucket (the same for every row)
+    key = "centroid" if first.get("metric") == "centroid" else "0.5"
+    counts = {b["bucket"]: b["faces"] for b in first["_result"]["results"][key]["recall_by_size"]}
+    head = [h if i == 0 else "%s (%d)" % (h, counts.get(buckets[i - 1], 0)) for i, h in enumerate(head)]
+    return [head] + rows
+
+
 def write_markdown(path, results, info, reference, png_name="bench.png"):
     rows = table_rows(results, reference)
     ok = [r for r in results if r["status"] == "ok"]
@@ -97,10 +131,9 @@ def write_markdown(path, results, info, reference, png_name="bench.png"):
     lines = [
         "# picoface bench",
         "",
-        "Data: `%s` — %d images, %d faces scored, %d ignore regions (invalid faces and faces smaller "
-        "than %g px). Host: %s." % (info["data"], counts.get("images", info.get("images", 0)),
-                                    counts.get("faces", 0), counts.get("ignored", 0), info["min_size"],
-                                    info.get("host", "?")),
+        "Data: `%s` — %d images, %d faces scored, %d ignore regions (invalid faces and %s). "
+        "Host: %s." % (info["data"], counts.get("images", info.get("images", 0)), counts.get("faces", 0),
+                       counts.get("ignored", 0), size_rule_text(info), info.get("host", "?")),
         "",
         markdown_table(rows),
         "",
@@ -110,6 +143,12 @@ def write_markdown(path, results, info, reference, png_name="bench.png"):
         "",
     ]
     lines += k210_gaps(results) or ["- no K210 row in this run."]
+    by_size = recall_by_size_rows(results)
+    if by_size:
+        lines += ["", "## Recall by face size", "",
+                  "Share of the faces in each size bucket (geometric mean of w and h; faces per bucket in "
+                  "brackets) found at any score: IoU >= 0.5, or centre hit for centroid rows.", "",
+                  markdown_table(by_size)]
     lines += [
         "",
         "## Protocol",
@@ -117,8 +156,8 @@ def write_markdown(path, results, info, reference, png_name="bench.png"):
         "- Every row runs on the same images and is scored by the same code, `picoface.evaluate` "
         "(VOC all-point AP: detections sorted by score, greedy one-to-one matching to faces, "
         "a detection matching an ignore region counts neither as a hit nor as a false positive).",
-        "- AP@0.5 / AP@0.3: IoU thresholds. Faces marked invalid in WIDER FACE and faces smaller than "
-        "%g px (geometric mean of w and h) are ignore regions, not misses." % info["min_size"],
+        "- AP@0.5 / AP@0.3: IoU thresholds. Faces marked invalid in WIDER FACE and %s are ignore "
+        "regions, not misses (`--min-size`, `--size-rule`)." % size_rule_text(info),
         "- Each detector uses a low score threshold (0.01–0.05) so its PR curve runs to its highest "
         "recall; its own NMS is kept.",
         "- Host latency: wall time of `detect()` (pre-processing, inference, decoding, NMS; not image "
@@ -196,15 +235,17 @@ def write_png(path, results, title="picoface bench"):
     bars = sorted([r for r in ok if r.get("bytes")], key=lambda r: r["bytes"])
     names = [r["name"] for r in bars]
     vals = [(r.get("ap50") if r.get("metric") != "centroid" else r.get("ap_centroid")) or 0.0 for r in bars]
-    cols = ["#bbbbbb" if r.get("metric") == "centroid" else colors[ok.index(r) % len(colors)] for r in bars]
+    cols = [colors[ok.index(r) % len(colors)] for r in bars]
     x = np.arange(len(bars))
-    ax2.bar(x, vals, color=cols)
+    for xi, r, v, c in zip(x, bars, vals, cols):
+        centroid = r.get("metric") == "centroid"
+        ax2.bar([xi], [v], color="white" if centroid else c, edgecolor=c, hatch="//" if centroid else None)
     for xi, r, v in zip(x, bars, vals):
         ax2.text(xi, v + 0.01, fmt_bytes(r["bytes"]).replace(" ", "\n"), ha="center", va="bottom", fontsize=7)
     ax2.set_xticks(x)
     ax2.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
     ax2.set_ylim(0, 1.1)
-    ax2.set_ylabel("AP@0.5 (grey: centroid AP)")
+    ax2.set_ylabel("AP@0.5 (hatched: centroid AP)")
     ax2.set_title("AP vs model size (bars ordered by bytes)")
     ax2.grid(axis="y", alpha=0.3)
     fig.suptitle(title)

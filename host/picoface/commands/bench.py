@@ -10,6 +10,8 @@ def add_arguments(parser):
                         help="folder of reference models (default: ../shared/anchors beside the repo)")
     parser.add_argument("--min-size", type=float, default=20.0,
                         help="faces smaller than this (px, geometric mean of w and h) are ignored (default 20)")
+    parser.add_argument("--size-rule", choices=("geomean", "min-side"), default="geomean",
+                        help="face size for --min-size: sqrt(w*h) (default, as picoface eval) or min(w, h)")
     parser.add_argument("--models", nargs="*", default=None, metavar="PATH",
                         help="picoface model files or folders (default: the repo's models/*/)")
     parser.add_argument("--no-anchors", action="store_true", help="only picoface's models, no reference rows")
@@ -36,7 +38,8 @@ def run(args):
         return 0
     results, table = run_bench(Path(args.out), data=args.data, only=args.only, limit=args.limit,
                                min_size=args.min_size, reference=args.reference or REFERENCE,
-                               progress=not args.no_progress, debug=getattr(args, "debug", False), rows=rows)
+                               progress=not args.no_progress, debug=getattr(args, "debug", False), rows=rows,
+                               size_rule=args.size_rule)
     print(text_table(table))
     print()
     print("wrote %s, %s, %s" % tuple(str(Path(args.out) / n) for n in ("bench.md", "bench.png", "bench.json")))

@@ -18,6 +18,8 @@ def add_arguments(p):
     p.add_argument("--iou", type=float, nargs="+", default=[0.5, 0.3], help="IoU thresholds (default 0.5 0.3)")
     p.add_argument("--min-size", type=float, default=20.0,
                    help="faces smaller than this (px, sqrt(w*h)) become ignore regions (default 20)")
+    p.add_argument("--fddb-box", choices=("bbox", "csem"), default="bbox",
+                   help="FDDB ellipse -> box: tight bounding box or the CSEM paper's square box")
     p.add_argument("--out", help="output folder (default: ./eval-<model name>)")
     p.add_argument("--limit", type=int, help="evaluate only the first N images")
     p.add_argument("--threshold", type=float, default=None,
@@ -32,6 +34,9 @@ def add_arguments(p):
     p.add_argument("--name", help="name shown in the results")
     p.add_argument("--compare", nargs="+", default=[], metavar="RESULTS",
                    help="earlier results.json files (or their folders) to draw on the same pr.png")
+    p.add_argument("--examples", type=int, default=8, metavar="N",
+                   help="draw the first N images with faces (green), ignore regions (grey) and detections "
+                        "at the deployment threshold (red) into examples.png (0: none; default 8)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -50,7 +55,7 @@ def run(args):
     if any(not 0 < t <= 1 for t in args.iou):
         raise PicofaceError("IoU thresholds must be in (0, 1], got %s" % args.iou, "e.g. --iou 0.5 0.3")
     others = [_load_results(p) for p in args.compare]
-    samples = load_dataset(args.data)
+    samples = load_dataset(args.data, fddb_box=args.fddb_box)
     apply_min_size(samples, args.min_size)
     if args.limit:
         samples = samples[:args.limit]
@@ -69,9 +74,20 @@ def run(args):
     out = Path(args.out or "eval-%s" % det.name)
     plot_pr([res] + others, out / "pr.png", title="%s on %s" % (det.name, args.data))
     write_text(out / "results.json", json.dumps(to_json(res), indent=1) + "\n")
-    write_text(out / "summary.md", markdown(res, data_spec=args.data))
+    written = [out / "results.json", out / "pr.png", out / "summary.md"]
+    md = markdown(res, data_spec=args.data)
+    if args.examples > 0:
+        from picoface.data.show import grid_png
+
+        n = min(args.examples, len(samples))
+        thr = res.get("score_threshold") or 0.0
+        grid_png(samples[:n], out / "examples.png", detections=res["_detections"][:n], min_score=thr)
+        md += "\nFirst %d images: faces green, ignore regions grey, detections with score >= %g red.\n\n" \
+              "![examples](examples.png)\n" % (n, thr)
+        written.append(out / "examples.png")
+    write_text(out / "summary.md", md)
     print(summary_table(res))
-    print("wrote %s, %s, %s" % (out / "results.json", out / "pr.png", out / "summary.md"), file=sys.stderr)
+    print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
     return 0
 
 

@@ -129,8 +129,18 @@ def detect_image(model, rgb, anchors, classes=None, threshold=0.5, nms=0.3, roun
     if na * (5 + classes) != gc:
         raise PicofaceError("%d anchors x (5 + %d classes) != %d output channels" % (na, classes, gc),
                             "check --anchors/--classes")
-    spec = {"grid_w": gw, "grid_h": gh, "anchors": anchors, "classes": classes, "layout": "NCHW"}
-    dets = region.postprocess(np.asarray(out, np.float64), spec, f, threshold=threshold, nms_threshold=nms)
+    d = region.decode(np.asarray(out, np.float64), gw, gh, anchors, classes=classes, layout="NCHW",
+                      threshold=threshold)
+    pad = emu.input_pad
+    if pad is not None and len(d):  # boxes are relative to the padded net input: undo the pad
+        (_, _), (_, _), (top, bottom), (left, right) = pad.paddings
+        ph, pw = pad.out_shape[2], pad.out_shape[3]
+        d = d.copy()
+        d[:, 0] = (d[:, 0] * pw - left) / w
+        d[:, 1] = (d[:, 1] * ph - top) / h
+        d[:, 2] *= pw / w
+        d[:, 3] *= ph / h
+    dets = region.nms(region.to_camera(d, f), nms) if len(d) else np.zeros((0, 5))
     return np.asarray(dets, np.float32).reshape(-1, 5)
 
 

@@ -1,8 +1,7 @@
 """``load_dataset(spec)``: any supported annotation format -> list of Sample; mixtures; eval sets.
 
 A spec is a path (folder or file), optionally prefixed with its format (``voc:DIR``), or the
-name of a folder under the shared data root (``widerface_val``; root = $PICOFACE_DATA or
-``../shared/data`` beside the repository).
+name of a folder under the shared data root (``widerface_val``; see ``data_root()``).
 """
 
 import json
@@ -20,9 +19,14 @@ FORMATS = ("jsonl", "wider", "fddb", "voc", "yolo", "coco")
 
 
 def data_root():
+    """Where named datasets live: $PICOFACE_DATA, else $PICOFACE_SHARED/data, else ../shared/data
+    beside the repository (the tests' ``data_root`` fixture uses the same rule)."""
     env = os.environ.get("PICOFACE_DATA")
     if env:
         return Path(env)
+    shared = os.environ.get("PICOFACE_SHARED")
+    if shared:
+        return Path(shared) / "data"
     return Path(__file__).resolve().parents[4] / "shared" / "data"
 
 

@@ -4,10 +4,12 @@ import numpy as np
 
 GREEN = (40, 220, 40)
 GREY = (150, 150, 150)
+RED = (235, 40, 40)
 
 
-def draw_sample(sample, tile=256):
-    """The sample's image scaled to fit ``tile`` x ``tile`` with its boxes drawn (RGB uint8)."""
+def draw_sample(sample, tile=256, detections=None, min_score=0.0):
+    """The sample's image scaled to fit ``tile`` x ``tile`` with its boxes drawn (RGB uint8):
+    faces green, ignore regions grey, and ``detections`` ((N, 5), score >= min_score) red."""
     import cv2
 
     from picoface.data.images import read_image
@@ -23,19 +25,28 @@ def draw_sample(sample, tile=256):
             p1 = (int(round(x * k)), int(round(y * k)))
             p2 = (int(round((x + bw) * k)), int(round((y + bh) * k)))
             cv2.rectangle(canvas, p1, p2, color, 1 if color == GREY else 2)
+    if detections is not None:
+        for x, y, bw, bh, sc in np.asarray(detections, np.float32).reshape(-1, 5):
+            if sc >= min_score:
+                p1 = (int(round(x * k)), int(round(y * k)))
+                cv2.rectangle(canvas, p1, (int(round((x + bw) * k)), int(round((y + bh) * k))), RED, 1)
+                cv2.putText(canvas, "%.2f" % sc, (p1[0], max(8, p1[1] - 2)), cv2.FONT_HERSHEY_SIMPLEX, 0.3,
+                            RED, 1, cv2.LINE_AA)
     label = "%s %s" % (sample.source, sample.image_path.name)
     cv2.putText(canvas, label[:40], (3, tile - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 0), 1,
                 cv2.LINE_AA)
     return canvas
 
 
-def grid_png(samples, png, cols=4, tile=256):
-    """Write a grid of the samples to ``png`` atomically; returns its (h, w)."""
+def grid_png(samples, png, cols=4, tile=256, detections=None, min_score=0.0):
+    """Write a grid of the samples to ``png`` atomically; returns its (h, w).
+    ``detections``: optional list (one (N, 5) array per sample) drawn in red."""
     import cv2
 
     from picoface.atomic import write_bytes
 
-    tiles = [draw_sample(s, tile) for s in samples]
+    dets = detections if detections is not None else [None] * len(samples)
+    tiles = [draw_sample(s, tile, d, min_score) for s, d in zip(samples, dets)]
     if not tiles:
         tiles = [np.zeros((tile, tile, 3), np.uint8)]
     cols = max(1, min(cols, len(tiles)))

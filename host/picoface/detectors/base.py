@@ -99,16 +99,16 @@ class RegionDetector:
 
     def __init__(self, path, contract=None, anchors=None, threshold=None, nms=None, fit=None,
                  grid=None, classes=None, layout=None, name=None, max_out=0, **_):
-        self.path = Path(path)
+        self.path = Path(path) if path is not None else None
         c = contract or {}
         self.contract = c
         out = c.get("output", {}) or {}
         inp = c.get("input", {}) or {}
         thr = c.get("thresholds", {}) or {}
-        self.name = name or c.get("name") or self.path.stem
+        self.name = name or c.get("name") or (self.path.stem if self.path else "model")
         self.anchors = _anchors(anchors if anchors is not None else out.get("anchors"))
         if self.anchors is None:
-            raise PicofaceError("%s has no anchors: no model.json beside it" % self.path.name,
+            raise PicofaceError("%s has no anchors: no model.json beside it" % self.name,
                                 "put its model.json beside it, or pass anchors (--anchors w,h,... or "
                                 "--preset maixpy-face for Sipeed's stock model)")
         self.classes = int(classes or out.get("classes") or 1)
@@ -120,7 +120,7 @@ class RegionDetector:
         self.threshold = float(threshold if threshold is not None else EVAL_THRESHOLD)
         self.nms_threshold = float(nms if nms is not None else thr.get("nms", 0.3))
         self.max_out = int(max_out)
-        self.bytes = self.path.stat().st_size
+        self.bytes = self.path.stat().st_size if self.path else None
         self.macs = c.get("macs")
         self._fits = {}
 
@@ -145,6 +145,12 @@ class RegionDetector:
         out = np.asarray(self.forward(prepare_input(rgb, fit)), np.float32).reshape(-1)
         if self.grid is None:
             self.grid = infer_grid(out.size, self.net_w, self.net_h, len(self.anchors), self.classes)
+        need = self.grid[0] * self.grid[1] * len(self.anchors) * (5 + self.classes)
+        if out.size != need:
+            raise PicofaceError("%s outputs %d values, but a %dx%d grid with %d anchors x %d needs %d"
+                                % (self.name, out.size, self.grid[0], self.grid[1], len(self.anchors),
+                                   5 + self.classes, need),
+                                "check anchors/grid/classes in model.json (or --anchors/--grid)")
         return out, fit
 
     def detect(self, rgb):
@@ -154,7 +160,7 @@ class RegionDetector:
         from picoface.detect.region import postprocess
 
         dets = postprocess(out, spec, fit, threshold=self.threshold, nms_threshold=self.nms_threshold,
-                              max_out=self.max_out)
+                           max_out=self.max_out)
         return np.asarray(dets, np.float32).reshape(-1, 5)
 
     def describe(self):

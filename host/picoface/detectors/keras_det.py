@@ -9,21 +9,25 @@ from picoface.errors import PicofaceError
 class KerasDetector(RegionDetector):
     default_layout = "NHWC"
 
-    def __init__(self, path, contract=None, **kw):
+    def __init__(self, path, contract=None, model=None, **kw):
+        """``path``: a .keras/.h5 file; or ``path=None`` and ``model=`` an in-memory Keras model
+        (e.g. validation AP during training; ``contract`` then gives anchors and thresholds)."""
         super().__init__(path, contract, **kw)
-        import keras
+        if model is None:
+            import keras
 
-        try:
-            self.model = keras.models.load_model(str(self.path), compile=False)
-        except Exception as e:  # keras raises many types for a bad file
-            raise PicofaceError("cannot load Keras model %s (%s)" % (self.path, str(e).splitlines()[0][:200]),
-                                "pass a .keras file saved by picoface train") from e
+            try:
+                model = keras.models.load_model(str(self.path), compile=False)
+            except Exception as e:  # keras raises many types for a bad file
+                raise PicofaceError("cannot load Keras model %s (%s)" % (self.path, str(e).splitlines()[0][:200]),
+                                    "pass a .keras file saved by picoface train") from e
+        self.model = model
         shape = self.model.inputs[0].shape
         inp = (contract or {}).get("input", {})
         self.net_h = int(shape[1] or inp.get("h") or 0)
         self.net_w = int(shape[2] or inp.get("w") or 0)
         if not self.net_w or not self.net_h:
-            raise PicofaceError("%s has no fixed input size" % self.path.name, "set input w/h in model.json")
+            raise PicofaceError("%s has no fixed input size" % self.name, "set input w/h in model.json")
         self.scale = float(inp.get("scale", 1 / 255.0))
         if self.macs is None:
             self.macs = keras_macs(self.model)

@@ -137,6 +137,7 @@ def evaluate(detector, samples, iou=(0.5, 0.3), progress=True, score_threshold=N
     res["detector"] = {"name": getattr(detector, "name", "detector"), "kind": kind,
                        "bytes": getattr(detector, "bytes", None), "macs": getattr(detector, "macs", None)}
     res["ms_per_image"] = round(sec * 1000, 3)
+    res["_detections"] = dets  # per-sample arrays for drawing; to_json leaves it out
     return res
 
 

@@ -70,16 +70,24 @@ def read_boot(transport, timeout=30.0, settle=15.0, echo=None):
 
     dec = StreamDecoder(strict_version=True, keep_text=True)
     hello, errors, texts = None, [], []
+    crash = None  # index in texts where a top-level traceback starts
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         data = transport.read(4096, timeout=0.2)
         for msg in dec.feed(data):
             t = msg["type"]
             if t == "text":
-                if msg["text"].strip():
-                    texts.append(msg["text"].strip())
+                text = msg["text"].strip()
+                if text:
+                    texts.append(text)
                     if echo is not None:
-                        echo("  board: " + msg["text"].strip())
+                        echo("  board: " + text)
+                    if text.startswith("Traceback (most recent call last)"):
+                        crash = len(texts) - 1
+                    elif crash is not None and (text.startswith(">>>") or text.startswith("MicroPython")):
+                        tb = [x for x in texts[crash:-1] if not x.startswith("File ")]
+                        raise PicofaceError("the app crashed at boot: %s" % (tb[-1] if tb else "traceback"),
+                                            "see the traceback above; the board is at its REPL")
             elif t == "hello":
                 hello, errors = msg, []
                 deadline = time.monotonic() + settle

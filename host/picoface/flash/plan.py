@@ -91,7 +91,7 @@ def app_version(device_dir=DEVICE_DIR):
     return None
 
 
-def _with_placement(board, placement):
+def with_placement(board, placement):
     if placement is None or placement == board.model["placement"]:
         return board
     if placement not in ("flash", "file"):
@@ -165,7 +165,7 @@ def build(board, port=None, model=None, firmware=None, baud=None, kflash_baud=No
     from picoface.boards import device_config
     from picoface.flash import kflash, models
 
-    board = _with_placement(board, placement)
+    board = with_placement(board, placement)
     plan = Plan(board=board, port=port, baud=int(baud or board.serial["baud"]))
     if model is not None or require_model:
         plan.model_path, plan.contract = models.resolve(board, model)

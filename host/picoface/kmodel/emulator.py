@@ -44,7 +44,8 @@ def round_shift(x, shift, rounding="even"):
     """Integer x / 2^shift rounded to nearest (int64 arrays; shift scalar or array, >= 0)."""
     x = np.asarray(x, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
-    s = np.maximum(shift, 1)
+    # shifts >= 62 give 0 for every |x| < 2^61 either way; clipping keeps 1 << (s - 1) in int64
+    s = np.clip(shift, 1, 62)
     half = np.left_shift(np.int64(1), s - 1)
     if rounding == "away":
         mag = np.right_shift(np.abs(x) + half, s)
@@ -701,8 +702,6 @@ def benchmark(model, frames=5, rounding="even"):
 if __name__ == "__main__":  # python -m picoface.kmodel.emulator FILE.kmodel [frames]
     import sys
 
-    from picoface.kmodel import load
-
-    r = benchmark(load(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 5)
+    r = benchmark(Emulator(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 5)
     print("%s: %.1f ms/frame wall (median), %.1f ms/frame CPU, %d frames"
           % (sys.argv[1], r["wall_ms"], r["cpu_ms"], r["frames"]))

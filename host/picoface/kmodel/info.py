@@ -258,7 +258,8 @@ def summarize_v4(data):
         "all_on_kpu": all(n.name in ("kpu_conv2d", "kpu_upload", "dequantize", "quantize", "pad") for n in m.nodes),
         "cpu_layers": [n.name for n in m.nodes if n.name not in ("kpu_conv2d", "kpu_upload", "dequantize", "quantize")],
         "layer_table": nodes,
-        "note": "kmodel v4 needs MaixPy built with v4 support and kpu.set_outputs(); picoface lists it but does not run it",
+        "note": "kmodel v4 needs MaixPy built with v4 support and kpu.set_outputs(); the emulator runs v4 files made "
+                "of [pad] -> kpu_upload -> KPU convs -> dequantize (v4.to_v3)",
     }
 
 

@@ -43,7 +43,8 @@ def transcode(v5_data):
                              flags=v3.KLF_MAIN_MEM_OUT if last else 0, main_mem_out_address=0)
         need = layer.expected_weight_bytes(1)
         if len(c.weights) < need:
-            raise PicofaceError("KPU layer %d carries %d weight bytes, its registers need %d" % (i, len(c.weights), need),
+            raise PicofaceError("KPU layer %d carries %d weight bytes, its registers need %d"
+                                % (i, len(c.weights), need),
                                 "recompile the model with nncase 1.9")
         layer.weights = c.weights[:need]
         layers.append(layer)

@@ -10,7 +10,9 @@ back.
 K210 KPU nodes are decoded (``kpu_conv2d`` 0x2002: main_mem_output range, batches, reserved, the
 96-byte register block, then BN/activation/weights each preceded by the alignment padding whose
 length the file stores in bwsx_base_addr/active_addr/para_start_addr; ``kpu_upload`` 0x2001).
-Other nodes are listed by opcode and body size only: picoface does not run v4 models.
+Other nodes are listed by opcode and body size only. ``to_v3(data)`` lifts a pure-KPU graph
+([pad] -> kpu_upload -> KPU convs -> dequantize, what nncase 0.2 emits for an all-KPU net) into
+v3 objects plus the leading pad, so the KPU emulator can run it.
 """
 
 import struct

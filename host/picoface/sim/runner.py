@@ -80,6 +80,7 @@ Returns a summary dict::
      "lcd_frames": int, "sim_ms": int,        # LCD displays, simulated time at the end
      "corrupt": int,                          # framed lines that failed to decode (0 expected)
      "snapshots": int, "warnings": [str, ...],  # camera snapshots; firmware misuse noticed by the fakes
+     "watchdog_ms": int | None,               # the watchdog the app started (None: none)
      "end": "max_frames" | "frames exhausted" | "time limit" | "watchdog reset" | "machine reset"
             | "app exited" | "crash: <exc>",
      "traceback": str | None}                 # set only when the app raised at top level
@@ -320,7 +321,8 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
     summary = {"board": board.name, "firmware": family + "/" + gen, "lines": list(world.lines),
                "led": list(world.led_log), "lcd": list(world.lcd_log), "lcd_frames": world.lcd_frames,
                "sim_ms": world.now_ms, "end": end, "traceback": tb, "warnings": list(world.warnings),
-               "snapshots": world.snapshots}
+               "snapshots": world.snapshots,
+               "watchdog_ms": world.wdt["timeout"] if world.wdt else None}
     summary.update(_decode(world.lines))
     if summary["hello"] is not None:
         summary["firmware"] = summary["hello"].get("firmware", summary["firmware"])

@@ -116,6 +116,7 @@ class KmodelRunner:
         ow, oh, oc = convs[-1].regs.out_shape
         self.output_shape = (oh, ow, oc)
         self.output_layout = layout
+        self._emu = None
 
     def run(self, rgb):
         from picoface.kmodel import emulator  # written by the kmodel engineer (ARCHITECTURE §10)
@@ -125,7 +126,10 @@ class KmodelRunner:
         if rgb.shape != (h, w, 3):
             raise ValueError("model input is %dx%d, got an image of %s" % (w, h, rgb.shape))
         chw = np.ascontiguousarray(rgb.transpose(2, 0, 1))
-        out = np.asarray(emulator.run(self.model, chw)[0], dtype=np.float32).reshape(-1)
+        if self._emu is None and hasattr(emulator, "Emulator"):
+            self._emu = emulator.Emulator(self.model)   # compile the layers once
+        outs = self._emu.run(chw) if self._emu is not None else emulator.run(self.model, chw)
+        out = np.asarray(outs[0], dtype=np.float32).reshape(-1)
         oh, ow, oc = self.output_shape
         if out.size != oh * ow * oc:
             raise ValueError("kmodel output 0 has %d values, expected %d" % (out.size, oh * ow * oc))

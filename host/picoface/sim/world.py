@@ -36,6 +36,14 @@ class MachineReset(BaseException):
     """The app called machine.reset()."""
 
 
+def enoent():
+    """MicroPython's "OSError: [Errno 2] ENOENT" (CPython would turn OSError(2, ...) into
+    FileNotFoundError, whose name the board never prints)."""
+    e = OSError("[Errno 2] ENOENT")
+    e.errno = 2
+    return e
+
+
 def current():
     """The active World (the fakes call this); RuntimeError when no simulation runs."""
     if _CURRENT is None:
@@ -209,13 +217,13 @@ class World:
     def read_file(self, device_path):
         hp = self.host_path(device_path)
         if hp is None or not hp.is_file():
-            raise OSError(2, "ENOENT")
+            raise enoent()
         return hp.read_bytes()
 
     def file_size(self, device_path):
         hp = self.host_path(device_path)
         if hp is None or not hp.exists():
-            raise OSError(2, "ENOENT")
+            raise enoent()
         return hp.stat().st_size
 
     # ---- camera ----------------------------------------------------------------------------
@@ -358,7 +366,7 @@ def device_open_factory(world, real_open):
             hp = world.host_path(os.fspath(file))
             if hp is not None:
                 if "r" in mode and not hp.exists():
-                    raise OSError(2, "ENOENT")
+                    raise enoent()
                 hp.parent.mkdir(parents=True, exist_ok=True)
                 return real_open(hp, mode, *args, **kwargs)
         return real_open(file, mode, *args, **kwargs)

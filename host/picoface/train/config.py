@@ -302,6 +302,21 @@ def config_hash(cfg):
     return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
 
+RESUME_FREE = ("train.epochs", "train.budget_minutes", "train.patience", "train.threads", "out")
+
+
+def resume_hash(cfg):
+    """Hash of what a checkpoint depends on: the config minus keys that may change on --resume."""
+    d = to_dict(cfg)
+    for dotted in RESUME_FREE:
+        parts = dotted.split(".")
+        t = d
+        for p in parts[:-1]:
+            t = t[p]
+        t.pop(parts[-1], None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
 def save_config(cfg, path):
     from picoface import atomic
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from picoface import atomic
 from picoface.errors import PicofaceError
-from picoface.train.config import config_hash, resolve_path, save_config
+from picoface.train.config import config_hash, resolve_path, resume_hash, save_config
 
 
 @dataclass
@@ -177,14 +177,15 @@ def train(cfg, resume=False, progress=True, log=print):
     ckpt.mkdir(parents=True, exist_ok=True)
     state_path = ckpt / "state.json"
     chash = config_hash(cfg)
+    rhash = resume_hash(cfg)
     state = None
     if resume:
         if not state_path.is_file():
             raise PicofaceError("nothing to resume in %s" % run_dir, "run without --resume first")
         state = json.loads(state_path.read_text())
-        if state.get("config_hash") != chash:
+        if state.get("resume_hash") != rhash and state.get("config_hash") != chash:
             raise PicofaceError("the checkpoint in %s was made with another config (hash %s, now %s)"
-                                % (run_dir, state.get("config_hash"), chash),
+                                % (run_dir, state.get("resume_hash"), rhash),
                                 "use the same config and overrides, or start without --resume")
     save_config(cfg, run_dir / "config.yaml")
     configure_threads(cfg.train.threads)
@@ -307,7 +308,7 @@ def train(cfg, resume=False, progress=True, log=print):
         _save_weights(model, ckpt / "last.weights.h5")
         _save_opt(opt, ckpt / "last_opt.npz")
         atomic.write_text(state_path, json.dumps({
-            "config_hash": chash, "epoch": epoch + 1, "best_ap": best_ap, "best_epoch": best_epoch,
+            "config_hash": chash, "resume_hash": rhash, "epoch": epoch + 1, "best_ap": best_ap, "best_epoch": best_epoch,
             "anchors": np.asarray(anchors).tolist(), "elapsed": time.time() - t_run, "history": history}))
         _write_csv(history, run_dir / "log.csv")
         plot_curves(history, run_dir / "curves.png")

@@ -268,7 +268,7 @@ def stat(path):
     w = W()
     hp = w.host_path(path)
     if hp is None or not hp.exists():
-        raise OSError(2, "ENOENT")
+        raise _world.enoent()
     size = hp.stat().st_size if hp.is_file() else 0
     mode = 0x8000 if hp.is_file() else 0x4000
     return (mode, 0, 0, 0, 0, 0, size, 0, 0, 0)
@@ -278,7 +278,7 @@ def listdir(path="/flash"):
     w = W()
     hp = w.host_path(path)
     if hp is None or not hp.is_dir():
-        raise OSError(2, "ENOENT")
+        raise _world.enoent()
     return sorted(p.name for p in hp.iterdir())
 
 

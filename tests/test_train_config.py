@@ -1,0 +1,92 @@
+"""Experiment config: defaults <- YAML <- key=value, validation, suggestions, hash, round trip."""
+
+import pytest
+
+from picoface.errors import PicofaceError
+from picoface.train.config import (config_hash, load_config, parse_override, resume_hash, save_config)
+
+
+def _yaml(tmp_path, text, name="exp.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_defaults_then_yaml_then_overrides(tmp_path):
+    p = _yaml(tmp_path, "name: exp\ninput: {w: 128, h: 128}\ntrain: {epochs: 7, lr: 0.01}\n")
+    cfg = load_config(p, ["train.epochs=3", "model.width=0.5", "data.train=[a, b]"])
+    assert cfg.name == "exp"
+    assert (cfg.input.w, cfg.input.h) == (128, 128)      # YAML over defaults
+    assert cfg.train.epochs == 3                           # CLI over YAML
+    assert cfg.train.lr == 0.01                            # YAML kept
+    assert cfg.model.width == 0.5 and isinstance(cfg.model.width, float)
+    assert cfg.data.train == ["a", "b"]
+    assert cfg.model.stride == 16                          # default kept
+    assert cfg.run_dir == "runs/exp"
+
+
+def test_unknown_key_gets_a_suggestion(tmp_path):
+    with pytest.raises(PicofaceError, match=r"unknown config key 'train.epoch'.*did you mean 'epochs'"):
+        load_config(_yaml(tmp_path, "train: {epoch: 3}\n"))
+    with pytest.raises(PicofaceError, match=r"did you mean 'train'"):
+        load_config(None, ["trian.epochs=3"])
+    with pytest.raises(PicofaceError, match=r"did you mean 'augment'"):
+        load_config(_yaml(tmp_path, "augmnet: {flip: 0.5}\n"))
+
+
+def test_bad_types_name_the_key(tmp_path):
+    with pytest.raises(PicofaceError, match=r"train.epochs must be int"):
+        load_config(None, ["train.epochs=many"])
+    with pytest.raises(PicofaceError, match=r"train.epochs must be int"):
+        load_config(None, ["train.epochs=true"])          # bool is not an int
+    with pytest.raises(PicofaceError, match=r"input.grayscale must be bool"):
+        load_config(_yaml(tmp_path, "input: {grayscale: 3}\n"))
+    with pytest.raises(PicofaceError, match=r"model.anchor_boxes\[0\]\[1\] must be float"):
+        load_config(None, ["model.anchor_boxes=[[1, x]]", "model.anchors=1"])
+    with pytest.raises(PicofaceError, match=r"section"):
+        load_config(_yaml(tmp_path, "train: 5\n"))
+
+
+def test_choices_and_ranges():
+    with pytest.raises(PicofaceError, match=r"input.fit='strech'.*did you mean 'stretch'"):
+        load_config(None, ["input.fit=strech"])
+    with pytest.raises(PicofaceError, match=r"model.width"):
+        load_config(None, ["model.width=3"])
+    with pytest.raises(PicofaceError, match=r"model.stride"):
+        load_config(None, ["model.stride=8"])
+    with pytest.raises(PicofaceError, match=r"anchor_boxes must hold 5"):
+        load_config(None, ["model.anchor_boxes=[[1, 1]]"])
+
+
+def test_values_are_parsed_without_eval():
+    key, value = parse_override("name=__import__('os').getcwd()")
+    assert key == "name" and value == "__import__('os').getcwd()"
+    cfg = load_config(None, ["name=__import__('os').getcwd()"])
+    assert cfg.name == "__import__('os').getcwd()"
+    with pytest.raises(PicofaceError, match="key=value"):
+        parse_override("train.epochs")
+
+
+def test_hash_and_resolved_round_trip(tmp_path):
+    a = load_config(None, ["train.epochs=3"])
+    b = load_config(None, ["train.epochs=3"])
+    c = load_config(None, ["train.epochs=4"])
+    assert config_hash(a) == config_hash(b) != config_hash(c)
+    assert len(config_hash(a)) == 16
+    # resuming may change the epoch count and the budget, not the model
+    assert resume_hash(a) == resume_hash(c)
+    assert resume_hash(a) != resume_hash(load_config(None, ["model.width=0.5"]))
+    out = tmp_path / "resolved.yaml"
+    save_config(c, out)
+    assert config_hash(c) in out.read_text().splitlines()[0]
+    again = load_config(out)
+    assert config_hash(again) == config_hash(c)
+
+
+def test_shipped_configs_validate(root):
+    for name in ("picoface_k210_320x240", "picoface_openmv_128"):
+        cfg = load_config(root / "models" / name / "train.yaml")
+        assert cfg.name == name
+        assert cfg.out == "models/" + name
+        assert "widerface_val" not in cfg.data.train
+        assert 0 < cfg.train.budget_minutes <= 60
