@@ -400,3 +400,22 @@ def test_kmodel_runner_on_emulator():
     assert isinstance(r, KmodelRunner) and r.input_size == (64, 32) and r.output_shape == (32, 64, 30)
     out = r.run(rng.integers(0, 255, (32, 64, 3), dtype=np.uint8))
     assert out.shape == (n,) and out.dtype == np.float32
+
+
+@pytest.mark.tf
+def test_openmv_example_runs_on_the_fakes(tmp_path):
+    import runpy
+
+    from picoface.boards import load_board
+
+    w = world_mod.World(load_board("openmv_h7"), "openmv", "ml+csi", tmp_path,
+                        frames=itertools.islice(world_mod.synthetic_scene(), 4))
+    w.put_file("/flash/picoface.tflite", _model(128)["int8"].read_bytes())
+    with firmware_sandbox(w, "openmv"):
+        with pytest.raises(world_mod.SimulationEnd):
+            runpy.run_path(str(ROOT / "device" / "examples" / "openmv_model_fps.py"), run_name="__main__")
+    assert w.lines[0].startswith("in [(1, 128, 128, 3)]")
+    assert len([ln for ln in w.lines if "fps" in ln]) == 4
+    import time
+
+    assert not hasattr(time, "ticks_ms")        # CPython's time is back

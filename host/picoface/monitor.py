@@ -210,7 +210,7 @@ class RichView:
         if self.live is not None:
             self.live.update(self._render(stats))
             self.live.stop()
-        self.console.print(summary_text(stats, counters))
+        self.console.print(summary_text(stats, counters), highlight=False, markup=False)
 
     def _render(self, stats):
         from rich.table import Table

@@ -115,12 +115,11 @@ def recall_by_size_rows(results):
         rows.append([r["name"]] + cells)
     if not rows or not buckets:
         return None
-    head = ["detector"] + ["%s px" % b for b in buckets]
-    first = next(r for r in ok)
-        # faces per bucket (the same for every row)
+    # faces per bucket: the same for every row (same samples)
+    first = ok[0]
     key = "centroid" if first.get("metric") == "centroid" else "0.5"
     counts = {b["bucket"]: b["faces"] for b in first["_result"]["results"][key]["recall_by_size"]}
-    head = [h if i == 0 else "%s (%d)" % (h, counts.get(buckets[i - 1], 0)) for i, h in enumerate(head)]
+    head = ["detector"] + ["%s px (%d)" % (b, counts.get(b, 0)) for b in buckets]
     return [head] + rows
 
 

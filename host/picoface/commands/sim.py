@@ -45,6 +45,7 @@ class SerialOut:
 
             self.pty = PtyPort()
             announce("serial: %s" % self.pty.path)
+            print("attach with: picoface monitor --port %s" % self.pty.path, file=sys.stderr, flush=True)
         else:
             from picoface.transport import Transport
 
@@ -110,9 +111,10 @@ def simulate(board, source="builtin", model=None, frames=None, serial=None, firm
             seen[0] += 1
             yield f
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     summary = run_app(board, firmware=firmware, frames=counted(paced(iter(src), pace)), model_path=model,
                       contract=contract, max_frames=frames, serial=serial, lcd_dir=lcd_dir, show=show)
+    summary = dict(summary, cpu_seconds=time.process_time() - c0)
     return summary, time.perf_counter() - t0, seen[0]
 
 
@@ -135,9 +137,10 @@ def run(args):
     finally:
         out.close()
     n = len(summary.get("frames", []))
-    print("sim: %s on %s, model %s: %d frames in %.1f s (%.1f frames/s), %d serial lines%s; end: %s" % (
-        summary.get("firmware", args.firmware or board.firmware[0]), board.name, model.name, n, wall,
-        n / wall if wall > 0 else 0.0, out.lines, (", %d dropped (nobody reading)" % out.dropped) if out.dropped
+    cpu = summary.get("cpu_seconds") or 0.0
+    print("sim: %s on %s, model %s: %d frames in %.1f s (%.1f frames/s; %.1f per CPU second), %d serial lines%s; "
+          "end: %s" % (summary.get("firmware", args.firmware or board.firmware[0]), board.name, model.name, n, wall,
+                       n / wall if wall > 0 else 0.0, n / cpu if cpu > 0 else 0.0, out.lines, (", %d dropped (nobody reading)" % out.dropped) if out.dropped
         else "", summary.get("end")), file=note, flush=True)
     if summary.get("traceback"):
         print(summary["traceback"], file=sys.stderr)

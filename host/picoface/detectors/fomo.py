@@ -4,7 +4,7 @@ FOMO predicts object centroids on a 12x12 grid, not box sizes, so this is a "cen
 the bench scores it with the centroid-hit metric (a detection is a hit when its centre falls
 inside a face box), which is not comparable with box AP.
 
-- Input: the whole image resized (stretched) to 96x96, RGB, int8 = pixel - 128 (the model's input
+- Input: the whole image resized (stretched, aspect not kept) to 96x96, RGB, int8 = pixel - 128 (the model's input
   quantisation is scale 1/255, zero point -128, i.e. pixels/255 in [0, 1]).
 - Output: the face channel of the softmax heat map (dequantised). Each local maximum (3x3) with
   probability >= the score threshold (0.05, low for a complete PR curve) is one detection; its

@@ -60,7 +60,7 @@ def write_files(plan, repl, echo, progress=True):
             bar.close()
 
 
-def read_boot(transport, timeout=30.0, settle=15.0, echo=None):
+def read_boot(transport, timeout=30.0, settle=15.0, echo=None, board=None):
     """Read the boot: lines until the hello, then until the first frame line.
 
     Returns (hello, errors before the first frame, first frame or None). Raises PicofaceError
@@ -101,9 +101,12 @@ def read_boot(transport, timeout=30.0, settle=15.0, echo=None):
         return hello, errors, None
     tail = "; ".join(texts[-3:])
     errs = "; ".join("%s %s" % (e.get("code"), e.get("text")) for e in errors[:3])
+    hint = "watch it with `picoface monitor --port %s`; a traceback there tells what failed" % transport.port
+    if board is not None and board.is_k210:
+        hint += ("; with an SD card inserted MaixPy runs /sd/main.py (or nothing) instead of /flash/main.py: "
+                 "take the card out or delete /sd/main.py")
     raise PicofaceError("no hello line from the board within %.0f s after the reset%s%s" % (
-        timeout, (" (errors: %s)" % errs) if errs else "", (" (last output: %s)" % tail) if tail else ""),
-        "watch it with `picoface monitor --port %s`; a traceback there tells what failed" % transport.port)
+        timeout, (" (errors: %s)" % errs) if errs else "", (" (last output: %s)" % tail) if tail else ""), hint)
 
 
 def hello_field(hello, *names):
@@ -178,7 +181,7 @@ def execute(plan, echo=print, transport=None, progress=True, hello_timeout=30.0,
         write_files(plan, repl, echo, progress)
         echo("soft reset; waiting for the hello line")
         repl.soft_reset()
-        hello, errors, frame = read_boot(t, timeout=hello_timeout, echo=echo)
+        hello, errors, frame = read_boot(t, timeout=hello_timeout, echo=echo, board=plan.board)
         check_boot(hello, errors, frame, plan)
     finally:
         t.close()

@@ -88,7 +88,8 @@ Returns a summary dict::
 Isolation: the app runs in this process (so ``frames`` and ``serial`` can be any Python
 objects). For the run, the fake family folder and ``device/`` go first on ``sys.path``;
 firmware-named modules (sensor, image, lcd, KPU, maix, Maix, fpioa_manager, board, machine,
-utime, uos, csi, ml, tf, pyb, hal*, main) and ``pfcore.*`` are removed from ``sys.modules``
+utime, uos, csi, ml, tf, pyb, hal*, main; ``time`` on OpenMV, whose fake delegates everything but
+ticks/sleep/clock to CPython's) and ``pfcore.*`` are removed from ``sys.modules``
 before and after (pfcore is re-imported so that ``pfcore.compat`` binds the fake ``utime``),
 ``builtins.open`` maps ``/flash/...`` and ``/sd/...`` to the World's folders, and stdout is
 captured as the board's serial port. Everything is restored afterwards, also on errors.
@@ -223,8 +224,10 @@ def firmware_sandbox(world, family):
     stdout = the board's serial port; all restored afterwards (tests use it directly)."""
     from picoface.sim import world as world_mod
 
+    isolated = _ISOLATED + (("time",) if family == "openmv" else ())
+
     def ours(name):
-        return name.split(".")[0] in _ISOLATED
+        return name.split(".")[0] in isolated
 
     saved_mods = {k: v for k, v in sys.modules.items() if ours(k)}
     saved_path = list(sys.path)
