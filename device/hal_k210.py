@@ -19,7 +19,10 @@ class K210Base:
         cam = cfg["camera"]
         self.cam_w = cam["w"]
         self.cam_h = cam["h"]
-        self._camera_reset()
+        try:
+            self._camera_reset()
+        except Exception:
+            self.cam_ok = False     # snapshot() retries and reports the error
         self._lcd_init()
         self._led_init()
         self.wdt = None

@@ -59,7 +59,10 @@ class Hal:
         self.cam_ok = False
         self.cam_w = cfg["camera"]["w"]
         self.cam_h = cfg["camera"]["h"]
-        self._camera_reset()
+        try:
+            self._camera_reset()
+        except Exception:
+            self.cam_ok = False     # snapshot() retries and reports the error
         self._led_init()
         self.wdt = None
         if cfg["watchdog_ms"] > 0:

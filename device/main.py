@@ -71,13 +71,14 @@ def main():
         fail("config", "; ".join(problems))
     people = presence.Presence(cfg["enter_frames"], cfg["leave_frames"])
     model_ok = False
-    next_load = compat.ticks_ms()
+    last_try = None
     seq = 0
     backoff = 0
     stamps = []
     while app["max_frames"] == 0 or seq < app["max_frames"]:
         board.feed()
-        if not model_ok and compat.ticks_diff(compat.ticks_ms(), next_load) >= 0:
+        if not model_ok and (last_try is None or
+                             compat.ticks_diff(compat.ticks_ms(), last_try) >= app["model_retry_ms"]):
             try:
                 board.load_model()
                 model_ok = True
@@ -86,8 +87,7 @@ def main():
                 fail("model_load", e)
             except Exception as e:
                 fail("model_load", e)
-            if not model_ok:
-                next_load = compat.ticks_ms() + app["model_retry_ms"]
+            last_try = compat.ticks_ms()
         img = None
         try:
             img = board.snapshot()
@@ -112,8 +112,11 @@ def main():
             stamps.pop(0)
         span = compat.ticks_diff(now, stamps[0])
         fps = (len(stamps) - 1) * 1000.0 / span if span > 0 else 0.0
-        board.show(img, faces, fps, None if model_ok else "no model")
-        board.signal("face" if faces else "idle")
+        try:
+            board.show(img, faces, fps, None if model_ok else "no model")
+            board.signal("face" if faces else "idle")
+        except Exception as e:
+            fail("display", e)
         if cfg["send_frames"] and seq % cfg["frame_every"] == 0:
             board.send(protocol.encode_frame(seq, now, fps, faces))
         kind = people.update(len(faces))

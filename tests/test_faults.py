@@ -91,6 +91,16 @@ def test_camera_exceptions_are_retried(board, firmware):
         assert any(e[1] == "clear" for e in s["lcd"])      # red error screen
 
 
+@pytest.mark.parametrize("board,firmware", BOARDS)
+def test_camera_dead_at_boot_recovers(board, firmware):
+    s = run_app(board, firmware=firmware, frames=scene(10), max_frames=10, faults={"camera_reset_raise": 3},
+                config={"model_retry_ms": 100000})
+    assert_alive(s, 10)
+    # init's reset fails silently (reported by the first snapshot), then two more failures
+    assert codes(s).count("camera") == 3
+    assert all("Sensor control failed" in e["text"] for e in s["errors"] if e["code"] == "camera")
+
+
 def test_camera_backoff_keeps_the_watchdog_fed():
     s = run_app("maix_dock", firmware="maixpy", frames=scene(12), max_frames=12,
                 faults={"camera_raise": list(range(2, 10))}, config={"watchdog_ms": 1500, "model_retry_ms": 100000})

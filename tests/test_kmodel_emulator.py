@@ -513,3 +513,29 @@ def test_add_and_remove_padding_layers():
     out = out.reshape(c, 4, 4)
     assert list(out[:, 0, 0]) == list(x[:, 0, 0])
     assert not out[:, 1:, :].any() and not out[:, :, 1:].any()
+
+
+def test_corrupt_registers_give_picoface_errors_or_run():
+    """Flipped register bits: serializing, summarizing and emulating either work or raise
+    PicofaceError (never IndexError/ValueError from deep inside numpy)."""
+    from picoface.kmodel import info
+
+    rng = np.random.default_rng(1)
+    ran = 0
+    for trial in range(150):
+        w = int(rng.choice([8, 20, 40, 70]))
+        c = 3
+        m = one_conv(c, 6, w, oc=c, weights=identity_weights(c), pool=int(rng.integers(0, 10)))
+        words = m.layers[0].regs.to_words()
+        for _ in range(int(rng.integers(1, 3))):
+            words[int(rng.integers(0, 12))] ^= 1 << int(rng.integers(0, 64))
+        try:
+            m.layers[0].regs = v3.Regs.from_words(words)
+            data = m.serialize()
+            info.format_text(info.summarize(data))
+            emu = emulator.Emulator(data)
+            emu.run(rng.integers(0, 256, emu.input_shape, dtype=np.uint8))
+            ran += 1
+        except PicofaceError as e:
+            assert " — " in str(e)
+    assert 0 < ran < 150

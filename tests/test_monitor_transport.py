@@ -217,3 +217,22 @@ def test_pty_port_feeds_a_transport_and_drops_when_nobody_reads():
     finally:
         p.close(linger=0)
     assert p.write(b"after close\n") is False
+
+
+def test_monitor_guesses_idle_levels_from_vid_pid(monkeypatch, tmp_path):
+    from serial.tools import list_ports
+
+    from picoface.transport import boards_for_port, idle_levels_for_port
+
+    class Port:
+        def __init__(self, dev, vid, pid):
+            self.device, self.vid, self.pid, self.description = dev, vid, pid, "x"
+
+    link = tmp_path / "by-id-openmv"
+    link.symlink_to("/dev/ttyACM5")
+    monkeypatch.setattr(list_ports, "comports", lambda: [Port("/dev/ttyACM5", 0x37C5, 0x1204),
+                                                         Port("/dev/ttyUSB5", 0x0403, 0x6010)])
+    assert idle_levels_for_port(str(link)) == (True, False)          # OpenMV: DTR asserted = host listens
+    assert {b.name for b in boards_for_port("/dev/ttyUSB5")} == {"maix_dock", "maix_bit"}
+    assert idle_levels_for_port("/dev/ttyUSB5") == (False, False)     # both K210 boards agree
+    assert idle_levels_for_port("/dev/ttyS0") is None and idle_levels_for_port("socket://h:1") is None

@@ -52,6 +52,31 @@ def candidate_ports(board=None):
     return out
 
 
+def boards_for_port(port):
+    """Boards whose USB VID:PID match ``port`` (a device path), [] when unknown or a URL."""
+    if is_url(port):
+        return []
+    try:
+        from serial.tools import list_ports
+
+        from picoface.boards import list_boards, load_board
+    except ImportError:
+        return []
+    real = os.path.realpath(port)
+    for p in list_ports.comports():
+        if p.vid is not None and os.path.realpath(p.device) == real:
+            ids = (p.vid, p.pid)
+            return [b for b in (load_board(n) for n in list_boards()) if ids in b.usb_ids()]
+    return []
+
+
+def idle_levels_for_port(port):
+    """(dtr, rts) idle levels of the boards that ``port``'s VID:PID names, when they all agree;
+    else None (the caller keeps both lines low, which never resets a K210)."""
+    levels = {(b.serial["dtr_idle"], b.serial["rts_idle"]) for b in boards_for_port(port)}
+    return levels.pop() if len(levels) == 1 else None
+
+
 def _candidates_text(board):
     found = candidate_ports(board)
     if found:

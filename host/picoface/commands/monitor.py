@@ -10,7 +10,8 @@ def add_arguments(p):
                                   "rfc2217://h:p, loop://)")
     p.add_argument("--baud", type=int, help="baud rate (default: the board's, 115200)")
     p.add_argument("--board", help="board name: its DTR/RTS idle levels are set before opening "
-                                   "(default: both low, which never resets a K210)")
+                                   "(default: the levels of the boards with the port's USB VID:PID, else both "
+                                   "low, which never resets a K210)")
     p.add_argument("--log", help="write every message to FILE.jsonl or FILE.csv")
     p.add_argument("--capture", help="write the raw bytes received to FILE (replay it with --replay)")
     p.add_argument("--replay", help="decode a captured raw stream instead of a port")
@@ -41,7 +42,12 @@ def run(args):
         else:
             from picoface.transport import Transport
 
-            t = Transport(args.port, baud=args.baud, board=board)
+            dtr = rts = None
+            if board is None:
+                from picoface.transport import idle_levels_for_port
+
+                dtr, rts = idle_levels_for_port(args.port) or (None, None)
+            t = Transport(args.port, baud=args.baud, board=board, dtr=dtr, rts=rts)
             try:
                 m.run(t, duration=args.duration)
             except KeyboardInterrupt:

@@ -103,8 +103,8 @@ def read_boot(transport, timeout=30.0, settle=15.0, echo=None, board=None):
     errs = "; ".join("%s %s" % (e.get("code"), e.get("text")) for e in errors[:3])
     hint = "watch it with `picoface monitor --port %s`; a traceback there tells what failed" % transport.port
     if board is not None and board.is_k210:
-        hint += ("; with an SD card inserted MaixPy runs /sd/main.py (or nothing) instead of /flash/main.py: "
-                 "take the card out or delete /sd/main.py")
+        hint += ("; with an SD card inserted MaixPy's _boot.py changes to /sd and takes main.py from there, "
+                 "not from /flash: take the card out and reset")
     raise PicofaceError("no hello line from the board within %.0f s after the reset%s%s" % (
         timeout, (" (errors: %s)" % errs) if errs else "", (" (last output: %s)" % tail) if tail else ""), hint)
 

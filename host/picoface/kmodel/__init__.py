@@ -57,7 +57,7 @@ def load(path_or_bytes):
     ver = detect_version(data)
     if ver != 3:
         raise PicofaceError(
-            "this is a kmodel v%d file; only v3 can be run or edited here" % ver,
-            "convert it to v3 (`picoface kmodel convert`) or use a v3 model",
+            "this is a kmodel v%d file; picoface edits v3 and emulates v3 (and pure-KPU v4) files" % ver,
+            "convert the model to v3 (`picoface kmodel convert`) or use a v3 model",
         )
     return v3.parse(data)

@@ -51,6 +51,7 @@ show
 faults
     Fault injection (dict), each key optional:
       ``camera_raise``: frame numbers (0-based snapshot calls) where snapshot() raises;
+      ``camera_reset_raise``: how many sensor resets fail first (camera dead at boot);
       ``infer_raise``: frame numbers where the KPU/TFLM run raises;
       ``memory_error``: frame numbers where inference raises MemoryError;
       ``model``: ``"missing"`` | ``"corrupt"`` (header garbled) | ``"oversize"`` (padded past
@@ -237,6 +238,14 @@ def firmware_sandbox(world, family):
         del sys.modules[k]
     sys.path[:0] = [str(FAKES_DIR / family), str(DEVICE_DIR)]
     world_mod.activate(world)
+    if family == "openmv":
+        # `time` is a built-in module (found before sys.path): install the fake explicitly
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("time", FAKES_DIR / "openmv" / "time.py")
+        fake_time = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(fake_time)
+        sys.modules["time"] = fake_time
     builtins.open = world_mod.device_open_factory(world, saved_open)
     sys.stdout = world_mod.SerialStdout(world)
     # The app calls gc.collect() every frame (CPython's gc). Freeze the host's heap (TensorFlow

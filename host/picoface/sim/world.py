@@ -235,6 +235,13 @@ class World:
             return bool(v(index))
         return index in set(v)
 
+    def sensor_reset(self):
+        """A sensor.reset()/csi reset: the first faults["camera_reset_raise"] of them fail."""
+        self.resets = getattr(self, "resets", 0) + 1
+        if self.resets <= int(self.faults.get("camera_reset_raise", 0)):
+            raise RuntimeError("Sensor control failed.")
+        self.advance(100)
+
     def next_frame(self, w, h):
         """One sensor frame (RGB565-quantised RGB uint8 h x w x 3); applies camera faults."""
         index = self.snapshots

@@ -138,6 +138,8 @@ class Sensor:
         self.vflip = False
 
     def reset(self):
+        self.ready = False
+        W().sensor_reset()
         self.ready = True
         self.pixformat = RGB565
         self.framesize = FRAMESIZE_IDS["QVGA"]
