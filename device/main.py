@@ -44,7 +44,11 @@ def read_config():
 
 
 def err_text(e):
-    return "%s: %s" % (type(e).__name__, e)
+    try:
+        name = type(e).__name__
+    except AttributeError:      # ports built without __name__ on types
+        name = "Error"
+    return "%s: %s" % (name, e)
 
 
 def main():
@@ -112,14 +116,14 @@ def main():
             stamps.pop(0)
         span = compat.ticks_diff(now, stamps[0])
         fps = (len(stamps) - 1) * 1000.0 / span if span > 0 else 0.0
+        kind = people.update(len(faces))
         try:
             board.show(img, faces, fps, None if model_ok else "no model")
-            board.signal("face" if faces else "idle")
+            board.signal("face" if people.present else "idle")   # green while a face is present
         except Exception as e:
             fail("display", e)
         if cfg["send_frames"] and seq % cfg["frame_every"] == 0:
             board.send(protocol.encode_frame(seq, now, fps, faces))
-        kind = people.update(len(faces))
         if kind:
             board.send(protocol.encode_event(seq, now, kind, len(faces)))
         img = None

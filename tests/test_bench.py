@@ -305,6 +305,7 @@ def test_bench_cli_end_to_end(data_root, anchors, tmp_path, capsys):
     md = (out / "bench.md").read_text()
     assert "| yunet-n-320 | box |" in md and "| ultralight-slim-320 | box |" in md
     assert "Protocol" in md and "centroid" in md and "20% of the frame" in md
+    assert "## Recall by face size" in md and "| yunet-n-320 | " in md.split("## Recall by face size")[1]
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads((out / "bench.json").read_text())
     assert data["info"]["images"] == 3
@@ -334,6 +335,53 @@ def test_bench_marks_missing_backends(data_root, tmp_path, capsys):
     assert rows["junk/broken.kmodel"]["status"].startswith("not available:")
     md = (out / "bench.md").read_text()
     assert "| yunet-n-320 | — |" in md and "not available" in md
+
+
+@pytest.mark.tf
+def test_picoface_models_are_rows(data_root, tmp_path, capsys):
+    """picoface artifacts (float + int8 TFLite, kmodel v3, model.json beside each) run as rows
+    through picoface.detectors.open_model; MACs are counted from the files."""
+    pytest.importorskip("picoface.detectors.tflite_det")
+    pytest.importorskip("picoface.kmodel.emulator")
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import tiny_model
+
+    tfl = tiny_model.cached(128, 128)
+    kpath = tiny_model.kmodel(tmp_path / "kpu")
+    out = tmp_path / "bench"
+    rc, cap = _run_cli(["--no-anchors", "--models", str(tfl["float"]), str(tfl["int8"]), str(kpath),
+                        "--data", str(data_root / "widerface_val"), "--limit", "2", "--min-size", "10",
+                        "--no-progress", "--out", str(out)], capsys)
+    assert rc == 0, cap.err
+    rows = {r["name"]: r for r in json.loads((out / "bench.json").read_text())["rows"]}
+    assert set(rows) == {"float/tiny_128x128.tflite", "int8/tiny_128x128.tflite", "kpu/tiny_320x240.kmodel"}
+    for r in rows.values():
+        assert r["status"] == "ok", r
+        assert r["group"] == "picoface" and r["macs"] > 0 and r["ms_median"] > 0
+        assert r["ap50"] is None or 0.0 <= r["ap50"] <= 1.0
+    assert rows["float/tiny_128x128.tflite"]["macs"] == rows["int8/tiny_128x128.tflite"]["macs"]
+    md = (out / "bench.md").read_text()
+    assert "kpu/tiny_320x240.kmodel vs yunet-n-320: not measured" in md
+
+
+def test_size_rules(data_root):
+    from picoface.bench import load_samples
+
+    wider = data_root / "widerface_val"
+    _, geo = load_samples(wider, 20, limit=20)
+    _, side = load_samples(wider, 20, limit=20, size_rule="min-side")
+    assert len(geo) == len(side) == 20
+    n_geo, n_side = sum(len(s.boxes) for s in geo), sum(len(s.boxes) for s in side)
+    assert 0 < n_side < n_geo  # min(w, h) >= 20 is stricter than sqrt(w*h) >= 20
+    for s in side:
+        assert np.all(s.boxes[:, 2:] >= 20)
+    for g, s in zip(geo, side):  # nothing is dropped: faces move to ignore
+        assert len(g.boxes) + len(g.ignore) == len(s.boxes) + len(s.ignore)
+    with pytest.raises(PicofaceError, match="size rule"):
+        load_samples(wider, 20, limit=2, size_rule="area")
 
 
 def test_bench_without_data_is_a_clear_error(tmp_path, capsys):

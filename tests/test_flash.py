@@ -246,3 +246,15 @@ def test_fake_board_refuses_arbitrary_code(tmp_path):
             assert r.exec("f.close()\n") == b""  # a known snippet still works afterwards
     finally:
         fb.close()
+
+
+def test_kflash_failure_is_reported_with_a_hint(tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PICOFACE_KFLASH", FAKE_KFLASH)
+    monkeypatch.setenv("PICOFACE_FAKE_SPIFLASH", str(tmp_path))
+    rc = cli_main(["flash", "--port", "/dev/ttyUSB-gone", "--model", str(tiny), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "kflash failed (exit code 1)" in err and "the port is gone" in err
+    monkeypatch.setenv("PICOFACE_KFLASH", "/no/such/kflash")
+    assert cli_main(["flash", "--port", "/dev/ttyUSB-gone", "--model", str(tiny), "--quiet"]) == 1
+    assert "kflash command '/no/such/kflash' not found" in capsys.readouterr().err

@@ -206,11 +206,12 @@ def test_logs_jsonl_and_csv(tmp_path):
         m.feed(data)
         log.close()
     recs = [json.loads(x) for x in (tmp_path / "m.jsonl").read_text().splitlines()]
-    assert [r["type"] for r in recs] == ["hello", "frame", "event", "error"]
+    assert [r["type"] for r in recs] == ["hello", "frame", "event", "text", "error"]
+    assert recs[3]["text"] == "noise"
     assert recs[1]["faces"] == [[1, 2, 3, 4, 0.875]] and recs[0]["model_hash"] == "00ff"
     rows = (tmp_path / "m.csv").read_text().splitlines()
     assert rows[0].startswith("t,type,seq")
-    assert ",frame,1,33,9.5,1,1 2 3 4 0.875," in rows[2]
+    assert ",frame,1,33,9.5,1,1 2 3 4 0.875," in rows[2] and rows[4].endswith(",text,,,,,,,,noise")
     with pytest.raises(Exception, match="jsonl or .csv"):
         mon.open_log(tmp_path / "m.txt")
 
@@ -355,3 +356,13 @@ def test_rich_view_renders(tmp_path):
     text = (tmp_path / "out.txt").read_text()
     assert "maix_dock" in text and "12.5" in text and "enter" in text and "x   10 y   20" in text
     assert "protocol v7" in text  # the version check shows up in the table
+
+
+def test_other_protocol_version_is_reported(tmp_path, capsys):
+    body = "@PF 2 F 1 100 9.0 0"
+    cap = tmp_path / "v2.log"
+    cap.write_bytes(("%s*%04X\r\n" % (body, P.crc16(body))).encode() * 3)
+    assert cli_main(["monitor", "--replay", str(cap), "--plain"]) == 1
+    cap_out = capsys.readouterr()
+    assert "monitor: the board speaks picoface protocol v2; this picoface understands only v1" in cap_out.out
+    assert "upgrade picoface" in cap_out.err and "3 other protocol version" in cap_out.out

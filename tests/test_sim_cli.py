@@ -143,6 +143,8 @@ def test_demo_smoke_frames_20(tiny, tmp_path):
     assert "hello: board=maix_dock" in r.stdout and "monitor summary" in r.stdout
     assert "log: %s" % log in r.stdout
     recs = [json.loads(x) for x in log.read_text().splitlines()]
+    assert any(x["type"] == "text" and "MaixPy" in x["text"] for x in recs)   # the boot banner is kept
+    recs = [x for x in recs if x["type"] != "text"]
     assert recs[0]["type"] == "hello" and recs[0]["model"] == "tiny_test"
     frames = [x for x in recs if x["type"] == "frame"]
     assert [f["seq"] for f in frames] == list(range(1, 21))   # all 20 frames crossed the pty

@@ -216,8 +216,13 @@ def _layer_out(emu, chw, i):
 
 
 def cached(w, h):
+    """build() once per process (test session) in a temporary folder removed at exit."""
     key = (w, h)
     if key not in _CACHE:
+        import atexit
+        import shutil
+
         d = Path(tempfile.mkdtemp(prefix="picoface-tiny-%dx%d-" % (w, h)))
+        atexit.register(shutil.rmtree, d, True)
         _CACHE[key] = build(d, w, h)
     return _CACHE[key]

@@ -307,8 +307,8 @@ class Monitor:
             self.stats.on_message(m)
             if m["type"] != "text":
                 self.messages += 1
-                if self.log is not None:
-                    self.log.write(m)
+            if self.log is not None and (m["type"] != "text" or m["text"].strip()):
+                self.log.write(m)  # text lines too: a board's traceback belongs in the log
             if self.view is not None:
                 self.view.message(m, self.stats)
 

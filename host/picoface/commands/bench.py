@@ -9,7 +9,7 @@ def add_arguments(parser):
     parser.add_argument("--anchors", default=None,
                         help="folder of reference models (default: ../shared/anchors beside the repo)")
     parser.add_argument("--min-size", type=float, default=20.0,
-                        help="faces smaller than this (px, geometric mean of w and h) are ignored (default 20)")
+                        help="faces smaller than this (px, see --size-rule) are ignored (default 20)")
     parser.add_argument("--size-rule", choices=("geomean", "min-side"), default="geomean",
                         help="face size for --min-size: sqrt(w*h) (default, as picoface eval) or min(w, h)")
     parser.add_argument("--models", nargs="*", default=None, metavar="PATH",
@@ -18,7 +18,7 @@ def add_arguments(parser):
     parser.add_argument("--only", action="append", default=None, metavar="NAMES",
                         help="comma-separated row names or patterns (e.g. 'yunet-*,haar-frontalface')")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    parser.add_argument("--out", default="bench", help="output folder for bench.md/png/json (default ./bench)")
+    parser.add_argument("--out", default="runs/bench", help="output folder for bench.md/png/json (default ./runs/bench)")
     parser.add_argument("--reference", default=None, help="row the latency ratio refers to (default yunet-n-320)")
     parser.add_argument("--list", action="store_true", help="list the rows and exit")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -36,6 +36,9 @@ def run(args):
         for r in rows:
             print("%-28s %s" % (r.name, r.what))
         return 0
+    if args.reference and args.reference not in [r.name for r in rows]:
+        raise PicofaceError("no bench row named %r for --reference" % args.reference,
+                            "rows: %s" % ", ".join(r.name for r in rows))
     results, table = run_bench(Path(args.out), data=args.data, only=args.only, limit=args.limit,
                                min_size=args.min_size, reference=args.reference or REFERENCE,
                                progress=not args.no_progress, debug=getattr(args, "debug", False), rows=rows,

@@ -56,7 +56,16 @@ def snippet_sha256(path):
 
 
 def free_bytes(repl, folder, replacing=None):
-    out = repl.exec(snippet_free(folder, replacing)).decode("ascii", "replace").strip()
+    """Bytes free in ``folder`` on the board; None when the firmware cannot tell (no statvfs).
+    A missing folder (no SD card) raises the board's error."""
+    from picoface.flash.rawrepl import RemoteError
+
+    try:
+        out = repl.exec(snippet_free(folder, replacing)).decode("ascii", "replace").strip()
+    except RemoteError as e:
+        if "AttributeError" in e.remote or "NameError" in e.remote or "ImportError" in e.remote:
+            return None
+        raise
     try:
         return int(out.splitlines()[-1])
     except (ValueError, IndexError):

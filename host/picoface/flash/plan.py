@@ -202,6 +202,11 @@ def build(board, port=None, model=None, firmware=None, baud=None, kflash_baud=No
                 raise PicofaceError("the firmware (%d B) would overlap the model area at 0x%x" % (
                     len(plan.firmware_bytes), limit), "use a smaller firmware build (MaixPy minimum)")
             plan.kfpkg_entries = [(0, plan.firmware_path.name, True, len(plan.firmware_bytes))]
+        from picoface.transport import is_url
+
+        if port and is_url(port):
+            raise PicofaceError("kflash needs a local serial port, not %s" % port,
+                                "run picoface flash on the computer the board is plugged into, or use --no-kflash")
         image = "<kfpkg>" if model_for_pkg is not None else str(plan.firmware_path)
         plan.kflash_argv = kflash.argv(board, port or "<PORT>", image, baud=kflash_baud, cmd=kflash_cmd)
     elif in_flash and plan.model_bytes is not None and skip_kflash:

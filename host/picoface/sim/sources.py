@@ -182,6 +182,7 @@ class BuiltinScene(Source):
         photo, face = builtin_photo()
         self._card, self._alpha, self._face = self._make_card(photo, face)
         self._bg = self._background()
+        self._noise_bank = None
 
     # -- assets ---------------------------------------------------------------------------------
     @staticmethod
@@ -284,7 +285,10 @@ class BuiltinScene(Source):
             a = alpha[src]
             img[dst] = img[dst] * (1 - a) + card[src] * a
         if self.noise:
-            img = img + self.rng.normal(0.0, self.noise, img.shape).astype(np.float32)
+            # sensor noise from a small bank of precomputed fields (cheap, still deterministic)
+            if self._noise_bank is None:
+                self._noise_bank = [self.rng.normal(0.0, self.noise, img.shape).astype(np.float32) for _ in range(8)]
+            img += self._noise_bank[int(self.rng.integers(len(self._noise_bank)))]
         return np.clip(img, 0, 255).astype(np.uint8)
 
     def _raw(self):

@@ -86,5 +86,8 @@ def preprocess(rgb, net_w, net_h, mode="stretch"):
         crop = rgb[y0:y0 + rh, x0:x0 + rw]
         if crop.shape[0] == rh and crop.shape[1] == rw:
             return cv2.resize(crop, (net_w, net_h), interpolation=interp), fit
-    out = cv2.warpAffine(rgb, M, (net_w, net_h), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    Mc = M.astype(np.float64)
+    Mc[:, 2] += 0.5 * (Mc[:, 0] + Mc[:, 1]) - 0.5   # pixel-centre convention of warpAffine
+    out = cv2.warpAffine(rgb, Mc.astype(np.float32), (net_w, net_h), flags=interp,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return out, fit

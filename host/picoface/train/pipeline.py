@@ -135,7 +135,11 @@ class Augmenter:
         if self.train and self.fit_mode != "letterbox":
             g = int(rng.integers(0, 256))
             border = (g, g, g)
-        out = cv2.warpAffine(img, M.astype(np.float32), (self.net_w, self.net_h), flags=interp,
+        # M maps continuous coordinates (pixel edges, like cv2.resize and the boxes);
+        # warpAffine maps pixel centres: shift by half a pixel on both sides
+        Mc = M.copy()
+        Mc[:, 2] += 0.5 * (M[:, 0] + M[:, 1]) - 0.5
+        out = cv2.warpAffine(img, Mc.astype(np.float32), (self.net_w, self.net_h), flags=interp,
                              borderMode=cv2.BORDER_CONSTANT, borderValue=border)
         b = _transform_boxes(boxes, M)
         ig = _transform_boxes(ignore, M)

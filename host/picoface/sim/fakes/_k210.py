@@ -6,7 +6,6 @@ import numpy as np
 
 from picoface.sim.fakes import _common
 from picoface.sim.fakes._common import W
-from picoface.sim.fakes._yolo2 import RegionLayer
 
 
 # ---- FPIOA / GPIOHS -------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """OpenMV pieces shared by the fake csi/sensor/ml/tf/pyb modules."""
 import numpy as np
 
-from picoface.sim.fakes import _common
 from picoface.sim.fakes._common import W
 
 GENERATIONS = ("ml+csi", "ml+sensor", "tf+sensor")

@@ -1,0 +1,4 @@
+class board_info:
+    LED_R = 14
+    LED_G = 13
+    LED_B = 12

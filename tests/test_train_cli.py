@@ -1,0 +1,81 @@
+"""`picoface train` end to end on a tiny synthetic dataset: 1 epoch, --resume to 2, export."""
+
+import csv
+import json
+
+import pytest
+
+from picoface.cli import main
+
+pytestmark = [pytest.mark.tf, pytest.mark.slow]
+
+
+def _write_config(tmp_path):
+    from picoface.train.synthetic import make_dataset
+
+    make_dataset(tmp_path / "data" / "syn_train", n=16, size=(96, 72), seed=1)
+    make_dataset(tmp_path / "data" / "syn_val", n=6, size=(96, 72), seed=2)
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text("""
+name: tiny
+out: %(out)s
+run_dir: %(run)s
+input: {w: 64, h: 64, fit: stretch}
+model: {width: 0.25, extra_blocks: 0}
+data: {root: %(data)s, train: [syn_train], val: syn_val, val_min_size: 4, cache_side: 96}
+train: {epochs: 1, batch_size: 8, steps_per_epoch: 2, warmup_epochs: 0, threads: 2}
+export: {formats: [tflite-float, tflite-int8], calib_images: 8, board: openmv_h7, parity_tolerance: 1.0}
+""" % {"out": tmp_path / "out", "run": tmp_path / "run", "data": tmp_path / "data"})
+    return cfg
+
+
+def test_train_resume_and_ship(tmp_path, capsys):
+    cfg = _write_config(tmp_path)
+    assert main(["train", "--config", str(cfg), "--quiet", "--no-export"]) == 0
+    run = tmp_path / "run"
+    state = json.loads((run / "ckpt" / "state.json").read_text())
+    assert state["epoch"] == 1
+    for f in ("config.yaml", "anchors.json", "log.csv", "curves.png", "best.keras"):
+        assert (run / f).is_file(), f
+    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # resume with a longer schedule: continues at epoch 2, then ships
+    assert main(["train", "--config", str(cfg), "train.epochs=2", "--resume", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "resumed at epoch 1" in out
+    rows = list(csv.DictReader((run / "log.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert all(r["val_ap"] != "" for r in rows)
+    assert json.loads((run / "ckpt" / "state.json").read_text())["epoch"] == 2
+
+    from picoface.contract import load_contract
+
+    shipped = tmp_path / "out"
+    c = load_contract(shipped / "model.json", check_file=True)
+    assert c["format"] == "tflite-int8" and c["file"] == "picoface_int8.tflite"
+    assert c["input"]["dtype"] == "uint8" and c["input"]["zero_point"] == 0
+    assert abs(c["input"]["scale"] - 1 / 255) < 1e-9
+    assert (c["output"]["grid_w"], c["output"]["grid_h"]) == (4, 4)
+    assert c["arena_bytes"] > 0 and c["training"]["config"] == "train.yaml"
+    cf = load_contract(shipped / "picoface_float.tflite", check_file=True)
+    assert cf["format"] == "tflite-float" and cf["input"]["dtype"] == "float32"
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert "int8 TFLite" in card and "picoface train --config" in card
+    for f in ("curves.png", "log.csv", "train.resolved.yaml", "picoface.keras", "export.json"):
+        assert (shipped / f).is_file(), f
+
+
+def test_resume_refuses_another_config(tmp_path):
+    cfg = _write_config(tmp_path)
+    assert main(["train", "--config", str(cfg), "--quiet", "--no-export"]) == 0
+    rc = main(["train", "--config", str(cfg), "model.width=0.5", "--resume", "--quiet", "--no-export"])
+    assert rc == 1
+
+
+def test_budget_stops_training(tmp_path, capsys):
+    cfg = _write_config(tmp_path)
+    assert main(["train", "--config", str(cfg), "train.epochs=50", "train.budget_minutes=0.0001",
+                 "--quiet", "--no-export"]) == 0
+    assert "done (budget)" in capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
+    assert len(rows) == 1
