@@ -371,7 +371,7 @@ def test_size_rules(data_root):
     from picoface.bench import load_samples
 
     wider = data_root / "widerface_val"
-    _, geo = load_samples(wider, 20, limit=20)
+    _, geo = load_samples(wider, 20, limit=20, size_rule="geomean")
     _, side = load_samples(wider, 20, limit=20, size_rule="min-side")
     assert len(geo) == len(side) == 20
     n_geo, n_side = sum(len(s.boxes) for s in geo), sum(len(s.boxes) for s in side)
@@ -388,3 +388,64 @@ def test_bench_without_data_is_a_clear_error(tmp_path, capsys):
     rc, cap = _run_cli(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), "--no-anchors"], capsys)
     assert rc == 1 and "bench data" in cap.err and "--data" in cap.err
     assert not (tmp_path / "o").exists()
+
+
+def test_runner_scores_rows_and_survives_a_failing_one(tmp_path):
+    """No shared data needed: synthetic images, an oracle detector (AP 1), a centroid row, one
+    detector that breaks mid-run and one that cannot be built."""
+    import cv2
+
+    from picoface.bench import report
+    from picoface.bench.rows import Row
+    from picoface.bench.run import bench_rows
+    from picoface.data import Sample
+
+    samples = []
+    for i in range(3):
+        p = tmp_path / ("img%d.png" % i)
+        cv2.imwrite(str(p), np.full((60, 80, 3), 40 * i, np.uint8))
+        samples.append(Sample(p, 80, 60, [[10 + i, 10, 30, 30]], [], "synthetic"))
+    truth = {s.image_path.name: s.boxes for s in samples}
+
+    class Oracle:
+        name, kind, bytes, macs = "oracle", "box", 1000, 5
+
+        def __init__(self):
+            self.calls = 0
+
+        def detect(self, rgb):
+            self.calls += 1
+            # the runner warms up on the first image, then evaluates in order
+            b = truth["img%d.png" % ((self.calls - 2) % 3 if self.calls > 1 else 0)]
+            return np.concatenate([b, [[0.9]]], axis=1).astype(np.float32)
+
+    class Centroid(Oracle):
+        name, kind = "dots", "centroid"
+
+    class Breaks(Oracle):
+        name = "breaks"
+
+        def detect(self, rgb):
+            self.calls += 1
+            if self.calls > 2:
+                raise RuntimeError("backend crashed")
+            return np.zeros((0, 5), np.float32)
+
+    def cannot():
+        raise PicofaceError("no backend for this", "install it")
+
+    rows = [Row("oracle", "perfect", Oracle), Row("dots", "centroids", Centroid),
+            Row("breaks", "crashes", Breaks), Row("absent", "missing", cannot)]
+    res = bench_rows(rows, samples, progress=False)
+    by = {r["name"]: r for r in res}
+    assert by["oracle"]["status"] == "ok" and by["oracle"]["ap50"] == pytest.approx(1.0)
+    assert by["oracle"]["macs"] == 5 and len(by["oracle"]["_result"]["results"]) == 2
+    assert by["dots"]["ap_centroid"] == pytest.approx(1.0) and by["dots"]["ap50"] is None
+    assert by["breaks"]["status"] == "failed: RuntimeError: backend crashed"
+    assert by["absent"]["status"] == "not available: no backend for this — install it"
+    info = {"data": "synthetic", "images": 3, "min_size": 20, "size_rule": "geomean", "host": "test"}
+    table = report.write_markdown(tmp_path / "bench.md", res, info, "oracle")
+    report.write_png(tmp_path / "bench.png", res)
+    assert table[1][:5] == ["oracle", "box", "1.000", "1.000", "—"]
+    assert table[2][4] == "1.000" and table[3][-1].startswith("failed")
+    assert (tmp_path / "bench.png").stat().st_size > 10000

@@ -77,7 +77,8 @@ def test_dry_run_model_as_file_and_openmv(capsys, tiny, tmp_path):
 def test_input_errors(case, capsys, tiny, tmp_path, monkeypatch):
     argv = ["flash", "--dry-run", "--model", str(tiny)]
     if case == "too_big":
-        argv = ["flash", "--board", "openmv_h7", "--dry-run", "--model", str(fake_tflite(tmp_path / "m.tflite", 96_000))]
+        big = fake_tflite(tmp_path / "m.tflite", 96_000)
+        argv = ["flash", "--board", "openmv_h7", "--dry-run", "--model", str(big)]
         want = "more than the 95000 B"
     elif case == "wrong_format":
         argv = ["flash", "--board", "openmv_h7", "--dry-run", "--model", str(tiny)]

@@ -236,3 +236,50 @@ def test_monitor_guesses_idle_levels_from_vid_pid(monkeypatch, tmp_path):
     assert {b.name for b in boards_for_port("/dev/ttyUSB5")} == {"maix_dock", "maix_bit"}
     assert idle_levels_for_port("/dev/ttyUSB5") == (False, False)     # both K210 boards agree
     assert idle_levels_for_port("/dev/ttyS0") is None and idle_levels_for_port("socket://h:1") is None
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pyserial 3.5 uses setDaemon/setName
+def test_rfc2217_url_round_trip():
+    """A tiny RFC 2217 server (pyserial's PortManager) in front of a loop:// port: what we send
+    comes back, and the idle DTR/RTS levels reach the remote port."""
+    import select
+
+    from serial import rfc2217
+
+    backing = serial.serial_for_url("loop://", timeout=0.05)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    stop = threading.Event()
+
+    def serve():
+        conn, _ = srv.accept()
+
+        class Conn:  # PortManager writes its telnet answers with .write()
+            write = conn.sendall
+
+        pm = rfc2217.PortManager(backing, Conn())
+        while not stop.is_set():
+            r, _, _ = select.select([conn], [], [], 0.02)
+            if r:
+                data = conn.recv(1024)
+                if not data:
+                    break
+                backing.write(b"".join(pm.filter(data)))
+            data = backing.read(backing.in_waiting or 1)
+            if data:
+                conn.sendall(b"".join(pm.escape(data)))
+        conn.close()
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    try:
+        with Transport("rfc2217://127.0.0.1:%d" % srv.getsockname()[1], board=load_board("maix_dock")) as t:
+            t.write(b"@PF over rfc2217\r\n")
+            assert t.read_line(5) == b"@PF over rfc2217"
+            time.sleep(0.2)
+            assert backing.dtr is False and backing.rts is False
+    finally:
+        stop.set()
+        th.join(5)
+        srv.close()

@@ -158,7 +158,9 @@ class Transport:
     def _make(self):
         serial = _serial()
         factory = self._factory or serial.serial_for_url
-        kwargs = {"baudrate": self.baud, "timeout": 0.05, "write_timeout": 5, "do_not_open": True}
+        kwargs = {"baudrate": self.baud, "timeout": 0.05, "do_not_open": True}
+        if not self.port.startswith("rfc2217://"):  # pyserial's rfc2217 client has no write timeout
+            kwargs["write_timeout"] = 5
         if self._exclusive and not is_url(self.port):
             kwargs["exclusive"] = True
         return factory(self.port, **kwargs)

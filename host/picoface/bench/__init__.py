@@ -26,7 +26,7 @@ def default_data():
 SIZE_RULES = ("geomean", "min-side")
 
 
-def load_samples(data=None, min_size=20, limit=None, size_rule="geomean"):
+def load_samples(data=None, min_size=20, limit=None, size_rule="min-side"):
     """(path, samples): faces smaller than ``min_size`` px become ignore regions. ``size_rule``:
     "geomean" — sqrt(w*h), picoface's face size (as in ``picoface eval``); "min-side" —
     min(w, h), i.e. both sides must reach ``min_size`` (a stricter filter: fewer small faces)."""
@@ -60,7 +60,7 @@ def all_rows(anchors=None, models=None, use_anchors=True):
 
 
 def run_bench(out, data=None, anchors=None, models=None, only=None, limit=None, min_size=20,
-              reference=REFERENCE, progress=True, debug=False, rows=None, size_rule="geomean"):
+              reference=REFERENCE, progress=True, debug=False, rows=None, size_rule="min-side"):
     """Run the bench and write its reports into ``out``; returns (results, table rows)."""
     import cv2
 

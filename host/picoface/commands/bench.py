@@ -10,8 +10,8 @@ def add_arguments(parser):
                         help="folder of reference models (default: ../shared/anchors beside the repo)")
     parser.add_argument("--min-size", type=float, default=20.0,
                         help="faces smaller than this (px, see --size-rule) are ignored (default 20)")
-    parser.add_argument("--size-rule", choices=("geomean", "min-side"), default="geomean",
-                        help="face size for --min-size: sqrt(w*h) (default, as picoface eval) or min(w, h)")
+    parser.add_argument("--size-rule", choices=("geomean", "min-side"), default="min-side",
+                        help="face size for --min-size: min(w, h) (default; the protocol of the issue's reference figures) or sqrt(w*h) (as picoface eval)")
     parser.add_argument("--models", nargs="*", default=None, metavar="PATH",
                         help="picoface model files or folders (default: the repo's models/*/)")
     parser.add_argument("--no-anchors", action="store_true", help="only picoface's models, no reference rows")

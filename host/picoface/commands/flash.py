@@ -15,7 +15,8 @@ def add_arguments(p):
                    help="K210: raw in flash at the board's address (kflash) or as a file (raw REPL)")
     p.add_argument("--no-kflash", action="store_true", help="skip kflash: the model is already in flash")
     p.add_argument("--kflash-baud", type=int, help="kflash baud rate (default: the board's, 1500000 on the Dock)")
-    p.add_argument("--kflash", dest="kflash_cmd", help="kflash command (default: python -m kflash; env PICOFACE_KFLASH)")
+    p.add_argument("--kflash", dest="kflash_cmd",
+                   help="kflash command (default: python -m kflash; env PICOFACE_KFLASH)")
     p.add_argument("--hello-timeout", type=float, default=30.0, help="seconds to wait for the hello line")
     p.add_argument("--dry-run", action="store_true", help="print the plan, touch nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -138,10 +138,11 @@ def run(args):
         out.close()
     n = len(summary.get("frames", []))
     cpu = summary.get("cpu_seconds") or 0.0
+    dropped = (", %d dropped (nobody reading)" % out.dropped) if out.dropped else ""
     print("sim: %s on %s, model %s: %d frames in %.1f s (%.1f frames/s; %.1f per CPU second), %d serial lines%s; "
           "end: %s" % (summary.get("firmware", args.firmware or board.firmware[0]), board.name, model.name, n, wall,
-                       n / wall if wall > 0 else 0.0, n / cpu if cpu > 0 else 0.0, out.lines, (", %d dropped (nobody reading)" % out.dropped) if out.dropped
-        else "", summary.get("end")), file=note, flush=True)
+                       n / wall if wall > 0 else 0.0, n / cpu if cpu > 0 else 0.0, out.lines, dropped,
+                       summary.get("end")), file=note, flush=True)
     if summary.get("traceback"):
         print(summary["traceback"], file=sys.stderr)
         return 1

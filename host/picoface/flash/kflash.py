@@ -35,10 +35,12 @@ def argv(board, port, image, baud=None, cmd=None):
 
 # (regex on kflash's output, hint)
 _HINTS = [
-    (r"Greeting fail|ISP.*(fail|timeout)|No valid Kendryte K210 found", "the board did not enter ISP mode: check --port, "
-     "unplug other boards, try a lower --kflash-baud (115200), or hold BOOT while pressing RESET"),
+    (r"Greeting fail|ISP.*(fail|timeout)|No valid Kendryte K210 found",
+     "the board did not enter ISP mode: check --port, unplug other boards, try a lower --kflash-baud (115200), "
+     "or hold BOOT while pressing RESET"),
     (r"Permission denied", "add yourself to the dialout group: `sudo usermod -aG dialout $USER`, then log in again"),
-    (r"Device or resource busy|could not exclusively lock", "close the program that uses the port (IDE, terminal, monitor)"),
+    (r"Device or resource busy|could not exclusively lock",
+     "close the program that uses the port (IDE, terminal, monitor)"),
     (r"No such file or directory|could not open port", "the port is gone: check the cable and --port"),
     (r"sha256|SHA256|checksum", "the written data did not verify: retry at a lower --kflash-baud"),
 ]

@@ -49,7 +49,8 @@ def resolve(board, model=None, allow_standin=False):
         if p.is_dir():
             cj = p / "model.json"
             if not cj.is_file():
-                raise PicofaceError("%s has no model.json" % p, "pass the model file itself or a folder with model.json")
+                raise PicofaceError("%s has no model.json" % p,
+                                    "pass the model file itself or a folder with model.json")
             c = load_contract(cj)
             art = p / c.get("file", "")
             if not c.get("file") or not art.is_file():

@@ -180,7 +180,8 @@ def build(board, port=None, model=None, firmware=None, baud=None, kflash_baud=No
         try:
             plan.firmware_bytes = plan.firmware_path.read_bytes()
         except OSError as e:
-            raise PicofaceError("cannot read firmware %s (%s)" % (firmware, e.strerror or e), "check the path") from None
+            raise PicofaceError("cannot read firmware %s (%s)" % (firmware, e.strerror or e),
+                                "check the path") from None
         if plan.firmware_bytes[:4] == b"\x7fELF":
             raise PicofaceError("%s is an ELF file" % firmware, "pass the firmware .bin (e.g. maixpy_v0.6.3.bin)")
     app_dir = board.flash["app_dir"].rstrip("/")

@@ -73,7 +73,8 @@ class RawRepl:
         self.t.write(b"\x04")
         ok = self.t.read_until(b"OK", timeout=timeout)
         if not ok.endswith(b"OK") or len(ok) > 64:
-            raise PicofaceError("unexpected raw-REPL answer %r" % ok[-64:], "retry; if it repeats, power-cycle the board")
+            raise PicofaceError("unexpected raw-REPL answer %r" % ok[-64:],
+                                "retry; if it repeats, power-cycle the board")
         out = self.t.read_until(b"\x04", timeout=timeout)[:-1]
         err = self.t.read_until(b"\x04", timeout=timeout)[:-1]
         self.t.read_until(b">", timeout=timeout)

@@ -307,6 +307,13 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
         world = world_mod.World(board, family, gen, tmp, frames=frames, serial=serial, lcd_dir=lcd_dir,
                                 show=show, faults=faults, clock=clock)
         placed = _place_model(world, board, data, faults) if data else b""
+        if placed:
+            # Build the runner (imports TensorFlow / the KPU emulator) before the sandbox freezes
+            # the host heap, so the app's per-frame gc.collect() stays cheap.
+            try:
+                world.open_runner(placed, world.runner_layout(), load_time=False)
+            except Exception:
+                pass  # bytes the firmware will reject: the app reports it
         world.put_file("/flash/picoface.json", _config_text(board, contract, placed or data, faults, config, max_frames))
         end, tb = "app exited", None
         with firmware_sandbox(world, family):

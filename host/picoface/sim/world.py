@@ -263,9 +263,10 @@ class World:
             return m["model_bytes_full_firmware"]
         return m["gc_heap_bytes"]
 
-    def open_runner(self, data, layout):
+    def open_runner(self, data, layout, load_time=True):
         """A model runner for these model bytes, or ValueError when the bytes are no model
-        the simulated accelerator understands (kmodel v3, or TFLite as a stand-in)."""
+        the simulated accelerator understands (kmodel v3, or TFLite as a stand-in).
+        Runners are cached per World; load_time=False preloads without simulated time."""
         from picoface.sim import runners
 
         key = (hash(bytes(data)), layout)
@@ -273,8 +274,12 @@ class World:
         if r is None:
             r = runners.open_runner(bytes(data), layout=layout)
             self._runners[key] = r
-        self.advance(self.load_ms)
+        if load_time:
+            self.advance(self.load_ms)
         return r
+
+    def runner_layout(self):
+        return "NCHW" if self.board.is_k210 else "NHWC"
 
     def check_infer_fault(self):
         index = self.snapshots - 1

@@ -94,6 +94,8 @@ class TrainConfig:
     threads: int = 0              # TF intra-op threads (0 = TF default)
     val_every: int = 1
     steps_per_epoch: int = 0      # 0 = one pass over the training set
+    warm_size: typing.List[int] = field(default_factory=list)  # [w, h]: train smaller frames first
+    warm_fraction: float = 0.5    # ... for this fraction of the run (progressive resizing)
 
 
 @dataclass
@@ -257,6 +259,12 @@ def validate(cfg):
         if f not in ("tflite-float", "tflite-int8", "keras"):
             raise PicofaceError("export format %r unknown%s" % (f, _suggest(f, ("tflite-float", "tflite-int8"))),
                                 "use tflite-float, tflite-int8 or keras")
+    if cfg.train.warm_size:
+        if len(cfg.train.warm_size) != 2 or cfg.model.arch != "picoface":
+            raise PicofaceError("train.warm_size must be [w, h] (picoface arch only)", "fix it or use []")
+        from picoface.train.model import check_input
+
+        check_input(cfg.train.warm_size[0], cfg.train.warm_size[1], cfg.model.stride)
     if not cfg.data.train:
         raise PicofaceError("data.train is empty", "list at least one dataset")
     return cfg
@@ -302,7 +310,8 @@ def config_hash(cfg):
     return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
 
-RESUME_FREE = ("train.epochs", "train.budget_minutes", "train.patience", "train.threads", "out")
+RESUME_FREE = ("train.epochs", "train.budget_minutes", "train.patience", "train.threads", "out",
+               "train.warm_fraction")
 
 
 def resume_hash(cfg):

@@ -101,11 +101,12 @@ def picoface_layers(m):
     return stem, out
 
 
-def build_picoface(m, input_w, input_h, use_bn=True, name="picoface"):
+def build_picoface(m, input_w, input_h, use_bn=True, name="picoface", dynamic=False):
+    """``dynamic``: input (None, None, 3), for training at several sizes (weights are shared)."""
     import keras
 
     check_input(input_w, input_h, m.stride)
-    inp = keras.Input((input_h, input_w, 3), name="image")
+    inp = keras.Input((None, None, 3) if dynamic else (input_h, input_w, 3), name="image")
     stem, blocks = picoface_layers(m)
     x = _conv_bn(inp, stem, 3, 2, m.activation, "stem", use_bn)
     for i, (ch, s) in enumerate(blocks):
@@ -172,12 +173,12 @@ def build_tinyface(m, input_w, input_h):
     return keras.Model(inp, y, name="tinyface_squeezenet")
 
 
-def build_model(m, input_w, input_h):
+def build_model(m, input_w, input_h, dynamic=False):
     """Build the Keras model described by a ``ModelConfig`` at the given input size."""
     from picoface.errors import PicofaceError
 
     if m.arch == "picoface":
-        return build_picoface(m, input_w, input_h)
+        return build_picoface(m, input_w, input_h, dynamic=dynamic)
     if m.arch == "mobilenetv2_exit":
         return build_mobilenetv2_exit(m, input_w, input_h)
     if m.arch == "tinyface_squeezenet":

@@ -94,9 +94,9 @@ def _transform_boxes(b, M):
 class Augmenter:
     """One random camera frame per call: (net-size uint8 RGB, boxes, ignore) in net pixels."""
 
-    def __init__(self, cfg, train=True):
+    def __init__(self, cfg, train=True, size=None):
         self.a = cfg.augment
-        self.net_w, self.net_h = cfg.input.w, cfg.input.h
+        self.net_w, self.net_h = size or (cfg.input.w, cfg.input.h)
         self.fit_mode = cfg.input.fit
         self.train = train
 
@@ -238,12 +238,13 @@ def pad_boxes(b, n, net_w, net_h):
 class TrainData:
     """Weighted sampling over the cache + augmentation + targets, as numpy batches or tf.data."""
 
-    def __init__(self, cfg, cache, anchors, grid, seed=0):
+    def __init__(self, cfg, cache, anchors, grid, seed=0, size=None):
         self.cfg = cfg
         self.cache = cache
         self.anchors = np.asarray(anchors, np.float32)
-        self.grid_w, self.grid_h = grid
-        self.aug = Augmenter(cfg, train=True)
+        self.net_w, self.net_h = size or (cfg.input.w, cfg.input.h)
+        self.grid_w, self.grid_h = (self.net_w // cfg.model.stride, self.net_h // cfg.model.stride) if size else grid
+        self.aug = Augmenter(cfg, train=True, size=(self.net_w, self.net_h))
         self.seed = seed
         w = np.array([cfg.data.weights.get(s, 1.0) for s in cache.sources], np.float64)
         # per-source weight is per image; a source's share is weight * its image count
@@ -256,9 +257,9 @@ class TrainData:
         if self.cfg.input.grayscale:
             img = (img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
             img = img.astype(np.uint8)
-        y = encode_targets(b, self.anchors, self.grid_w, self.grid_h, self.cfg.input.w, self.cfg.input.h)
-        return (img, y, pad_boxes(b, MAX_BOXES, self.cfg.input.w, self.cfg.input.h),
-                pad_boxes(ig, MAX_IGNORE, self.cfg.input.w, self.cfg.input.h))
+        y = encode_targets(b, self.anchors, self.grid_w, self.grid_h, self.net_w, self.net_h)
+        return (img, y, pad_boxes(b, MAX_BOXES, self.net_w, self.net_h),
+                pad_boxes(ig, MAX_IGNORE, self.net_w, self.net_h))
 
     def batches(self, epoch):
         """Yield ``steps`` batches (images uint8, y, gt, ignore) for one epoch (deterministic)."""
@@ -274,7 +275,7 @@ class TrainData:
 
         A = len(self.anchors)
         ch = 1 if self.cfg.input.grayscale else 3
-        sig = (tf.TensorSpec((None, self.cfg.input.h, self.cfg.input.w, ch), tf.uint8),
+        sig = (tf.TensorSpec((None, self.net_h, self.net_w, ch), tf.uint8),
                tf.TensorSpec((None, self.grid_h, self.grid_w, A, 6), tf.float32),
                tf.TensorSpec((None, MAX_BOXES, 4), tf.float32),
                tf.TensorSpec((None, MAX_IGNORE, 4), tf.float32))

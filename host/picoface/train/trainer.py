@@ -207,13 +207,20 @@ def train(cfg, resume=False, progress=True, log=print):
 
     strategy = distribution_strategy()
     with strategy.scope():
-        model = build_model(cfg.model, cfg.input.w, cfg.input.h)
+        warm = bool(cfg.train.warm_size)
+        model = build_model(cfg.model, cfg.input.w, cfg.input.h, dynamic=warm)
         opt = keras.optimizers.AdamW(learning_rate=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                                      clipnorm=10.0)
     log("model %s: %d params, %.1f M MACs, grid %dx%d" % (
-        model.name, model.count_params(), count_macs(model) / 1e6, grid[0], grid[1]))
+        model.name, model.count_params(),
+        count_macs(build_model(cfg.model, cfg.input.w, cfg.input.h)) / 1e6, grid[0], grid[1]))
 
     data = pipeline.TrainData(cfg, cache, anchors, grid, seed=cfg.seed)
+    warm_data = None
+    if cfg.train.warm_size:
+        warm_data = pipeline.TrainData(cfg, cache, anchors, grid, seed=cfg.seed, size=tuple(cfg.train.warm_size))
+        log("progressive resizing: %dx%d frames for the first %.0f%% of the run, then %dx%d" % (
+            warm_data.net_w, warm_data.net_h, 100 * cfg.train.warm_fraction, cfg.input.w, cfg.input.h))
     aug_ips = pipeline.profile(cfg, cache, anchors, grid, batches=2)
     log("input pipeline alone: %.0f img/s (one thread)" % aug_ips)
 
@@ -262,7 +269,11 @@ def train(cfg, resume=False, progress=True, log=print):
         sums = {"loss": 0.0, "xy": 0.0, "wh": 0.0, "obj": 0.0, "noobj": 0.0}
         n = 0
         t_ep = time.time()
-        it = data.dataset(epoch)
+        prog0 = epoch / max(1, cfg.train.epochs)
+        if budget > 0:
+            prog0 = max(prog0, (time.time() - t_run) / budget)
+        cur = warm_data if (warm_data is not None and prog0 < cfg.train.warm_fraction) else data
+        it = cur.dataset(epoch)
         bar = None
         if progress:
             from tqdm import tqdm
@@ -294,10 +305,11 @@ def train(cfg, resume=False, progress=True, log=print):
         ips_hist.append(ips)
         row = {"epoch": epoch + 1, **{k: round(v / max(n, 1), 5) for k, v in sums.items()},
                "lr": float(lr_var), "img_per_s": round(ips, 1), "seconds": round(time.time() - t_run, 1),
-               "val_ap": ""}
+               "size": "%dx%d" % (cur.net_w, cur.net_h), "val_ap": ""}
         last_epoch = epoch + 1 == cfg.train.epochs
         if val is not None and ((epoch + 1) % cfg.train.val_every == 0 or out_of_time or last_epoch):
-            det = KerasRegionDetector(model, anchors, cfg.input.fit, cfg.model.classes, score=0.01)
+            det = KerasRegionDetector(model, anchors, cfg.input.fit, cfg.model.classes, score=0.01,
+                                      net_size=(cfg.input.w, cfg.input.h))
             row["val_ap"] = round(val_ap(det, val), 5)
         history.append(row)
         improved = row["val_ap"] != "" and row["val_ap"] > best_ap
@@ -326,6 +338,10 @@ def train(cfg, resume=False, progress=True, log=print):
 
     if (ckpt / "best.weights.h5").is_file():
         model.load_weights(str(ckpt / "best.weights.h5"))
+    if warm_data is not None:
+        fixed = build_model(cfg.model, cfg.input.w, cfg.input.h)
+        fixed.set_weights(model.get_weights())
+        model = fixed
     best_path = run_dir / "best.keras"
     with atomic.atomic_path(best_path) as tmp:
         model.save(str(tmp) + ".keras")

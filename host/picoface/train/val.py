@@ -15,7 +15,8 @@ from picoface.train.geometry import preprocess
 class KerasRegionDetector:
     kind = "box"
 
-    def __init__(self, model, anchors, fit="stretch", classes=1, score=0.01, nms_iou=0.3, name="picoface"):
+    def __init__(self, model, anchors, fit="stretch", classes=1, score=0.01, nms_iou=0.3, name="picoface",
+                 net_size=None):
         self.model = model
         self.anchors = np.asarray(anchors, np.float32)
         self.fit = fit
@@ -25,7 +26,7 @@ class KerasRegionDetector:
         self.name = name
         self.bytes = None
         self.macs = None
-        self.net_h, self.net_w = model.input_shape[1], model.input_shape[2]
+        self.net_w, self.net_h = net_size or (model.input_shape[2], model.input_shape[1])
         self.gray = model.input_shape[-1] == 1
 
     def _prep(self, rgb):
