@@ -184,14 +184,22 @@ def test_full_flash_maix_dock_kflash_and_raw_repl(board_proc, tiny, capsys, monk
     assert "--no-kflash: the model at 0x300000 is not rewritten" in cap.out
 
 
-def test_full_flash_model_as_file(board_proc, tiny, capsys):
+def test_full_flash_model_as_file_and_firmware(board_proc, tiny, capsys, monkeypatch, tmp_path):
+    """Model on the SD card over the raw REPL; the firmware alone goes by kflash as a plain .bin."""
     root, port = board_proc("maix_dock", max_frames=5)
-    rc = cli_main(["flash", "--port", port, "--model", str(tiny), "--model-placement", "file",
-                   "--hello-timeout", "90", "--quiet"])
+    monkeypatch.setenv("PICOFACE_KFLASH", FAKE_KFLASH)
+    monkeypatch.setenv("PICOFACE_FAKE_SPIFLASH", str(root / "spiflash"))
+    fw = tmp_path / "maixpy_v0.6.3_minimum.bin"
+    fw.write_bytes(os.urandom(700_000))
+    rc = cli_main(["flash", "--port", port, "--model", str(tiny), "--model-placement", "file", "--firmware",
+                   str(fw), "--hello-timeout", "90", "--quiet"])
     cap = capsys.readouterr()
     assert rc == 0, cap.err
     cfg = check_received(root, tiny, root / "sd" / "picoface.kmodel")
     assert cfg["model"]["placement"] == "file" and cfg["model"]["path"] == "/sd/picoface.kmodel"
+    assert (root / "spiflash" / "0x000000.bin").read_bytes() == fw.read_bytes()
+    assert json.loads((root / "spiflash" / "kflash-argv.json").read_text())[-1] == str(fw)
+    assert not (root / "spiflash" / "0x300000.bin").exists()
 
 
 def test_flash_no_model_in_flash_is_reported(board_proc, tiny, capsys):

@@ -166,6 +166,9 @@ def build(board, port=None, model=None, firmware=None, baud=None, kflash_baud=No
     from picoface.flash import kflash, models
 
     board = with_placement(board, placement)
+    if board.flash["tool"] not in ("kflash", "mpremote"):
+        raise PicofaceError("board %s: unknown [flash] tool %r" % (board.name, board.flash["tool"]),
+                            "use kflash (K210) or mpremote (raw REPL only)")
     plan = Plan(board=board, port=port, baud=int(baud or board.serial["baud"]))
     if model is not None or require_model:
         plan.model_path, plan.contract = models.resolve(board, model)
