@@ -183,10 +183,7 @@ def _pfcore_faces(out, grid_w, grid_h, net_w, net_h, score, nms):
     return res
 
 
-def _match(c_faces, p_faces, threshold=0.5):
-    # Known difference: the C code keeps prob > threshold, pfcore.region keeps score >= threshold.
-    # Quantised outputs hit sigmoid(0) = 0.5 exactly, so boxes AT the threshold differ; nothing else.
-    p_faces = [p for p in p_faces if p[4] != threshold]
+def _match(c_faces, p_faces):
     assert len(c_faces) == len(p_faces), (c_faces, p_faces)
     for pf in p_faces:
         best = min(c_faces, key=lambda c: sum(abs(c[i] - pf[i]) for i in range(4)))

@@ -150,3 +150,26 @@ def test_demo_smoke_frames_20(tiny, tmp_path):
     assert [f["seq"] for f in frames] == list(range(1, 21))   # all 20 frames crossed the pty
     cap = log.with_suffix(".log")
     assert cap.read_bytes().count(b"@PF 1 F ") == 20           # raw capture for --replay
+
+
+def _shipped_demo_model():
+    from picoface.boards import load_board
+    from picoface.flash.models import shipped
+
+    found = shipped(load_board("maix_dock"), allow_standin=True)
+    return found[0][0] if found else None
+
+
+_SHIPPED = _shipped_demo_model()
+
+
+@pytest.mark.parametrize("model", [pytest.param(
+    _SHIPPED, marks=[pytest.mark.skipif(_SHIPPED is None, reason="no shipped model in models/ yet (make train)")]
+    + ([pytest.mark.tf] if _SHIPPED is not None and _SHIPPED.suffix == ".tflite" else []))])
+def test_make_demo_with_the_shipped_model(model, tmp_path):
+    """Exactly what `make demo ARGS="--frames 20"` runs: no --model, the shipped one is found."""
+    r = subprocess.run(PICOFACE + ["demo", "--frames", "20", "--pace", "0"], capture_output=True, text=True,
+                       timeout=900, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "hello: board=maix_dock" in r.stdout and "20 frames" in r.stdout
+    assert list((tmp_path / "build" / "demo").glob("demo-*.jsonl"))

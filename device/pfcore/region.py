@@ -4,7 +4,7 @@ Layout (docs/ARCHITECTURE.md section 3): A anchors x (5 + C) entries tx, ty, tw,
 NCHW flat index (a*(5+C)+e)*H*W + row*W + col; NHWC (row*W+col)*A*(5+C) + a*(5+C)+e.
 x = (col + sig(tx)) / W, y = (row + sig(ty)) / H, w = exp(tw) * aw / W, h = exp(th) * ah / H,
 score = sig(obj) * max softmax(cls) (C = 1 -> 1). tw/th are clamped to TW_MAX before exp.
-A box is kept when score >= threshold. Output order: anchor, then row, then column.
+A box is kept when score > threshold (strictly, as the firmware C region layers do). Output order: anchor, then row, then column.
 picoface.detect.region (numpy) reproduces this function exactly; change both together.
 """
 
@@ -136,7 +136,7 @@ def decode(out, grid_w, grid_h, anchors, classes=1, layout="NCHW", threshold=0.5
                 for k in range(classes):
                     s += exp(v[5 + k] - m)
                 score = score / s
-            if not (score >= threshold):
+            if not (score > threshold):
                 continue
             row = cell // grid_w
             col = cell - row * grid_w

@@ -58,7 +58,7 @@ def decode(out, grid_w, grid_h, anchors, classes=1, layout="NCHW", threshold=0.5
         for k in range(classes):          # same summation order as the device
             s = s + np.exp(c[:, k, :] - m[:, 0, :])
         score = score / s
-    keep = score >= threshold
+    keep = score > threshold
     ai, cell = np.nonzero(keep)           # row-major: anchor, then cell (= row, col)
     if ai.size == 0:
         return np.zeros((0, 6 if with_class else 5))
