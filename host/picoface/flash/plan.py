@@ -10,7 +10,6 @@ A plan for a board:
      family, model hash and app version.
 """
 
-import copy
 import dataclasses
 import hashlib
 import json
@@ -136,18 +135,17 @@ def _check_model(board, path, data, contract):
                                 "the file changed after export: re-export it")
 
 
-def model_subset(contract, data):
-    """The model part of the device config (flat keys of pfcore.config MODEL_KEYS) from the
-    contract, with the hash and size of the bytes actually flashed."""
+def model_subset(contract, data, board):
+    """The model part of the device config (flat keys of pfcore.config MODEL_KEYS): the same
+    subset the simulator writes (``picoface.sim.runner.device_model``), with the hash and size
+    of the bytes actually flashed."""
     c = contract or {}
-    inp, out = c.get("input", {}), c.get("output", {})
-    sub = {}
-    for key, src, name in (("name", c, "name"), ("format", c, "format"), ("fit", inp, "fit"),
-                           ("grid_w", out, "grid_w"), ("grid_h", out, "grid_h"), ("classes", out, "classes"),
-                           ("anchors", out, "anchors"), ("layout", out, "layout"), ("dtype", out, "dtype"),
-                           ("scale", out, "scale"), ("zero_point", out, "zero_point")):
-        if name in src:
-            sub[key] = copy.deepcopy(src[name])
+    if c.get("output", {}).get("anchors") is not None:
+        from picoface.sim.runner import device_model
+
+        sub = device_model(c, board, len(data))
+    else:
+        sub = {"name": c.get("name", "")} if c.get("name") else {}
     sub["sha256"] = hashlib.sha256(data).hexdigest()
     sub["bytes"] = len(data)
     return sub
@@ -226,7 +224,7 @@ def build(board, port=None, model=None, firmware=None, baud=None, kflash_baud=No
         plan.files.append((mpath, plan.model_bytes, "model (%s)" % plan.model_path.name))
     for rel, data in app_files(device_dir):
         plan.files.append((app_dir + "/" + rel, data, "app"))
-    sub = model_subset(plan.contract, plan.model_bytes) if plan.model_bytes is not None else None
+    sub = model_subset(plan.contract, plan.model_bytes, board) if plan.model_bytes is not None else None
     overrides = threshold_overrides(plan.contract)
     overrides.update(config or {})
     cfg = device_config(board, sub, **overrides)
