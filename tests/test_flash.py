@@ -267,3 +267,33 @@ def test_kflash_failure_is_reported_with_a_hint(tiny, tmp_path, capsys, monkeypa
     monkeypatch.setenv("PICOFACE_KFLASH", "/no/such/kflash")
     assert cli_main(["flash", "--port", "/dev/ttyUSB-gone", "--model", str(tiny), "--quiet"]) == 1
     assert "kflash command '/no/such/kflash' not found" in capsys.readouterr().err
+
+
+def test_default_model_resolution(tmp_path, monkeypatch, tiny):
+    """models/*/model.json: the board's own format first; a TFLite only stands in for the simulator."""
+    from picoface.boards import load_board
+    from picoface.flash import models
+
+    monkeypatch.setattr(models, "models_dir", lambda: tmp_path)
+    dock = load_board("maix_dock")
+    t = tmp_path / "picoface_k210_320x240"
+    t.mkdir()
+    data = fake_tflite(t / "m.tflite", 1000).read_bytes()
+    c = json.loads((tiny.parent / "model.json").read_text())
+    c.update(format="tflite-int8", file="m.tflite", bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    c["input"].update(layout="NHWC")
+    c["output"].update(layout="NHWC", dtype="int8", scale=0.05, zero_point=-10)
+    (t / "model.json").write_text(json.dumps(c))
+    art, c = models.resolve(dock, None, allow_standin=True)          # sim/demo: the TFLite stands in
+    assert art == t / "m.tflite" and c["format"] == "tflite-int8"
+    with pytest.raises(PicofaceError, match="needs a kmodel-v3 model; models/ ships only .*picoface kmodel convert"):
+        models.resolve(dock, None)                                      # flash: a kmodel is required
+    k = tmp_path / "k"
+    k.mkdir()
+    (k / "picoface_tiny.kmodel").write_bytes(tiny.read_bytes())
+    (k / "model.json").write_text((tiny.parent / "model.json").read_text())
+    assert models.resolve(dock, None)[0] == k / "picoface_tiny.kmodel"
+    assert models.resolve(dock, None, allow_standin=True)[0] == k / "picoface_tiny.kmodel"  # exact first
+    assert models.resolve(dock, str(k))[0] == k / "picoface_tiny.kmodel"                   # a folder works
+    with pytest.raises(PicofaceError, match="no shipped model for board openmv_h7"):
+        models.resolve(load_board("openmv_h7"), None)

@@ -283,3 +283,24 @@ def test_rfc2217_url_round_trip():
         stop.set()
         th.join(5)
         srv.close()
+
+
+def test_monitor_reset_pulses_rts_after_the_idle_open(monkeypatch):
+    from picoface import monitor as mon
+
+    made_ports = []
+
+    def factory(url, **kw):
+        made_ports.append(FakeSerial(url, **kw))
+        return made_ports[-1]
+
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    t = Transport("/dev/ttyUSB0", board=load_board("maix_dock"), serial_factory=factory)
+    m = mon.Monitor()
+    m.run(t, duration=0.2, reset=True)
+    assert m.stats.status.endswith("(board reset)")
+    log = made_ports[0].log
+    i = log.index(("open", False, False))
+    # after an open with both lines idle: RTS pulses (reset) while DTR (BOOT) stays released
+    assert ("rts", True, True) in log[i:] and ("dtr", True, True) not in log[i:]
+    assert log[-2:] == [("dtr", False, True), ("rts", False, True)]

@@ -39,6 +39,10 @@ def test_train_resume_and_ship(tmp_path, capsys):
         assert (run / f).is_file(), f
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # a checkpoint made with another model config is refused
+    assert main(["train", "--config", str(cfg), "model.width=0.5", "--resume", "--quiet", "--no-export"]) == 1
+    assert "another config" in capsys.readouterr().err
+
     # resume with a longer schedule: continues at epoch 2, then ships
     assert main(["train", "--config", str(cfg), "train.epochs=2", "--resume", "--quiet"]) == 0
     out = capsys.readouterr().out
@@ -57,19 +61,19 @@ def test_train_resume_and_ship(tmp_path, capsys):
     assert abs(c["input"]["scale"] - 1 / 255) < 1e-9
     assert (c["output"]["grid_w"], c["output"]["grid_h"]) == (4, 4)
     assert c["arena_bytes"] > 0 and c["training"]["config"] == "train.yaml"
+    assert 0.1 <= c["thresholds"]["score"] <= 0.9        # auto: best F1 on val, clamped
     cf = load_contract(shipped / "picoface_float.tflite", check_file=True)
     assert cf["format"] == "tflite-float" and cf["input"]["dtype"] == "float32"
     card = (shipped / "MODEL_CARD.md").read_text()
     assert "int8 TFLite" in card and "picoface train --config" in card
     for f in ("curves.png", "log.csv", "train.resolved.yaml", "picoface.keras", "export.json"):
         assert (shipped / f).is_file(), f
+    assert load_contract(shipped / "picoface.keras", check_file=True)["format"] == "keras"
 
-
-def test_resume_refuses_another_config(tmp_path):
-    cfg = _write_config(tmp_path)
-    assert main(["train", "--config", str(cfg), "--quiet", "--no-export"]) == 0
-    rc = main(["train", "--config", str(cfg), "model.width=0.5", "--resume", "--quiet", "--no-export"])
-    assert rc == 1
+    # ship again from the finished run, without training
+    (shipped / "MODEL_CARD.md").unlink()
+    assert main(["train", "--config", str(cfg), "train.epochs=2", "--ship-only"]) == 0
+    assert "2 epochs run" in (shipped / "MODEL_CARD.md").read_text()
 
 
 def test_budget_stops_training(tmp_path, capsys):
@@ -79,3 +83,14 @@ def test_budget_stops_training(tmp_path, capsys):
     assert "done (budget)" in capsys.readouterr().out
     rows = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
     assert len(rows) == 1
+
+
+def test_profile_reports_throughput(tmp_path, capsys):
+    import json
+
+    cfg = _write_config(tmp_path)
+    assert main(["train", "--config", str(cfg), "--profile", "2", "train.warm_size=[32, 32]"]) == 0
+    out = capsys.readouterr().out
+    res = json.loads(out[out.index("{"):])
+    assert res["images"] == 16 and set(res) >= {"32x32", "64x64"}
+    assert all(res[k]["step_img_s"] > 0 and res[k]["pipeline_img_s"] > 0 for k in ("32x32", "64x64"))

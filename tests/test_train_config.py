@@ -53,7 +53,7 @@ def test_choices_and_ranges():
     with pytest.raises(PicofaceError, match=r"model.width"):
         load_config(None, ["model.width=3"])
     with pytest.raises(PicofaceError, match=r"model.stride"):
-        load_config(None, ["model.stride=8"])
+        load_config(None, ["model.stride=4"])
     with pytest.raises(PicofaceError, match=r"anchor_boxes must hold 5"):
         load_config(None, ["model.anchor_boxes=[[1, 1]]"])
 

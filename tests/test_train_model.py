@@ -50,6 +50,9 @@ def test_fast_stem_and_stride32_follow_the_rules():
 
     _check_kpu_rules(build_model(ModelConfig(fast_stem=True, channels=[8, 16, 32, 32, 64, 64, 128, 192, 192]),
                                  320, 240))
+    m8 = build_model(ModelConfig(stride=8, extra_blocks=3, channels=[8, 16, 32, 32, 64, 64, 112, 112, 112]), 128, 128)
+    assert m8.output_shape == (None, 16, 16, 30)          # the OpenMV model's grid
+    _check_kpu_rules(m8)
     m32 = build_model(ModelConfig(stride=32), 224, 224)
     assert m32.output_shape[1:3] == (7, 7)
     _check_kpu_rules(m32)

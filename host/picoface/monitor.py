@@ -316,8 +316,11 @@ class Monitor:
         if self.view is not None:
             self.view.tick(self.stats, self.counters())
 
-    def run(self, transport, duration=None, stop=None, reconnect_wait=None, tick=0.25):
+    def run(self, transport, duration=None, stop=None, reconnect_wait=None, tick=0.25, reset=False):
         """Read ``transport`` until ``duration`` seconds pass or ``stop()`` is true.
+
+        ``reset``: after opening, run the board's reset sequence (boards/*.toml ``[serial] reset``)
+        so that its boot and hello line are seen; boards without one are left alone.
 
         On a read error (unplugged board) the port is reopened when it comes back, for up to
         ``reconnect_wait`` seconds each time (None: as long as the monitor runs).
@@ -328,11 +331,14 @@ class Monitor:
             return (end is not None and time.monotonic() >= end) or (stop is not None and stop())
 
         source = transport.port
+        transport.open()  # a wrong port fails here, before any view is drawn
         if self.view is not None:
             self.view.start(self.stats, source)
         try:
-            transport.open()
             self.stats.connected, self.stats.status = True, "connected to %s at %d baud" % (source, transport.baud)
+            if reset:
+                done_reset = transport.hard_reset()
+                self.stats.status += " (board reset)" if done_reset else " (this board has no reset line)"
             if self.view is not None:
                 self.view.status(self.stats.status, self.stats)
             last_tick = 0.0

@@ -5,8 +5,9 @@
 all work. DTR and RTS are set to the board's idle levels (``[serial] dtr_idle/rts_idle`` in
 boards/*.toml) *before* the port is opened: on a MAIX Dock the USB-serial chip's RTS drives the
 K210 reset and DTR its BOOT pin, and pyserial would otherwise assert both on open.
-(The OS driver may still pulse the lines for a few microseconds while opening; the Dock's
-RC network ignores that, and it is the same trick kflash's terminal and mpremote use.)
+(On Linux the tty driver may still raise the lines for an instant inside open(), before
+pyserial applies the stored levels; ampy/rshell users report that setting both False this way
+is what lets them talk to Maix boards: ../shared/docs/PLATFORM.md §0.5.)
 
 Reset sequences (``"D0|R1|W0.1|R0"``) run through ``picoface.resets.run``. Operating-system
 errors become ``PicofaceError`` with a hint from a small regex table.
@@ -109,7 +110,7 @@ def explain(port, exc, board=None):
     text = str(exc)
     kind = classify(text)
     if kind == "not_found":
-        return PicofaceError("serial port %s not found" % port, _candidates_text(board) + "; pass --port")
+        return PicofaceError("serial port %s not found" % port, _candidates_text(board) + "; pass the right --port")
     if kind == "permission":
         return PicofaceError(
             "no permission to open %s" % port,

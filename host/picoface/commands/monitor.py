@@ -16,6 +16,8 @@ def add_arguments(p):
     p.add_argument("--capture", help="write the raw bytes received to FILE (replay it with --replay)")
     p.add_argument("--replay", help="decode a captured raw stream instead of a port")
     p.add_argument("--duration", type=float, help="stop after S seconds (default: until Ctrl-C)")
+    p.add_argument("--reset", action="store_true", help="reset the board after opening (its DTR/RTS reset "
+                                                        "sequence, needs --board) to see its hello line")
     p.add_argument("--plain", action="store_true", help="one line per message instead of the live table")
     p.add_argument("--every", type=int, default=1, help="--plain: print every Nth frame line")
 
@@ -23,6 +25,9 @@ def add_arguments(p):
 def run(args):
     from picoface import monitor as mon
 
+    if args.reset and not args.board:
+        raise PicofaceError("--reset needs --board (the reset sequence is in the board file)",
+                            "e.g. picoface monitor --port /dev/ttyUSB0 --board maix_dock --reset")
     if bool(args.port) == bool(args.replay):
         raise PicofaceError("give either --port or --replay", "e.g. picoface monitor --port /dev/ttyUSB0")
     board = None
@@ -49,7 +54,7 @@ def run(args):
                 dtr, rts = idle_levels_for_port(args.port) or (None, None)
             t = Transport(args.port, baud=args.baud, board=board, dtr=dtr, rts=rts)
             try:
-                m.run(t, duration=args.duration)
+                m.run(t, duration=args.duration, reset=args.reset)
             except KeyboardInterrupt:
                 pass  # Ctrl-C ends a monitor normally; run() already printed the summary
     finally:

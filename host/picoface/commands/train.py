@@ -7,7 +7,11 @@ def add_arguments(parser):
                         help="override config keys, e.g. train.epochs=3 train.budget_minutes=20")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the run dir")
     parser.add_argument("--no-export", action="store_true", help="train only; do not write the shipped artifacts")
+    parser.add_argument("--ship-only", action="store_true",
+                        help="do not train: export the finished run's best model into the config's out folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--profile", type=int, default=0, metavar="BATCHES",
+                        help="only measure throughput (cache, input pipeline, train step) over BATCHES batches")
 
 
 def run(args):
@@ -17,9 +21,23 @@ def run(args):
     from picoface.train.config import load_config
 
     cfg = load_config(args.config, args.overrides)
-    from picoface.train.trainer import train
+    if args.profile:
+        import json
 
-    res = train(cfg, resume=args.resume, progress=not args.quiet)
+        from picoface.train.profile import profile
+
+        print(json.dumps(profile(cfg, args.profile), indent=2))
+        return 0
+    from picoface.train.trainer import result_from_run, train
+
+    if args.ship_only:
+        if not cfg.out:
+            from picoface.errors import PicofaceError
+
+            raise PicofaceError("the config has no out folder", "set out: models/<name> or pass out=DIR")
+        res = result_from_run(cfg)
+    else:
+        res = train(cfg, resume=args.resume, progress=not args.quiet)
     if cfg.out and not args.no_export and cfg.model.arch == "picoface":
         from picoface.export.shipping import ship
 

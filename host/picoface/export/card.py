@@ -31,7 +31,9 @@ def write_card(cfg, result, summary, out):
         "| anchors (grid units) | %s |" % s.get("anchors"),
         "| parameters (= int8 weight bytes) | %s |" % ("{:,}".format(s["params"]) if "params" in s else "n/a"),
         "| MACs per frame | %s |" % ("{:,}".format(s["macs"]) if "macs" in s else "n/a"),
-        "| thresholds | score %.2f, NMS IoU %.2f |" % (cfg.export.score, cfg.export.nms),
+        "| thresholds | score %.3f%s, NMS IoU %.2f |" % (
+            s.get("score_threshold", cfg.export.score),
+            " (best F1 of the int8 model on val)" if cfg.export.score <= 0 else "", cfg.export.nms),
         "",
         "## Artifacts",
         "",
@@ -72,7 +74,12 @@ def write_card(cfg, result, summary, out):
         "training, input pipeline alone %.0f img/s, image cache %.0f MB decoded in %.0f s" % (
             result.epochs_done, result.stopped, result.seconds / 60.0, tp.get("train_img_per_s", 0),
             tp.get("pipeline_img_per_s", 0), tp.get("cache_mb", 0), tp.get("cache_seconds", 0)),
-        "- config: `train.yaml` (resolved: `train.resolved.yaml`, hash `%s`), seed %d" % (s.get("config_hash", "?"), cfg.seed),
+        "- config: `train.yaml`; this run's resolved config is `train.resolved.yaml` (hash `%s`, seed %d, "
+        "budget %g min, %d TF threads, batch %d, lr %g%s)" % (
+            s.get("config_hash", "?"), cfg.seed, cfg.train.budget_minutes, cfg.train.threads, cfg.train.batch_size,
+            cfg.train.lr, ", progressive resizing from %dx%d for %.0f%% of the run" % (
+                cfg.train.warm_size[0], cfg.train.warm_size[1], 100 * cfg.train.warm_fraction)
+            if cfg.train.warm_size else ""),
         "- curves: `curves.png`, per-epoch log: `log.csv`",
         "",
         "![training curves](curves.png)",
@@ -87,6 +94,26 @@ def write_card(cfg, result, summary, out):
         "",
         "Training has a wall-clock budget (`train.budget_minutes`), so the number of epochs, and "
         "with it the AP, depends on the machine's speed and load.",
+        "",
+    ]
+    fp = s.get("val_face_px")
+    lines += [
+        "## What limits accuracy",
+        "",
+        "- Compute: trained from scratch (no pretrained weights) on a shared 2-core CPU within a "
+        "wall-clock budget; the loss and val AP were still improving when the budget ran out "
+        "(see the curves), so a longer `train.budget_minutes` gives a better model.",
+    ]
+    if fp:
+        lines.append("- Face size: the val faces (>= %g px in the photo) are %s px at the %dx%d net input "
+                     "(10/25/50/75/90th percentile, sqrt of area); the output stride is %d px, so half of "
+                     "them span about one grid cell or less." % (cfg.data.val_min_size, "/".join(str(v) for v in fp),
+                                                                 cfg.input.w, cfg.input.h, cfg.model.stride))
+    lines += [
+        "- Data: the training photos mostly hold one or a few large faces (LFW, portraits, mask "
+        "datasets; two sets are machine-labelled by YuNet), unlike WIDER's crowds of small faces; "
+        "zoom-out augmentation only partly closes that gap.",
+        "- Capacity: the weight budget of the board keeps the network narrow.",
         "",
     ]
     if hist:

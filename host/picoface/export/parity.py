@@ -37,13 +37,21 @@ class TFLiteRegionDetector:
 
 
 def parity(float_bytes, int8_bytes, anchors, valset, fit="stretch", tolerance=0.01, raise_on_fail=True):
-    """{'ap_float', 'ap_int8', 'delta', 'ok'}; PicofaceError when |delta| > tolerance."""
-    from picoface.train.val import val_ap
+    """{'ap_float', 'ap_int8', 'delta', 'ok', 'best_f1_score'}; PicofaceError when |delta| > tolerance."""
+    from picoface.train.val import best_f1_threshold, val_ap
 
     ap_f = val_ap(TFLiteRegionDetector(float_bytes, anchors, fit), valset)
-    ap_q = val_ap(TFLiteRegionDetector(int8_bytes, anchors, fit), valset)
+    qdet = TFLiteRegionDetector(int8_bytes, anchors, fit)
+    qdets = qdet.detect_many(valset.images)
+
+    class _Cached:
+        def detect_many(self, images):
+            return qdets
+
+    ap_q = val_ap(_Cached(), valset)
     res = {"ap_float": round(ap_f, 4), "ap_int8": round(ap_q, 4), "delta": round(ap_q - ap_f, 4),
-           "ok": abs(ap_q - ap_f) <= tolerance, "tolerance": tolerance}
+           "ok": abs(ap_q - ap_f) <= tolerance, "tolerance": tolerance,
+           "best_f1_score": best_f1_threshold(qdets, valset.samples)}
     if raise_on_fail and not res["ok"]:
         raise PicofaceError("int8 AP %.4f differs from float AP %.4f by more than %.3f"
                             % (ap_q, ap_f, tolerance), "use more/better calibration images (--calib)")

@@ -51,7 +51,7 @@ def calibration_images(cfg, n, seed=0, calib=None):
     return out
 
 
-def _contract(cfg, fmt, fname, anchors, io, chash, grid, extra):
+def _contract(cfg, fmt, fname, anchors, io, chash, grid, extra, score=0.5):
     gray = cfg.input.grayscale
     c = {
         "contract": 1, "name": cfg.name, "format": fmt, "file": fname, "bytes": 1, "sha256": "0" * 64,
@@ -61,7 +61,7 @@ def _contract(cfg, fmt, fname, anchors, io, chash, grid, extra):
         "output": {"grid_w": grid[0], "grid_h": grid[1], "anchors": [[round(float(a), 4), round(float(b), 4)] for a, b in anchors],
                    "classes": cfg.model.classes, "layout": "NHWC", "dtype": io["output"]["dtype"],
                    "scale": io["output"]["scale"], "zero_point": io["output"]["zero_point"]},
-        "thresholds": {"score": cfg.export.score, "nms": cfg.export.nms},
+        "thresholds": {"score": score, "nms": cfg.export.nms},
         "training": {"config_hash": chash, "commit": git_commit(), "config": "train.yaml"},
     }
     if fmt == "tflite-float":
@@ -102,11 +102,12 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
     macs = count_macs(folded)
     chash = config_hash(cfg)
     summary = {"name": cfg.name, "params": int(folded.count_params()), "macs": macs, "grid": list(grid),
-               "anchors": anchors.round(4).tolist(), "config_hash": chash, "files": {}}
+               "anchors": np.round(anchors.astype(float), 4).tolist(), "config_hash": chash, "files": {}}
     blobs = {}
-    if True:  # the Keras float model always ships (fine-tuning, kmodel path, bench)
-        shutil.copyfile(keras_path, out / FILES["keras"])
-        summary["files"]["keras"] = {"file": FILES["keras"], "bytes": (out / FILES["keras"]).stat().st_size}
+    # the Keras float model always ships (fine-tuning, kmodel path, bench), with its contract
+    shutil.copyfile(keras_path, out / FILES["keras"])
+    kio = {"input": {"dtype": "float32", "scale": 1.0 / 255.0, "zero_point": 0},
+           "output": {"dtype": "float32", "scale": 1.0, "zero_point": 0}}
     if "tflite-float" in formats or "tflite-int8" in formats:
         blobs["tflite-float"] = tflite.to_float(folded)
     if "tflite-int8" in formats:
@@ -132,6 +133,15 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
         par = _parity_safe(blobs, anchors, valset, cfg, parity_tolerance)
         summary["parity"] = par
         log("val AP@0.5 float %.4f, int8 %.4f (delta %+.4f)" % (par["ap_float"], par["ap_int8"], par["delta"]))
+    score = cfg.export.score
+    if score <= 0:
+        auto = (par or {}).get("best_f1_score")
+        score = round(min(0.9, max(0.1, auto)), 3) if auto is not None else 0.5
+        log("deployed score threshold %.3f (%s)" % (score, "best F1 of int8 on val" if auto is not None else "default"))
+    summary["score_threshold"] = score
+    kc = write_contract(out / "picoface.json",
+                        _contract(cfg, "keras", FILES["keras"], anchors, kio, chash, grid, {"macs": macs}, score))
+    summary["files"]["keras"] = {"file": FILES["keras"], "bytes": kc["bytes"], "sha256": kc["sha256"]}
     for fmt, data in blobs.items():
         if fmt not in formats:
             continue
@@ -143,7 +153,8 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
             extra["arena_bytes"] = int(arena)
         if par is not None:
             extra["metrics"] = {"val": cfg.data.val, "val_ap50": par["ap_int8" if fmt == "tflite-int8" else "ap_float"]}
-        c = write_contract(out / (Path(fname).stem + ".json"), _contract(cfg, fmt, fname, anchors, io, chash, grid, extra))
+        c = write_contract(out / (Path(fname).stem + ".json"),
+                           _contract(cfg, fmt, fname, anchors, io, chash, grid, extra, score))
         summary["files"][fmt] = {"file": fname, "bytes": c["bytes"], "sha256": c["sha256"]}
         if fmt == "tflite-int8" or ("tflite-int8" not in formats and fmt == "tflite-float"):
             write_contract(out / "model.json", c)
@@ -162,6 +173,15 @@ def _parity_safe(blobs, anchors, valset, cfg, tol):
     from picoface.export.parity import parity
 
     return parity(blobs["tflite-float"], blobs["tflite-int8"], anchors, valset, cfg.input.fit, tol, raise_on_fail=False)
+
+
+def _face_sizes(samples, cfg):
+    """Percentiles (10/25/50/75/90) of val face sizes in net-input pixels (sqrt of area)."""
+    sz = [np.sqrt(s.boxes[:, 2] * cfg.input.w / s.width * s.boxes[:, 3] * cfg.input.h / s.height)
+          for s in samples if len(s.boxes) and s.width and s.height]
+    if not sz:
+        return None
+    return [round(float(v), 1) for v in np.percentile(np.concatenate(sz), [10, 25, 50, 75, 90])]
 
 
 def ship(cfg, result, log=print):
@@ -190,6 +210,8 @@ def ship(cfg, result, log=print):
         src = Path(result.run_dir) / f
         if src.is_file():
             shutil.copyfile(src, out / f)
+    summary = dict(summary or {})
+    summary["val_face_px"] = _face_sizes(vs, cfg)
     write_card(cfg, result, summary, out)
     if err is not None:
         raise err

@@ -64,6 +64,13 @@ def resolve(board, model=None, allow_standin=False):
     found = shipped(board, allow_standin)
     if found:
         return found[0]
+    standins = [] if allow_standin else shipped(board, allow_standin=True)
+    if standins:
+        art = standins[0][0]
+        raise PicofaceError(
+            "board %s needs a %s model; models/ ships only %s" % (board.name, board.model_format, art),
+            "convert it to kmodel v3 with `picoface kmodel convert` (see its --help) and pass --model, "
+            "or place a .kmodel with its model.json in %s" % art.parent)
     raise PicofaceError(
         "no shipped model for board %s in %s (format %s, input %dx%d)" % (
             board.name, models_dir(), board.model_format, *board.input_size),

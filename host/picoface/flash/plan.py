@@ -212,8 +212,9 @@ def build(board, port=None, model=None, firmware=None, baud=None, kflash_baud=No
         image = "<kfpkg>" if model_for_pkg is not None else str(plan.firmware_path)
         plan.kflash_argv = kflash.argv(board, port or "<PORT>", image, baud=kflash_baud, cmd=kflash_cmd)
     elif in_flash and plan.model_bytes is not None and skip_kflash:
-        plan.notes.append("--no-kflash: the model at 0x%x is not rewritten; the hello line tells whether the "
-                          "board's copy matches" % board.model["flash_address"])
+        plan.notes.append("--no-kflash: the model at 0x%x is not rewritten; the app reports a load error after "
+                          "the reset when none (or one of another size) is there, but cannot tell two models of "
+                          "the same size apart" % board.model["flash_address"])
     # 2. files over the raw REPL
     dirs = {app_dir + "/pfcore"}
     if plan.model_bytes is not None and not in_flash:

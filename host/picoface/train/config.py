@@ -33,7 +33,7 @@ class InputConfig:
 class ModelConfig:
     arch: str = "picoface"        # picoface | mobilenetv2_exit | tinyface_squeezenet
     width: float = 0.25           # width multiplier 0.25..1.0
-    stride: int = 16              # output stride: 16 (320x240 -> 20x15) or 32
+    stride: int = 16              # output stride: 8, 16 (320x240 -> 20x15) or 32
     extra_blocks: int = 2         # extra stride-1 blocks at the last resolution
     channels: typing.List[int] = field(default_factory=list)  # optional: stem + per-block channels
     fast_stem: bool = False       # first block strides (cheaper at 320x240; same output stride)
@@ -103,7 +103,7 @@ class ExportConfig:
     formats: typing.List[str] = field(default_factory=lambda: ["tflite-float", "tflite-int8"])
     board: str = ""               # check the int8 model against this board's budget
     calib_images: int = 200
-    score: float = 0.5
+    score: float = 0.0            # deployed score threshold; 0 = auto (best F1 of the int8 model on val)
     nms: float = 0.3
     max_weight_bytes: int = 0     # refuse to ship more int8 weights than this (0 = no limit)
     parity_tolerance: float = 0.01
@@ -128,7 +128,7 @@ _CHOICES = {
     "input.fit": ("stretch", "crop", "letterbox"),
     "model.arch": ("picoface", "mobilenetv2_exit", "tinyface_squeezenet"),
     "model.activation": ("relu", "relu6"),
-    "model.stride": (16, 32),
+    "model.stride": (8, 16, 32),
 }
 
 

@@ -78,6 +78,12 @@ def preprocess(rgb, net_w, net_h, mode="stretch"):
 
     h, w = rgb.shape[:2]
     fit = make_fit(w, h, net_w, net_h, mode)
+    try:
+        from picoface.detect.fit import fit_image  # the evaluators' and simulator's own preprocessing
+    except ImportError:
+        fit_image = None
+    if fit_image is not None and hasattr(fit, "content_rect"):
+        return fit_image(rgb, fit), fit
     M = fit_affine(fit, net_w, net_h)
     interp = cv2.INTER_AREA if M[0, 0] < 1 and M[1, 1] < 1 else cv2.INTER_LINEAR
     if mode in ("stretch", "crop"):

@@ -86,7 +86,11 @@ def _dw_bn(x, stride, act, name, use_bn=True):
 
 def picoface_layers(m):
     """The (channels, stride) list of the depthwise-separable blocks for a model config."""
-    blocks = list(BLOCKS_S16) + [(512, 1)] * int(m.extra_blocks)
+    if m.stride == 8:
+        # stop before the last stride-2 block: 128x128 -> 16x16 grid (small faces on OpenMV)
+        blocks = list(BLOCKS_S16[:-1]) + [(256, 1)] * int(m.extra_blocks)
+    else:
+        blocks = list(BLOCKS_S16) + [(512, 1)] * int(m.extra_blocks)
     if m.fast_stem:
         # downsample in the first block instead of the second: nothing wide at 1/2 resolution
         blocks[0], blocks[1] = (blocks[0][0], 2), (blocks[1][0], 1)

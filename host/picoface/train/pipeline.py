@@ -143,8 +143,7 @@ class Augmenter:
                              borderMode=cv2.BORDER_CONSTANT, borderValue=border)
         b = _transform_boxes(boxes, M)
         ig = _transform_boxes(ignore, M)
-        # visible part of each face inside the camera frame and the net input
-        vis = _clip(b, self.net_w, self.net_h) if len(b) else b
+        # faces mostly cut off by the frame, or too small to learn, become ignore regions
         keep, extra_ig = [], []
         for box in b:
             x0, y0 = max(box[0], 0), max(box[1], 0)
@@ -157,7 +156,6 @@ class Augmenter:
                 extra_ig.append(clipped)
             else:
                 keep.append(clipped)
-        del vis
         b = np.array(keep, np.float32).reshape(-1, 4)
         ig = np.concatenate([_clip(ig, self.net_w, self.net_h), np.array(extra_ig, np.float32).reshape(-1, 4)])
         if self.train:

@@ -38,6 +38,22 @@ class TrainResult:
     throughput: dict = field(default_factory=dict)
 
 
+def result_from_run(cfg):
+    """A TrainResult rebuilt from a finished run directory (to ship again without training)."""
+    run_dir = resolve_path(cfg.run_dir)
+    sp = run_dir / "ckpt" / "state.json"
+    if not sp.is_file() or not (run_dir / "best.keras").is_file():
+        raise PicofaceError("no finished training run in %s" % run_dir, "train first (picoface train --config ...)")
+    st = json.loads(sp.read_text())
+    hist = st.get("history", [])
+    ips = [h["img_per_s"] for h in hist if h.get("img_per_s")]
+    return TrainResult(run_dir=run_dir, model_path=run_dir / "best.keras", best_ap=float(st["best_ap"]),
+                       best_epoch=int(st["best_epoch"]), epochs_done=len(hist),
+                       seconds=float(hist[-1]["seconds"]) if hist else 0.0, anchors=st.get("anchors", []),
+                       stopped=st.get("stopped", "?"), history=hist,
+                       throughput=st.get("throughput", {"train_img_per_s": float(np.median(ips)) if ips else 0.0}))
+
+
 def set_seeds(seed):
     import tensorflow as tf
 
@@ -347,11 +363,14 @@ def train(cfg, resume=False, progress=True, log=print):
         model.save(str(tmp) + ".keras")
         os.replace(str(tmp) + ".keras", tmp)
     seconds = time.time() - t_start
+    throughput = {"train_img_per_s": float(np.median(ips_hist)) if ips_hist else 0.0,
+                  "pipeline_img_per_s": aug_ips, "cache_seconds": cache.seconds, "cache_mb": cache.nbytes / 1e6}
+    st = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    st.update(stopped=stopped, throughput=throughput, seconds=seconds)
+    atomic.write_text(state_path, json.dumps(st))
     log("done (%s): best val AP %.4f at epoch %d; %.1f min; model %s" % (
         stopped, best_ap, best_epoch, seconds / 60, best_path))
     return TrainResult(run_dir=run_dir, model_path=best_path, best_ap=float(best_ap), best_epoch=best_epoch,
                        epochs_done=len(history), seconds=seconds, anchors=np.asarray(anchors).tolist(),
                        stopped=stopped, history=history,
-                       throughput={"train_img_per_s": float(np.median(ips_hist)) if ips_hist else 0.0,
-                                   "pipeline_img_per_s": aug_ips, "cache_seconds": cache.seconds,
-                                   "cache_mb": cache.nbytes / 1e6})
+                       throughput=throughput)

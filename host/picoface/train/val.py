@@ -108,23 +108,52 @@ class ValSet:
         self.images = [read_image(s.image_path) for s in samples]
 
 
+def best_f1_threshold(dets, samples, iou=0.5):
+    """The score threshold with the best F1 on these detections (None if nothing matches)."""
+    from picoface.train.decode import iou_xywh as _iou
+
+    scores, tps, n_gt = [], [], 0
+    for d, s in zip(dets, samples):
+        d = np.asarray(d, np.float32).reshape(-1, 5)
+        d = d[np.argsort(-d[:, 4])]
+        n_gt += len(s.boxes)
+        used = np.zeros(len(s.boxes), bool)
+        ious = _iou(d[:, :4], s.boxes) if len(s.boxes) else np.zeros((len(d), 0))
+        iig = _iou(d[:, :4], s.ignore) if len(s.ignore) else np.zeros((len(d), 0))
+        for k in range(len(d)):
+            cand = np.where(~used & (ious[k] >= iou))[0] if ious.shape[1] else []
+            if len(cand):
+                used[cand[np.argmax(ious[k][cand])]] = True
+                scores.append(d[k, 4])
+                tps.append(1)
+            elif iig.shape[1] and iig[k].max() >= iou:
+                continue
+            else:
+                scores.append(d[k, 4])
+                tps.append(0)
+    if not scores or not n_gt or not any(tps):
+        return None
+    order = np.argsort(-np.asarray(scores))
+    tp = np.cumsum(np.asarray(tps)[order])
+    fp = np.cumsum(1 - np.asarray(tps)[order])
+    prec, rec = tp / (tp + fp), tp / n_gt
+    f1 = 2 * prec * rec / np.maximum(prec + rec, 1e-9)
+    return float(np.asarray(scores)[order][int(np.argmax(f1))])
+
+
 def val_ap(detector, valset, iou=0.5):
-    """AP@iou of a detector on a ValSet (picoface.evaluate when available)."""
+    """AP@iou of a detector on a ValSet: ``picoface.evaluate.score`` (the project's evaluator)
+    when it is installed, else ``average_precision`` here (same WIDER-style rules)."""
     dets = detector.detect_many(valset.images) if hasattr(detector, "detect_many") else \
         [detector.detect(im) for im in valset.images]
+    try:
+        from picoface.evaluate import score
+    except ImportError:
+        score = None
+    if score is not None:
+        res = score(dets, valset.samples, iou=(iou,))
+        ap = res["ap"].get("%g" % iou)
+        return float(ap) if ap is not None else 0.0
     ap, _, _, _ = average_precision(dets, [s.boxes for s in valset.samples],
                                     [s.ignore for s in valset.samples], iou)
     return ap
-
-
-def val_ap_official(detector, samples, iou=0.5):
-    """AP via picoface.evaluate (the data-eval engineer's implementation), or None if absent."""
-    try:
-        from picoface.evaluate import evaluate
-    except ImportError:
-        return None
-    res = evaluate(detector, samples, iou=(iou,))
-    ap = res.get("ap")
-    if isinstance(ap, dict):
-        ap = ap.get(iou, ap.get(str(iou)))
-    return float(ap) if ap is not None else None

@@ -1,0 +1,146 @@
+"""Export: int8 TFLite I/O, TFLM arena, board budget refusal, contract validation, parity."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from picoface.errors import PicofaceError
+
+
+def _contract(tmp_path, **over):
+    (tmp_path / "m.tflite").write_bytes(b"\x00" * 100)
+    c = {
+        "name": "t", "format": "tflite-int8", "file": "m.tflite", "bytes": 1, "sha256": "0" * 64,
+        "input": {"w": 64, "h": 64, "channels": 3, "order": "RGB", "layout": "NHWC", "dtype": "uint8",
+                  "scale": 1 / 255, "zero_point": 0, "fit": "stretch"},
+        "output": {"grid_w": 4, "grid_h": 4, "anchors": [[1.0, 1.2]], "classes": 1, "layout": "NHWC",
+                   "dtype": "int8", "scale": 0.1, "zero_point": -3},
+        "thresholds": {"score": 0.5, "nms": 0.3},
+        "training": {"config_hash": "abc", "commit": "unknown", "config": "train.yaml"},
+        "arena_bytes": 1234,
+    }
+    c.update(over)
+    return c
+
+
+def test_contract_round_trip_fills_size_and_hash(tmp_path):
+    from picoface.contract import load_contract, write_contract
+
+    c = write_contract(tmp_path / "model.json", _contract(tmp_path))
+    assert c["bytes"] == 100 and c["contract"] == 1
+    got = load_contract(tmp_path / "m.tflite", check_file=True)    # via the artifact name
+    assert got == load_contract(tmp_path) == c
+    (tmp_path / "m.tflite").write_bytes(b"\x01" * 100)
+    with pytest.raises(PicofaceError, match="does not match"):
+        load_contract(tmp_path / "model.json", check_file=True)
+
+
+@pytest.mark.parametrize("patch,msg", [
+    ({"format": "onnx"}, "format"),
+    ({"input": {"w": 64}}, "input.h"),
+    ({"output": None}, "output must be an object"),
+    ({"thresholds": {"score": 2, "nms": 0.3}}, "thresholds"),
+    ({"arena_bytes": -1}, "arena_bytes"),
+    ({"file": "../x.tflite"}, "plain file name"),
+])
+def test_contract_validation_names_the_problem(tmp_path, patch, msg):
+    from picoface.contract import write_contract
+
+    c = _contract(tmp_path, **patch)
+    with pytest.raises(PicofaceError, match=msg):
+        write_contract(tmp_path / "model.json", c)
+
+
+def test_contract_rejects_bad_anchors_and_missing_keys(tmp_path):
+    from picoface.contract import load_contract, write_contract
+
+    c = _contract(tmp_path)
+    c["output"] = dict(c["output"], anchors=[[1.0]])
+    with pytest.raises(PicofaceError, match="anchors"):
+        write_contract(tmp_path / "model.json", c)
+    good = write_contract(tmp_path / "model.json", _contract(tmp_path))
+    bad = copy.deepcopy(good)
+    del bad["sha256"]
+    (tmp_path / "model.json").write_text(json.dumps(bad))
+    with pytest.raises(PicofaceError, match="missing key 'sha256'"):
+        load_contract(tmp_path / "model.json")
+    with pytest.raises(PicofaceError, match="no model contract"):
+        load_contract(tmp_path / "nothing.json")
+
+
+def test_board_budget_refusal():
+    from picoface.boards import load_board
+    from picoface.export.arena import check_board_budget
+
+    b = load_board("openmv_h7")
+    check_board_budget(b, 90_000, 200_000)
+    with pytest.raises(PicofaceError, match=r"model file 96000 B > budget 95000 B"):
+        check_board_budget(b, 96_000, 200_000)
+    with pytest.raises(PicofaceError, match=r"TFLM arena 400000 B > budget 307200 B"):
+        check_board_budget(b, 90_000, 400_000)
+
+
+@pytest.fixture(scope="module")
+def tiny_int8():
+    """A tiny trained-shape picoface model exported to float and int8 TFLite."""
+    from picoface.export import tflite
+    from picoface.train.config import ModelConfig
+    from picoface.train.model import build_model
+
+    m = ModelConfig(extra_blocks=0)
+    model = build_model(m, 64, 64)
+    folded = tflite.fold(model, m)
+    rng = np.random.default_rng(0)
+    calib = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(8)]
+    return model, tflite.to_float(folded), tflite.to_int8(folded, calib)
+
+
+@pytest.mark.tf
+def test_int8_tflite_is_full_integer_with_uint8_input(tiny_int8):
+    from picoface.export.tflite import TFLiteRunner, io_details
+
+    model, fbytes, qbytes = tiny_int8
+    io = io_details(qbytes)
+    assert io["input"]["dtype"] == "uint8" and io["input"]["zero_point"] == 0
+    assert abs(io["input"]["scale"] - 1 / 255) < 1e-9
+    assert io["output"]["dtype"] == "int8" and io["output"]["shape"] == [1, 4, 4, 30]
+    assert io_details(fbytes)["input"]["dtype"] == "float32"
+    x = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    ref = model(x[None].astype(np.float32) / 255.0, training=False).numpy()[0]
+    yq = TFLiteRunner(qbytes)(x)
+    yf = TFLiteRunner(fbytes)(x)
+    np.testing.assert_allclose(yf, ref, atol=1e-4)
+    # int8 within a few output quantisation steps of float
+    assert np.abs(yq - ref).max() <= 4 * io["output"]["scale"] + 1e-6
+
+
+@pytest.mark.tf
+def test_tflm_arena_is_measured_by_bisection(tiny_int8):
+    from picoface.export.arena import measure_arena, tflm_available
+
+    if not tflm_available():
+        pytest.skip("tflite-micro not installed")
+    _, _, qbytes = tiny_int8
+    arena = measure_arena(qbytes)
+    # at least the input (64*64*3 uint8) plus one 32x32x8 int8 activation must fit
+    assert 64 * 64 * 3 + 32 * 32 * 8 < arena < 1_000_000
+    with pytest.raises(PicofaceError, match="cannot run this model"):
+        measure_arena(qbytes, upper=arena // 4)
+
+
+@pytest.mark.tf
+def test_parity_reports_both_aps_and_refuses_beyond_tolerance(tiny_int8, tmp_path):
+    from picoface.export.parity import parity
+    from picoface.train.samples import load_samples
+    from picoface.train.synthetic import make_dataset
+    from picoface.train.val import ValSet
+
+    _, fbytes, qbytes = tiny_int8
+    vs = ValSet(load_samples(make_dataset(tmp_path / "v", n=4, size=(64, 64))))
+    anchors = [[0.8, 1.0], [1.2, 1.4], [1.6, 1.9], [2.0, 2.4], [2.6, 3.1]]
+    r = parity(fbytes, qbytes, anchors, vs, tolerance=1.0)
+    assert set(r) >= {"ap_float", "ap_int8", "delta", "ok"} and r["ok"]
+    with pytest.raises(PicofaceError, match="differs from float AP"):
+        parity(fbytes, qbytes, anchors, vs, tolerance=-1.0)
