@@ -24,8 +24,9 @@ input: {w: 64, h: 64, fit: stretch}
 model: {width: 0.25, extra_blocks: 0}
 data: {root: %(data)s, train: [syn_train], val: syn_val, val_min_size: 4, cache_side: 96}
 train: {epochs: 1, batch_size: 8, steps_per_epoch: 2, warmup_epochs: 0, threads: 2}
-export: {formats: [tflite-float, tflite-int8], calib_images: 8, board: openmv_h7, parity_tolerance: 1.0}
-""" % {"out": tmp_path / "out", "run": tmp_path / "run", "data": tmp_path / "data"})
+export: {formats: [tflite-float, tflite-int8], calib_images: 8, board: openmv_h7, parity_tolerance: 1.0,
+         variants: {%(var)s: [96, 64]}}
+""" % {"var": tmp_path / "out_96x64", "out": tmp_path / "out", "run": tmp_path / "run", "data": tmp_path / "data"})
     return cfg
 
 
@@ -69,6 +70,12 @@ def test_train_resume_and_ship(tmp_path, capsys):
     for f in ("curves.png", "log.csv", "train.resolved.yaml", "picoface.keras", "export.json"):
         assert (shipped / f).is_file(), f
     assert load_contract(shipped / "picoface.keras", check_file=True)["format"] == "keras"
+
+    # the same weights exported at another input size
+    v = load_contract(tmp_path / "out_96x64" / "model.json", check_file=True)
+    assert (v["input"]["w"], v["input"]["h"]) == (96, 64) and (v["output"]["grid_w"], v["output"]["grid_h"]) == (6, 4)
+    assert v["training"]["config_hash"] == c["training"]["config_hash"]
+    assert "trained on 64x64 frames" in (tmp_path / "out_96x64" / "MODEL_CARD.md").read_text()
 
     # ship again from the finished run, without training
     (shipped / "MODEL_CARD.md").unlink()

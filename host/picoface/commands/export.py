@@ -20,6 +20,8 @@ def add_arguments(parser):
     parser.add_argument("--config", default=None, help="training config (default: found beside MODEL)")
     parser.add_argument("--val", default=None, help="val dataset for the float/int8 AP parity check "
                         "(default: the config's data.val; 'none' skips it)")
+    parser.add_argument("--input", default=None, metavar="WxH",
+                        help="export the (fully convolutional) weights at another input size, e.g. 208x160")
     parser.add_argument("--tolerance", type=float, default=None, help="max |AP int8 - AP float| (default 0.01)")
 
 
@@ -71,8 +73,15 @@ def run(args):
         valset = ValSet(vs)
     from picoface.export.shipping import export_model
 
+    size = None
+    if args.input:
+        try:
+            size = tuple(int(v) for v in args.input.lower().split("x"))
+            assert len(size) == 2
+        except (ValueError, AssertionError):
+            raise PicofaceError("--input %r is not WxH" % args.input, "write e.g. --input 208x160") from None
     s = export_model(model, cfg, args.out, formats=args.formats, board=args.board, calib=args.calib,
-                     valset=valset, parity_tolerance=args.tolerance)
+                     valset=valset, parity_tolerance=args.tolerance, input_size=size)
     for fmt, f in s["files"].items():
         print("%-13s %s  %d B" % (fmt, Path(args.out) / f["file"], f["bytes"]))
     if "arena_bytes" in s:

@@ -21,6 +21,14 @@ def write_card(cfg, result, summary, out):
         "stride-2 layers with symmetric ZeroPadding((1,1)) + 'valid', ReLU6, BN folded at export, "
         "no Add/UpSampling/GlobalPool." % (cfg.model.anchors, 5 + cfg.model.classes),
         "",
+    ]
+    ta = s.get("trained_at")
+    if ta and tuple(ta) != (cfg.input.w, cfg.input.h):
+        lines += ["The weights were trained on %dx%d frames (config `%s`) and are exported here at %dx%d: the "
+                  "network is fully convolutional and the anchors are in grid cells, so the same weights see "
+                  "faces %.2fx larger in pixels." % (ta[0], ta[1], "train.yaml", cfg.input.w, cfg.input.h,
+                                                      cfg.input.w / float(ta[0])), ""]
+    lines += [
         "## Interface",
         "",
         "| item | value |",
@@ -89,7 +97,7 @@ def write_card(cfg, result, summary, out):
         "```",
         "make train          # both shipped models",
         "# or just this one:",
-        ".venv/bin/picoface train --config models/%s/train.yaml" % cfg.name,
+        ".venv/bin/picoface train --config %s/train.yaml" % (cfg.out or "models/" + cfg.name),
         "```",
         "",
         "Training has a wall-clock budget (`train.budget_minutes`), so the number of epochs, and "

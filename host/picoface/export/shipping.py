@@ -70,9 +70,26 @@ def _contract(cfg, fmt, fname, anchors, io, chash, grid, extra, score=0.5):
     return c
 
 
+def at_size(cfg, size, name=None):
+    """A copy of the config for exporting the same weights at another input size."""
+    import copy
+
+    from picoface.train.model import check_input
+
+    c = copy.deepcopy(cfg)
+    c.input.w, c.input.h = int(size[0]), int(size[1])
+    check_input(c.input.w, c.input.h, c.model.stride)
+    if name:
+        c.name = name
+    return c
+
+
 def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None, anchors=None, valset=None,
-                 parity_tolerance=None, log=print):
-    """Write the artifacts; return a summary dict (sizes, arena, parity APs)."""
+                 parity_tolerance=None, log=print, input_size=None):
+    """Write the artifacts; return a summary dict (sizes, arena, parity APs).
+
+    ``input_size`` (w, h): export the fully convolutional weights at another input size
+    (``cfg`` then describes the training run; the artifacts describe the new size)."""
     import keras
 
     from picoface.boards import load_board
@@ -87,6 +104,15 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
     if parity_tolerance is None:
         parity_tolerance = cfg.export.parity_tolerance
     model = keras.models.load_model(str(keras_path), compile=False)
+    trained_at = (cfg.input.w, cfg.input.h)
+    train_cfg = cfg
+    if input_size and tuple(input_size) != trained_at:
+        from picoface.train.model import build_model
+
+        cfg = at_size(cfg, input_size, cfg.name if Path(out_dir).name == cfg.name else Path(out_dir).name)
+        resized = build_model(cfg.model, cfg.input.w, cfg.input.h)
+        resized.set_weights(model.get_weights())
+        model = resized
     if anchors is None:
         aj = Path(keras_path).parent / "anchors.json"
         if not aj.is_file():
@@ -100,8 +126,8 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
                             "export with the config the model was trained with")
     folded = tflite.fold(model, cfg.model)
     macs = count_macs(folded)
-    chash = config_hash(cfg)
-    summary = {"name": cfg.name, "params": int(folded.count_params()), "macs": macs, "grid": list(grid),
+    chash = config_hash(train_cfg)
+    summary = {"name": cfg.name, "trained_at": list(trained_at), "params": int(folded.count_params()), "macs": macs, "grid": list(grid),
                "anchors": np.round(anchors.astype(float), 4).tolist(), "config_hash": chash, "files": {}}
     blobs = {}
     # the Keras float model always ships (fine-tuning, kmodel path, bench), with its contract
@@ -160,7 +186,7 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
             write_contract(out / "model.json", c)
     from picoface.train.config import save_config
 
-    save_config(cfg, out / "train.resolved.yaml")
+    save_config(train_cfg, out / "train.resolved.yaml")
     atomic.write_text(out / "export.json", json.dumps(summary, indent=2) + "\n")
     if par is not None and not par["ok"]:
         raise PicofaceError("int8 AP %.4f differs from float AP %.4f by more than %.3f (artifacts written to %s)"
@@ -213,6 +239,19 @@ def ship(cfg, result, log=print):
     summary = dict(summary or {})
     summary["val_face_px"] = _face_sizes(vs, cfg)
     write_card(cfg, result, summary, out)
+    for folder, size in getattr(cfg.export, "variants", {}).items():
+        vout = resolve_path(folder)
+        vcfg = at_size(cfg, size, vout.name)
+        try:
+            vsum = export_model(result.model_path, cfg, vout, valset=ValSet(vs), log=log, input_size=size)
+        except PicofaceError as e:
+            log("variant %s (%dx%d) not shipped: %s" % (folder, size[0], size[1], e))
+            continue
+        for src in [Path(result.run_dir) / f for f in ("curves.png", "log.csv", "anchors.json")] + [out / "train.yaml"]:
+            if src.is_file():
+                shutil.copyfile(src, vout / src.name)
+        vsum["val_face_px"] = _face_sizes(vs, vcfg)
+        write_card(vcfg, result, vsum, vout)
     if err is not None:
         raise err
     return out

@@ -107,6 +107,8 @@ class ExportConfig:
     nms: float = 0.3
     max_weight_bytes: int = 0     # refuse to ship more int8 weights than this (0 = no limit)
     parity_tolerance: float = 0.01
+    # extra exports of the same fully convolutional weights at other input sizes: {out folder: [w, h]}
+    variants: typing.Dict[str, typing.List[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -265,6 +267,12 @@ def validate(cfg):
         from picoface.train.model import check_input
 
         check_input(cfg.train.warm_size[0], cfg.train.warm_size[1], cfg.model.stride)
+    for folder, size in cfg.export.variants.items():
+        if len(size) != 2 or cfg.model.arch != "picoface":
+            raise PicofaceError("export.variants[%s] must be [w, h] (picoface arch only)" % folder, "fix it")
+        from picoface.train.model import check_input
+
+        check_input(size[0], size[1], cfg.model.stride)
     if not cfg.data.train:
         raise PicofaceError("data.train is empty", "list at least one dataset")
     return cfg
