@@ -10,6 +10,7 @@ TFLite), the resolved training config and a MODEL_CARD.md.
 """
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -131,7 +132,12 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
                "anchors": np.round(anchors.astype(float), 4).tolist(), "config_hash": chash, "files": {}}
     blobs = {}
     # the Keras float model always ships (fine-tuning, kmodel path, bench), with its contract
-    shutil.copyfile(keras_path, out / FILES["keras"])
+    if (cfg.input.w, cfg.input.h) == trained_at:
+        shutil.copyfile(keras_path, out / FILES["keras"])
+    else:  # the resized copy, so the Keras file matches its contract
+        with atomic.atomic_path(out / FILES["keras"]) as tmp:
+            model.save(str(tmp) + ".keras")
+            os.replace(str(tmp) + ".keras", tmp)
     kio = {"input": {"dtype": "float32", "scale": 1.0 / 255.0, "zero_point": 0},
            "output": {"dtype": "float32", "scale": 1.0, "zero_point": 0}}
     if "tflite-float" in formats or "tflite-int8" in formats:
