@@ -56,8 +56,14 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -n 2 -m "not slow and not tf" $(ARGS)
 
+SHARED ?= ../shared
+K210_MODEL := models/picoface_k210_320x240
+
 train: setup
-	$(VENV)/bin/picoface train --config models/picoface_k210_320x240/train.yaml
+	$(VENV)/bin/picoface train --config $(K210_MODEL)/train.yaml
+	$(VENV)/bin/picoface kmodel convert $(K210_MODEL)/picoface_float.tflite --board maix_dock \
+	  --contract $(K210_MODEL)/picoface_float.json --calib $(SHARED)/data/facemask_kaggle/images \
+	  --out $(K210_MODEL)/picoface.kmodel
 	$(VENV)/bin/picoface train --config models/picoface_openmv_128/train.yaml
 
 bench: setup
