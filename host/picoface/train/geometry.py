@@ -3,71 +3,21 @@
 ``make_fit(cam_w, cam_h, net_w, net_h, mode)`` returns ``pfcore.geom.Fit`` (the very code the
 device runs). ``fit_affine(fit)`` turns its camera rectangle into the 2x3 affine matrix that
 maps camera pixels to net pixels, so training crops, validation preprocessing and the device
-agree exactly. ``LocalFit`` is the same contract, used only if ``pfcore.geom`` is unavailable.
+agree exactly.
 """
 
 import numpy as np
-
-
-class LocalFit:
-    """Same contract as ``pfcore.geom.Fit`` (ARCHITECTURE §5), used only without pfcore."""
-
-    def __init__(self, cam_w, cam_h, net_w, net_h, mode="stretch"):
-        self.cam_w, self.cam_h, self.net_w, self.net_h, self.mode = cam_w, cam_h, net_w, net_h, mode
-        self.net_size = (net_w, net_h)
-        rect, content = (0, 0, cam_w, cam_h), (0, 0, net_w, net_h)
-        wider = cam_w * net_h > cam_h * net_w
-        rnd = lambda a, b: (2 * a + b) // (2 * b)  # noqa: E731
-        if mode == "crop":
-            if wider:
-                w = rnd(cam_h * net_w, net_h)
-                rect = ((cam_w - w) // 2, 0, w, cam_h)
-            else:
-                h = rnd(cam_w * net_h, net_w)
-                rect = (0, (cam_h - h) // 2, cam_w, h)
-        elif mode == "letterbox":
-            if wider:
-                h = max(1, rnd(cam_h * net_w, cam_w))
-                content = (0, (net_h - h) // 2, net_w, h)
-            else:
-                w = max(1, rnd(cam_w * net_h, cam_h))
-                content = ((net_w - w) // 2, 0, w, net_h)
-        self._rect, self._content = rect, content
-
-    def cam_rect(self):
-        return self._rect
-
-    def content_rect(self):
-        return self._content
-
-    def net_to_cam(self, box):
-        rx, ry, rw, rh = self._rect
-        cx0, cy0, cw, ch = self._content
-        kx, ky = rw / float(cw), rh / float(ch)
-        x1 = rx + ((box[0] - box[2] / 2.0) * self.net_w - cx0) * kx
-        x2 = rx + ((box[0] + box[2] / 2.0) * self.net_w - cx0) * kx
-        y1 = ry + ((box[1] - box[3] / 2.0) * self.net_h - cy0) * ky
-        y2 = ry + ((box[1] + box[3] / 2.0) * self.net_h - cy0) * ky
-        x1, x2 = min(max(x1, 0.0), self.cam_w), min(max(x2, 0.0), self.cam_w)
-        y1, y2 = min(max(y1, 0.0), self.cam_h), min(max(y2, 0.0), self.cam_h)
-        return [x1, y1, max(0.0, x2 - x1), max(0.0, y2 - y1)]
+from pfcore.geom import Fit
 
 
 def make_fit(cam_w, cam_h, net_w, net_h, mode="stretch"):
-    try:
-        from pfcore.geom import Fit
-    except ImportError:
-        Fit = LocalFit
     return Fit(int(cam_w), int(cam_h), int(net_w), int(net_h), mode)
 
 
 def fit_affine(fit, net_w, net_h):
     """2x3 matrix: camera pixel -> net pixel (cam_rect() drawn onto content_rect())."""
     rx, ry, rw, rh = [float(v) for v in fit.cam_rect()]
-    if hasattr(fit, "content_rect"):
-        cx, cy, cw, ch = [float(v) for v in fit.content_rect()]
-    else:
-        cx, cy, cw, ch = 0.0, 0.0, float(net_w), float(net_h)
+    cx, cy, cw, ch = [float(v) for v in fit.content_rect()]
     sx, sy = cw / rw, ch / rh
     return np.array([[sx, 0.0, cx - rx * sx], [0.0, sy, cy - ry * sy]], np.float32)
 
