@@ -236,7 +236,9 @@ def firmware_sandbox(world, family):
     saved_stdout = sys.stdout
     for k in saved_mods:
         del sys.modules[k]
-    sys.path[:0] = [str(FAKES_DIR / family), str(DEVICE_DIR)]
+    # MaixPy and CanMV (a MaixPy fork) share the K210 camera/LCD/pin/machine fakes in fakes/k210.
+    shared = [str(FAKES_DIR / "k210")] if family in ("maixpy", "canmv") else []
+    sys.path[:0] = [str(FAKES_DIR / family)] + shared + [str(DEVICE_DIR)]
     world_mod.activate(world)
     if family == "openmv":
         # `time` is a built-in module (found before sys.path): install the fake explicitly

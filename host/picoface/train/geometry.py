@@ -26,7 +26,6 @@ def fit_affine(fit, net_w, net_h):
 
 def preprocess(rgb, net_w, net_h, mode="stretch"):
     """An image as the device would feed it to the net: (uint8 HxWx3 net input, fit)."""
-
     h, w = rgb.shape[:2]
     fit = make_fit(w, h, net_w, net_h, mode)
     return fit_image(rgb, fit), fit
