@@ -226,3 +226,23 @@ def cached(w, h):
         atexit.register(shutil.rmtree, d, True)
         _CACHE[key] = build(d, w, h)
     return _CACHE[key]
+
+
+def synthetic_v3(w=320, h=240, out_ch=30):
+    """A small valid v3 (random weights, no nncase) YOLO-shaped model built from registers: 3 convs (stride 16) + DEQUANTIZE."""
+    from picoface.kmodel import v3
+
+    rng = np.random.default_rng(0)
+    layers, src = [], 0
+    plan = [(w, h, 3, 8, 3, 3), (w // 4, h // 4, 8, 8, 3, 3), (w // 16, h // 16, 8, out_ch, 1, 0)]
+    for i, (iw, ih, ic, oc, k, pool) in enumerate(plan):
+        regs = v3.conv_regs(iw, ih, ic, oc, kernel=k, pool_type=pool, src_addr=src, arg_x=-128)
+        last = i == len(plan) - 1
+        layers.append(v3.ConvLayer(regs=regs, weights=rng.integers(0, 256, oc * ic * k * k, dtype=np.uint8).tobytes(),
+                                   bn=[v3.BN(1 << 10, 0, 15)] * oc, act=v3.ActTable.relu_1024(),
+                                   flags=v3.KLF_MAIN_MEM_OUT if last else 0))
+        src = regs.image_dst_addr
+    ow, oh, oc = layers[-1].regs.out_shape
+    n = ow * oh * oc
+    layers.append(v3.DequantizeLayer(0, v3.align(n, 8), n, 0.01, -1.0))
+    return v3.build_model(layers)
