@@ -99,12 +99,11 @@ def validate_contract(c, where="model.json"):
     return c
 
 
-def _resolve(path):
-    p = Path(path)
-    if p.is_dir():
-        return p / "model.json"
-    if p.suffix == ".json":
-        return p
+def contract_path(artifact, strict=True):
+    """The contract of an artifact: ``<stem>.json`` beside it, else ``model.json`` when its
+    ``file`` names this artifact; None when there is none. An unreadable model.json raises
+    PicofaceError (``strict``) or is passed over."""
+    p = Path(artifact)
     own = p.with_suffix(".json")
     if own.is_file():
         return own
@@ -113,9 +112,19 @@ def _resolve(path):
         try:
             if json.loads(mj.read_text()).get("file") == p.name:
                 return mj
-        except (json.JSONDecodeError, AttributeError):
-            pass
-    return own
+        except (ValueError, AttributeError):
+            if strict:
+                raise PicofaceError("%s is not a valid model contract" % mj, "re-export the model") from None
+    return None
+
+
+def _resolve(path):
+    p = Path(path)
+    if p.is_dir():
+        return p / "model.json"
+    if p.suffix == ".json":
+        return p
+    return contract_path(p, strict=False) or p.with_suffix(".json")
 
 
 def load_contract(path, check_file=False):

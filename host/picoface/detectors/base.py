@@ -9,13 +9,13 @@ the YOLOv2 region output, map boxes back and NMS with ``picoface.detect.region``
 of ``pfcore.region``, checked against it by the device-core tests).
 """
 
-import json
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from picoface.errors import PicofaceError
+from picoface.contract import contract_path
 
 EVAL_THRESHOLD = 0.01  # score threshold for complete PR curves (the deployed one is in model.json)
 
@@ -28,23 +28,6 @@ class Detector(Protocol):
     macs: int | None
 
     def detect(self, rgb) -> np.ndarray: ...
-
-
-def contract_path(artifact):
-    """The model contract of an artifact (picoface.contract's rule): ``<stem>.json`` beside it,
-    else ``model.json`` when its ``file`` names this artifact; None when there is none."""
-    p = Path(artifact)
-    own = p.with_suffix(".json")
-    if own.is_file():
-        return own
-    mj = p.parent / "model.json"
-    if mj.is_file():
-        try:
-            if json.loads(mj.read_text()).get("file") == p.name:
-                return mj
-        except (ValueError, AttributeError):
-            raise PicofaceError("%s is not a valid model contract" % mj, "re-export the model") from None
-    return None
 
 
 def load_contract(artifact):
