@@ -13,6 +13,7 @@
 The model was trained for faces larger than ~20% of the frame: small faces are out of its scope.
 """
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -101,15 +102,12 @@ class BlazeFaceDetector:
         except KeyError:
             raise PicofaceError("%s has unexpected outputs %s" % (path, sorted(outs)), "use blazeface_front_128.tflite")
         self._anchors = blazeface_anchors()
-        self._macs = {}
 
-    @property
+    @functools.cached_property
     def macs(self):
-        if "v" not in self._macs:
-            from picoface.bench.macs import tflite_macs
+        from picoface.bench.macs import tflite_macs
 
-            self._macs["v"] = tflite_macs(self.path)
-        return self._macs["v"]
+        return tflite_macs(self.path)
 
     def raw(self, x):
         """Run on a (128,128,3) float32 input -> (regressors (896,16), logits (896,))."""

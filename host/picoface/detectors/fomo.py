@@ -11,6 +11,7 @@ inside a face box), which is not comparable with box AP.
   centre is the probability-weighted centroid of its 3x3 neighbourhood, its box one grid cell.
 """
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -63,15 +64,12 @@ class FomoDetector:
             raise PicofaceError("%s is not a FOMO face model" % path, "use fomo_face_detection.tflite")
         self._in, self._out = inp, out
         self.input_h, self.input_w = int(inp["shape"][1]), int(inp["shape"][2])
-        self._macs = {}
 
-    @property
+    @functools.cached_property
     def macs(self):
-        if "v" not in self._macs:
-            from picoface.bench.macs import tflite_macs
+        from picoface.bench.macs import tflite_macs
 
-            self._macs["v"] = tflite_macs(self.path)
-        return self._macs["v"]
+        return tflite_macs(self.path)
 
     def heatmap(self, rgb):
         """Face probability on the output grid, float32 (gh, gw)."""

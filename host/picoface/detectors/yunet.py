@@ -11,6 +11,7 @@ any input size) but rejects yunet_n_dynamic.onnx (dynamic Shape op), so the benc
 The score threshold is low (0.05) so the PR curve runs to high recall; NMS 0.3 as OpenCV Zoo.
 """
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -43,16 +44,13 @@ class YuNetDetector:
                 "use yunet_n_320_320.onnx (OpenCV 4.x rejects the dynamic-shape export)",
             ) from e
         self._cv2 = cv2
-        self._macs = {}
 
-    @property
+    @functools.cached_property
     def macs(self):
         """Multiply-accumulates at 320x320 (the size YuNet's published MFLOPs refer to)."""
-        if "v" not in self._macs:
-            from picoface.bench.macs import onnx_macs
+        from picoface.bench.macs import onnx_macs
 
-            self._macs["v"] = onnx_macs(self.path, {"input": (1, 3, 320, 320)})
-        return self._macs["v"]
+        return onnx_macs(self.path, {"input": (1, 3, 320, 320)})
 
     def detect(self, rgb):
         cv2 = self._cv2
