@@ -144,3 +144,60 @@ def test_parity_reports_both_aps_and_refuses_beyond_tolerance(tiny_int8, tmp_pat
     assert set(r) >= {"ap_float", "ap_int8", "delta", "ok"} and r["ok"]
     with pytest.raises(PicofaceError, match="differs from float AP"):
         parity(fbytes, qbytes, anchors, vs, tolerance=-1.0)
+
+
+def _relu_net(activation="relu", seed=0):
+    """A BN-folded picoface net with random weights and uneven channel scales."""
+    import keras
+
+    from picoface.export.tflite import fold
+    from picoface.train.config import load_config
+    from picoface.train.model import build_model
+
+    cfg = load_config(None, ["model.stride=8", "model.activation=%s" % activation, "model.extra_blocks=1",
+                             "model.channels=[8, 16, 16, 16, 16, 16]"])
+    keras.utils.set_random_seed(seed)
+    m = build_model(cfg.model, 64, 48)
+    rng = np.random.default_rng(seed)
+    for layer in m.layers:
+        if layer.__class__.__name__ == "BatchNormalization":
+            g, b, mu, var = layer.get_weights()
+            layer.set_weights([rng.uniform(0.05, 5.0, g.shape).astype(np.float32), b, mu, var])
+    images = [rng.integers(0, 256, (48, 64, 3)).astype(np.uint8) for _ in range(8)]
+    return fold(m, cfg.model), cfg, images
+
+
+@pytest.mark.tf
+def test_equalisation_keeps_the_function_and_evens_channel_ranges():
+    import keras
+
+    from picoface.export.tflite import _chain, equalize
+
+    net, _, images = _relu_net()
+    x = np.stack(images).astype(np.float32) / 255.0
+    before = net(x).numpy()
+    links = _chain(net)
+    taps = keras.Model(net.input, [a.output for _, a, _ in links])
+
+    def spread():
+        out = []
+        for y in taps(x):
+            r = np.percentile(np.asarray(y).reshape(-1, y.shape[-1]), 99.99, axis=0)
+            r = r[r > 1e-6]
+            out.append(r.max() / r.min())
+        return np.array(out)
+
+    s0 = spread()
+    assert equalize(net, images) == len(links)
+    np.testing.assert_allclose(net(x).numpy(), before, rtol=1e-4, atol=1e-4 * np.abs(before).max())
+    s1 = spread()
+    assert s0.max() > 3 and np.all(s1 < 1.01)       # every channel now spans the tensor's range
+
+
+@pytest.mark.tf
+def test_equalisation_refuses_relu6():
+    from picoface.export.tflite import equalize
+
+    net, _, images = _relu_net("relu6")
+    with pytest.raises(PicofaceError, match="plain ReLU"):
+        equalize(net, images)

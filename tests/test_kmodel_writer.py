@@ -294,6 +294,8 @@ def test_convert_command_end_to_end(compiled, tiny, tmp_path, capsys):
     src_contract = tmp_path / "src.json"
     src_contract.write_text(json.dumps(CONTRACT))
     out = tmp_path / "out" / "tiny.kmodel"
+    out.parent.mkdir()
+    (out.parent / "MODEL_CARD.md").write_text("# tiny\n\n## Interface\n\nx\n\n## Accuracy\n\ny\n")
     p = argparse.ArgumentParser()
     export.add_arguments_convert(p)
     args = p.parse_args([str(tfl), "--board", "maix_dock", "--calib", str(cdir), "--out", str(out),
@@ -314,6 +316,10 @@ def test_convert_command_end_to_end(compiled, tiny, tmp_path, capsys):
     assert rep["emulator_vs_float"]["cosine_min"] > 0.99
     assert rep["calib_images"] == len(calib) and rep["budget"]["bytes"] == len(blob)
     assert "| v3 in emulator vs float model |" in (out.parent / "verify.md").read_text()
+    # the model card beside it gained its kmodel section, before the accuracy part
+    card = (out.parent / "MODEL_CARD.md").read_text()
+    assert card.index("## Interface") < card.index("## K210 kmodel v3 (`tiny.kmodel`") < card.index("## Accuracy")
+    assert "| bytes | {:,} |".format(len(blob)) in card and "20x15x30" in card
     # the standalone verify command agrees with the export's own verification
     v5_kept = out.with_suffix(".v5.kmodel")
     assert v5.kpu_program(v5_kept.read_bytes()).scale == pytest.approx(v3.parse(blob).layers[-1].scale)
@@ -370,3 +376,15 @@ def test_nncase_failure_is_a_clear_error(nncase_python, tmp_path, monkeypatch):
     with pytest.raises(PicofaceError, match="nncase compile"):
         nncase_side.compile_tflite(bad, np.zeros((1, 3, 16, 16), np.uint8), tmp_path / "o.kmodel")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tflite"]  # no output, no nncase litter in the CWD
+
+
+def test_model_card_kmodel_section_is_replaced_not_repeated():
+    from picoface.kmodel.export import CARD_BEGIN, CARD_END, with_card_section
+
+    card = "# m\n\n## Interface\n\n## Accuracy\n\nAP 0.5\n"
+    one = with_card_section(card, CARD_BEGIN + "\nfirst\n" + CARD_END + "\n")
+    two = with_card_section(one, CARD_BEGIN + "\nsecond\n" + CARD_END + "\n")
+    assert two.count(CARD_BEGIN) == 1 and "second" in two and "first" not in two
+    assert two.index("second") < two.index("## Accuracy") and two.endswith("AP 0.5\n")
+    # a card without an accuracy heading gets the section at the end
+    assert with_card_section("# m\n", "S\n").endswith("S\n")

@@ -67,6 +67,7 @@ def test_train_resume_and_ship(tmp_path, capsys):
     assert cf["format"] == "tflite-float" and cf["input"]["dtype"] == "float32"
     card = (shipped / "MODEL_CARD.md").read_text()
     assert "int8 TFLite" in card and "picoface train --config" in card
+    assert "## What limits accuracy" in card and "- Compute: trained from scratch" in card
     for f in ("curves.png", "log.csv", "train.resolved.yaml", "picoface.keras", "export.json"):
         assert (shipped / f).is_file(), f
     assert load_contract(shipped / "picoface.keras", check_file=True)["format"] == "keras"
@@ -101,3 +102,19 @@ def test_profile_reports_throughput(tmp_path, capsys):
     res = json.loads(out[out.index("{"):])
     assert res["images"] == 16 and set(res) >= {"32x32", "64x64"}
     assert all(res[k]["step_img_s"] > 0 and res[k]["pipeline_img_s"] > 0 for k in ("32x32", "64x64"))
+
+
+def test_card_says_whether_the_run_was_still_improving():
+    from types import SimpleNamespace
+
+    from picoface.export.card import _cell_note, _compute_note
+    from picoface.train.config import load_config
+
+    cfg = load_config(None, ["train.budget_minutes=50"])
+    hist = [{"epoch": e, "val_ap": ap} for e, ap in enumerate([0.1, 0.2, 0.3, 0.35, 0.4, 0.41, 0.42, 0.43], 1)]
+    late = SimpleNamespace(history=hist, best_epoch=8, stopped="budget")
+    early = SimpleNamespace(history=hist, best_epoch=3, stopped="early-stop")
+    assert "last epochs (stopped by: budget)" in _compute_note(late, cfg) and "50-minute" in _compute_note(late, cfg)
+    assert "levelled off" in _compute_note(early, cfg)
+    assert "one grid cell or less" in _cell_note([5, 8, 12, 20, 30], 16)
+    assert "1.5 grid cells" in _cell_note([5, 8, 12, 20, 30], 8)

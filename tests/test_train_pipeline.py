@@ -83,6 +83,101 @@ def test_augmented_frames_keep_boxes_valid(syn):
     assert n_faces > 10 and n_ign > 0
 
 
+def _pixels_in(img, box):
+    x, y, w, h = [int(round(v)) for v in box]
+    return img[y:y + h, x:x + w]
+
+
+def test_mosaic_frames_tile_photos_and_carry_their_boxes(tmp_path):
+    from picoface.train import pipeline
+    from picoface.train.synthetic import make_dataset
+
+    syn = make_dataset(tmp_path / "syn", n=8, size=(96, 72), seed=4)
+    cfg = _cfg(syn, "input.w=128", "input.h=96", "augment.mosaic=1.0", "augment.mosaic_max=3",
+               "augment.min_face=2", "augment.zoom_out=0", "augment.crop_min=1.0")
+    cache = pipeline.load_train_cache(cfg, progress=False)
+    aug = pipeline.Augmenter(cfg, train=True)
+    p = pipeline.source_probabilities(cfg, cache)
+    rng = np.random.default_rng(0)
+    plain = [len(aug.frame(cache.images[i], cache.boxes[i], cache.ignore[i], np.random.default_rng(i))[1])
+             for i in range(len(cache))]
+    counts = []
+    for k in range(20):
+        img, b, ig = pipeline.make_frame(aug, cache, p, k % len(cache), rng)
+        assert img.shape == (96, 128, 3) and img.dtype == np.uint8
+        for box in b:
+            assert box[0] >= 0 and box[1] >= 0 and box[0] + box[2] <= 128.01 and box[1] + box[3] <= 96.01
+            assert min(box[2], box[3]) >= 2
+            # synthetic faces are drawn bright on a darker background: a box must sit on one
+            assert _pixels_in(img, box).mean() > img.mean()
+        counts.append(len(b))
+    # 2x2..3x3 tiles of photos with about one face each: more faces per frame than one photo
+    assert np.mean(counts) > 2 * np.mean(plain)
+
+
+def test_mosaic_probability_zero_gives_plain_frames(syn):
+    from picoface.train import pipeline
+
+    cfg = _cfg(syn, "augment.mosaic=0")
+    cache = pipeline.load_train_cache(cfg, progress=False)
+    aug = pipeline.Augmenter(cfg, train=True)
+    p = pipeline.source_probabilities(cfg, cache)
+    a = pipeline.make_frame(aug, cache, p, 3, np.random.default_rng(7))
+    b = aug.frame(cache.images[3], cache.boxes[3], cache.ignore[3], np.random.default_rng(7))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("mosaic", [0.0, 1.0])
+def test_a_view_renders_the_window_of_the_full_frame(syn, mosaic):
+    from picoface.train import pipeline
+
+    cfg = _cfg(syn, "input.w=128", "input.h=96", "augment.mosaic=%g" % mosaic, "augment.brightness=0",
+               "augment.contrast=0", "augment.saturation=0", "augment.grayscale=0", "augment.blur=0",
+               "augment.noise=0", "augment.min_face=0.5")
+    cache = pipeline.load_train_cache(cfg, progress=False)
+    aug = pipeline.Augmenter(cfg, train=True)
+    p = pipeline.source_probabilities(cfg, cache)
+    for k in range(8):
+        img, b, ig = pipeline.make_frame(aug, cache, p, k, np.random.default_rng(k))
+        view = (8 * k, 4 * k, 64, 48)
+        win, wb, _ = pipeline.make_frame(aug, cache, p, k, np.random.default_rng(k), view)
+        assert win.shape == (48, 64, 3)
+        full = img[view[1]:view[1] + 48, view[0]:view[0] + 64].astype(int)
+        assert np.abs(win.astype(int) - full).max() <= 2      # warpAffine's fixed-point rounding
+        assert np.mean(win == full) > 0.98
+        # the window's faces are the full frame's faces cut to the window, at the same pixel size
+        cut, _ = pipeline.cut_boxes(b - np.array([view[0], view[1], 0, 0], np.float32), ig, 64, 48, 0.5)
+        np.testing.assert_allclose(np.sort(wb, 0), np.sort(cut, 0), atol=1e-3)
+
+
+def test_warm_crop_batches_are_windows_at_net_scale(syn):
+    from picoface.train import pipeline
+
+    cfg = _cfg(syn, "input.w=128", "input.h=96", "train.warm_size=[64, 48]", "train.warm_crop=true",
+               "augment.zoom_out=0", "augment.crop_min=1.0", "augment.aspect_jitter=0", "augment.min_face=1")
+    cache = pipeline.load_train_cache(cfg, progress=False)
+    anchors = np.array([[0.5, 0.5], [1, 1]], np.float32)
+    full = pipeline.TrainData(cfg, cache, anchors, (8, 6))
+    warm = pipeline.TrainData(cfg, cache, anchors, (8, 6), size=(64, 48), crop=True)
+    shrunk = pipeline.TrainData(cfg, cache, anchors, (8, 6), size=(64, 48))
+    assert warm.crop and not shrunk.crop
+    x, y, gt, ig = warm.example(0, np.random.default_rng(1))
+    assert x.shape == (48, 64, 3) and y.shape == (3, 4, 2, 6)
+
+    def median_face(td):
+        rng = np.random.default_rng(2)
+        s = []
+        for i in range(60):
+            b = td.example(i % len(cache), rng)[2]
+            s += list(b[b[:, 2] > 0, 2] * td.net_w)
+        return np.median(s)
+
+    # a window keeps the full frame's pixel scale; a resized warm frame halves the faces
+    assert median_face(warm) == pytest.approx(median_face(full), rel=0.25)
+    assert median_face(shrunk) == pytest.approx(median_face(full) / 2, rel=0.25)
+
+
 def test_flip_mirrors_image_and_boxes(tmp_path):
     from picoface.train import pipeline
     from picoface.train.synthetic import make_dataset

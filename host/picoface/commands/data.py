@@ -31,6 +31,22 @@ def add_arguments(parser):
     p.add_argument("--cols", type=int, default=4)
     p.add_argument("--tile", type=int, default=256, help="tile size in px")
     p.add_argument("--seed", type=int, default=0, help="random pick seed (-1: the first N in order)")
+    _add_convention(sub)
+
+
+def _add_convention(sub):
+    p = sub.add_parser("convention", help="measure each set's box convention against WIDER FACE's "
+                                          "(prints data.box_adjust for a training config)")
+    _common(p)
+    p.add_argument("--reference", default="widerface_val",
+                   help="set whose convention the others are mapped to (default widerface_val)")
+    p.add_argument("--detector", default="../shared/anchors/ultralight_1mb/version-RFB-320.onnx",
+                   help="a detector trained on the reference convention: Ultra-Light .onnx or a picoface model "
+                        "(default: Ultra-Light RFB-320 in ../shared/anchors)")
+    p.add_argument("--min-size", type=float, default=20.0,
+                   help="reference faces smaller than this (or marked invalid) are left out (default 20)")
+    p.add_argument("-n", type=int, default=120, help="images per set (default 120)")
+    p.add_argument("--reference-n", type=int, default=200, help="reference images (default 200)")
 
 
 def _opts(args):
@@ -50,7 +66,45 @@ def _load_all(args):
 
 
 def run(args):
-    return {"check": _check, "stats": _stats, "show": _show}[args.action](args)
+    return {"check": _check, "stats": _stats, "show": _show, "convention": _convention}[args.action](args)
+
+
+def _convention(args):
+    from picoface.data import load_dataset, widerface_eval_set
+    from picoface.data.convention import measure, to_reference
+    from picoface.train.config import shared_path
+
+    path = shared_path(args.detector)
+    if path.suffix.lower() == ".onnx":
+        from picoface.detectors.ultralight import UltraLightDetector
+
+        det = UltraLightDetector(path)
+    else:
+        from picoface.detectors import open_model
+
+        det = open_model(path)
+    ref_samples = widerface_eval_set(args.reference, min_size=args.min_size)
+    ref = measure(ref_samples, det, n=args.reference_n)
+    if ref["pairs"] < 20:
+        raise PicofaceError("the detector matched only %d faces of %s" % (ref["pairs"], args.reference),
+                            "use a detector trained on that set's convention, or a larger -n")
+    print("| set | pairs | dx | dy | sw | sh | box_adjust |")
+    print("|---|---|---|---|---|---|---|")
+    print("| %s (reference) | %d | %.3f | %.3f | %.3f | %.3f | — |" % (
+        args.reference, ref["pairs"], ref["dx"], ref["dy"], ref["sw"], ref["sh"]))
+    adjust = {}
+    for spec in args.specs:
+        m = measure(load_dataset(spec, **_opts(args)), det, n=args.n)
+        if m["pairs"] < 20:
+            print("| %s | %d | too few matched faces to measure | | | | — |" % (spec, m["pairs"]))
+            continue
+        adjust[Path(spec).name] = to_reference(m, ref)
+        print("| %s | %d | %.3f | %.3f | %.3f | %.3f | %s |" % (spec, m["pairs"], m["dx"], m["dy"], m["sw"], m["sh"],
+                                                             adjust[Path(spec).name]))
+    print("\ndata:\n  box_adjust:")
+    for k, v in adjust.items():
+        print("    %s: %s" % (k, v))
+    return 0
 
 
 def _check(args):

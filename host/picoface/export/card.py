@@ -7,6 +7,36 @@ def _kb(n):
     return "%s B (%.1f KB)" % ("{:,}".format(int(n)), n / 1024.0) if n is not None else "n/a"
 
 
+def _is_kmodel_board(name):
+    from picoface.boards import load_board
+
+    return load_board(name).model_format == "kmodel-v3"
+
+
+def _compute_note(result, cfg):
+    """Whether the run was still improving when it stopped, read from its history."""
+    hist = [h for h in (getattr(result, "history", []) or []) if h.get("val_ap") not in (None, "")]
+    if cfg.model.pretrained:
+        text = ("stem and first %d blocks start from `%s`, the rest is trained from scratch, on a 2-core CPU"
+                % (cfg.model.pretrained_blocks, cfg.model.pretrained.rsplit("/", 1)[-1]))
+    else:
+        text = "trained from scratch (no pretrained weights) on a 2-core CPU"
+    if cfg.train.budget_minutes:
+        text += " within a %g-minute wall-clock budget" % cfg.train.budget_minutes
+    if len(hist) >= 4 and result.best_epoch > hist[-1]["epoch"] - max(2, len(hist) // 5):
+        return text + ("; the best val AP came in the last epochs (stopped by: %s), so a longer "
+                       "`train.budget_minutes` would likely give a better model (see the curves)." % result.stopped)
+    return text + "; val AP had levelled off before the run stopped (see the curves)."
+
+
+def _cell_note(face_px, stride):
+    """How the median val face compares with one grid cell."""
+    med = face_px[2]
+    if med <= stride:
+        return ", so half of them span about one grid cell or less"
+    return ", so the median face spans %.1f grid cells" % (med / float(stride))
+
+
 def write_card(cfg, result, summary, out):
     s = summary or {}
     par = s.get("parity") or {}
@@ -18,8 +48,9 @@ def write_card(cfg, result, summary, out):
         "",
         "Face detector of the picoface family: depthwise-separable (MobileNetV1-style) backbone, "
         "YOLOv2 region head (%d anchors x %d), one class (face). KPU-friendly: only 1x1/3x3 convs, "
-        "stride-2 layers with symmetric ZeroPadding((1,1)) + 'valid', ReLU6, BN folded at export, "
-        "no Add/UpSampling/GlobalPool." % (cfg.model.anchors, 5 + cfg.model.classes),
+        "stride-2 layers with symmetric ZeroPadding((1,1)) + 'valid', %s, BN folded at export, "
+        "no Add/UpSampling/GlobalPool." % (cfg.model.anchors, 5 + cfg.model.classes,
+                                           "ReLU6" if cfg.model.activation == "relu6" else "ReLU"),
         "",
     ]
     ta = s.get("trained_at")
@@ -42,6 +73,7 @@ def write_card(cfg, result, summary, out):
         "| thresholds | score %.3f%s, NMS IoU %.2f |" % (
             s.get("score_threshold", cfg.export.score),
             " (best F1 of the int8 model on val)" if cfg.export.score <= 0 else "", cfg.export.nms),
+
         "",
         "## Artifacts",
         "",
@@ -50,11 +82,13 @@ def write_card(cfg, result, summary, out):
     ]
     for fmt, f in files.items():
         lines.append("| `%s` | %s | %s |" % (f["file"], fmt, _kb(f.get("bytes"))))
+    kmodel_board = cfg.export.board and _is_kmodel_board(cfg.export.board)
     lines += [
         "",
-        "`model.json` is the contract of the deployable int8 TFLite; `picoface_float.json` / "
-        "`picoface_int8.json` describe each TFLite. The K210 kmodel is made from "
-        "`picoface_float.tflite` by `picoface.kmodel.export` (nncase PTQ).",
+        ("`picoface_float.json` / `picoface_int8.json` describe each TFLite; `model.json` describes the "
+         "kmodel that `make train` converts from `picoface_float.tflite` (section below)." if kmodel_board else
+         "`model.json` is the contract of the deployable int8 TFLite; `picoface_float.json` / "
+         "`picoface_int8.json` describe each TFLite."),
         "",
         "- TFLite Micro arena (int8, measured with tflite-micro by bisection): %s" % _kb(s.get("arena_bytes")),
     ]
@@ -78,6 +112,13 @@ def write_card(cfg, result, summary, out):
         "",
         "- data: %s (widerface_val is never trained on); per-source weights %s" % (
             ", ".join(cfg.data.train), cfg.data.weights or "equal"),
+    ]
+    if cfg.model.pretrained:
+        lines.append("- initial weights: the stem and first %d depthwise-separable blocks are copied from `%s` "
+                     "(`model.pretrained`; its licence and training data: the comment at the top of `train.yaml`); "
+                     "the later blocks and the region head start from random weights" % (
+                         cfg.model.pretrained_blocks, cfg.model.pretrained))
+    lines += [
         "- %d epochs run (stopped by: %s) in %.1f min on this machine's CPU; median %.0f img/s "
         "training, input pipeline alone %.0f img/s, image cache %.0f MB decoded in %.0f s" % (
             result.epochs_done, result.stopped, result.seconds / 60.0, tp.get("train_img_per_s", 0),
@@ -85,9 +126,10 @@ def write_card(cfg, result, summary, out):
         "- config: `train.yaml`; this run's resolved config is `train.resolved.yaml` (hash `%s`, seed %d, "
         "budget %g min, %d TF threads, batch %d, lr %g%s)" % (
             s.get("config_hash", "?"), cfg.seed, cfg.train.budget_minutes, cfg.train.threads, cfg.train.batch_size,
-            cfg.train.lr, ", progressive resizing from %dx%d for %.0f%% of the run" % (
-                cfg.train.warm_size[0], cfg.train.warm_size[1], 100 * cfg.train.warm_fraction)
-            if cfg.train.warm_size else ""),
+            cfg.train.lr, ", %dx%d %s for the first %.0f%% of the run" % (
+                cfg.train.warm_size[0], cfg.train.warm_size[1],
+                "windows of full-size frames" if cfg.train.warm_crop else "(smaller) frames",
+                100 * cfg.train.warm_fraction) if cfg.train.warm_size else ""),
         "- curves: `curves.png`, per-epoch log: `log.csv`",
         "",
         "![training curves](curves.png)",
@@ -105,22 +147,18 @@ def write_card(cfg, result, summary, out):
         "",
     ]
     fp = s.get("val_face_px")
-    lines += [
-        "## What limits accuracy",
-        "",
-        "- Compute: trained from scratch (no pretrained weights) on a shared 2-core CPU within a "
-        "wall-clock budget; the loss and val AP were still improving when the budget ran out "
-        "(see the curves), so a longer `train.budget_minutes` gives a better model.",
-    ]
+    lines += ["## What limits accuracy", "", "- Compute: " + _compute_note(result, cfg)]
     if fp:
         lines.append("- Face size: the val faces (>= %g px in the photo) are %s px at the %dx%d net input "
-                     "(10/25/50/75/90th percentile, sqrt of area); the output stride is %d px, so half of "
-                     "them span about one grid cell or less." % (cfg.data.val_min_size, "/".join(str(v) for v in fp),
-                                                                 cfg.input.w, cfg.input.h, cfg.model.stride))
+                     "(10/25/50/75/90th percentile, sqrt of area); the output stride is %d px%s." % (
+                         cfg.data.val_min_size, "/".join(str(v) for v in fp), cfg.input.w, cfg.input.h,
+                         cfg.model.stride, _cell_note(fp, cfg.model.stride)))
     lines += [
         "- Data: the training photos mostly hold one or a few large faces (LFW, portraits, mask "
-        "datasets; two sets are machine-labelled by YuNet), unlike WIDER's crowds of small faces; "
-        "zoom-out augmentation only partly closes that gap.",
+        "datasets; two sets are machine-labelled by YuNet), unlike WIDER's crowds of small, blurred, "
+        "occluded faces; %s augmentation brings faces down to WIDER sizes but not its scenes." % (
+            "mosaic (%.0f %% of frames) and zoom-out" % (100 * cfg.augment.mosaic) if cfg.augment.mosaic
+            else "zoom-out"),
         "- Capacity: the weight budget of the board keeps the network narrow.",
         "",
     ]

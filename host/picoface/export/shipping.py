@@ -125,7 +125,18 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
     if (oshape[2], oshape[1]) != grid or oshape[3] != len(anchors) * (5 + cfg.model.classes):
         raise PicofaceError("model output %s does not match the config grid %s" % (oshape, grid),
                             "export with the config the model was trained with")
+    calib_imgs = None
+    if "tflite-int8" in formats or cfg.export.equalize:
+        calib_imgs = calibration_images(cfg, cfg.export.calib_images, seed=cfg.seed, calib=calib)
     folded = tflite.fold(model, cfg.model)
+    if cfg.export.equalize:
+        before = folded(np.stack(calib_imgs[:4]).astype(np.float32) / 255.0, training=False).numpy()
+        n = tflite.equalize(folded, calib_imgs)
+        after = folded(np.stack(calib_imgs[:4]).astype(np.float32) / 255.0, training=False).numpy()
+        err = float(np.abs(before - after).max())
+        if err > 1e-3 * max(1.0, float(np.abs(before).max())):
+            raise PicofaceError("cross-layer equalisation changed the outputs by %.3g" % err, "report this as a bug")
+        log("cross-layer equalisation: %d activations rescaled (outputs unchanged, max diff %.2g)" % (n, err))
     macs = count_macs(folded)
     chash = config_hash(train_cfg)
     summary = {"name": cfg.name, "trained_at": list(trained_at), "params": int(folded.count_params()), "macs": macs, "grid": list(grid),
@@ -143,7 +154,6 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
     if "tflite-float" in formats or "tflite-int8" in formats:
         blobs["tflite-float"] = tflite.to_float(folded)
     if "tflite-int8" in formats:
-        calib_imgs = calibration_images(cfg, cfg.export.calib_images, seed=cfg.seed, calib=calib)
         log("int8 calibration on %d images" % len(calib_imgs))
         blobs["tflite-int8"] = tflite.to_int8(folded, calib_imgs)
     arena = None

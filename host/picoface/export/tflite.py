@@ -26,6 +26,50 @@ def fold(model, model_cfg, check_input=None, atol=1e-3):
     return folded
 
 
+def _chain(model):
+    """[(producer, activation, consumer)] of a BN-folded picoface model: conv -> ReLU -> conv."""
+    convs = [l for l in model.layers if l.__class__.__name__ in ("Conv2D", "DepthwiseConv2D")]
+    names = {l.name for l in model.layers}
+    return [(a, model.get_layer(a.name + "_act") if a.name + "_act" in names else None, b)
+            for a, b in zip(convs, convs[1:])]
+
+
+def equalize(model, images, eps=1e-6):
+    """Cross-layer equalisation (Nagel et al., 2019) of a BN-folded picoface model with ReLU, in place.
+
+    After a depthwise conv some channels span 40 and others 0.3, and one int8 activation scale per
+    tensor leaves the small ones a handful of levels. ReLU commutes with a positive scale, so each
+    channel i of every conv output is divided by s_i = range_i / max range (measured on ``images``)
+    and the next conv's input weights for channel i are multiplied by s_i: the float function is
+    unchanged, every channel uses the full 8-bit range. Returns the number of rescaled tensors."""
+    import keras
+
+    links = _chain(model)
+    for a, act, b in links:
+        if act is None or getattr(act, "max_value", None) is not None or act.__class__.__name__ != "ReLU":
+            raise PicofaceError("equalisation needs plain ReLU between convs (%s has %s)" % (a.name, act),
+                                "train with model.activation: relu, or set export.equalize: false")
+    taps = keras.Model(model.input, [act.output for _, act, _ in links])
+    x = np.stack(images[:64]).astype(np.float32) / 255.0
+    outs = taps(x, training=False)
+    n = 0
+    for (a, _, b), y in zip(links, outs):
+        r = np.percentile(np.asarray(y).reshape(-1, y.shape[-1]), 99.99, axis=0)
+        if r.max() <= eps:
+            continue
+        s = np.where(r > eps, r / r.max(), 1.0).astype(np.float32)
+        ka, ba = a.get_weights()
+        if a.__class__.__name__ == "DepthwiseConv2D":
+            ka = ka / s.reshape(1, 1, -1, 1)
+        else:
+            ka = ka / s.reshape(1, 1, 1, -1)
+        a.set_weights([ka, ba / s])
+        kb, bb = b.get_weights()
+        b.set_weights([kb * s.reshape(1, 1, -1, 1), bb])   # input channels: axis 2 for conv and depthwise
+        n += 1
+    return n
+
+
 def _converter(model):
     import tensorflow as tf
 

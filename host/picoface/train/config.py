@@ -42,6 +42,9 @@ class ModelConfig:
     anchors: int = 5
     classes: int = 1
     anchor_boxes: typing.List[typing.List[float]] = field(default_factory=list)  # grid units; [] = k-means
+    pretrained: str = ""          # ONNX file whose stem + first blocks start the backbone ('' = from scratch)
+    pretrained_blocks: int = 0    # how many depthwise-separable blocks to take from it
+    pretrained_frozen: bool = False  # keep those blocks fixed (BatchNorm in inference mode) while training
 
 
 @dataclass
@@ -50,6 +53,9 @@ class DataConfig:
     train: typing.List[str] = field(default_factory=lambda: [
         "facemask_kaggle", "pseudo_facemask_cdeb", "pseudo_lfw", "roboflow_face_mik1i", "roboflow_thesis_faces"])
     weights: typing.Dict[str, float] = field(default_factory=dict)   # per-source sampling weight (default 1)
+    # per-source box convention -> WIDER FACE's: [dx, dy, sw, sh] moves a box's centre by (dx*w, dy*h)
+    # and scales it by (sw, sh) (measured with `picoface data convention SET`)
+    box_adjust: typing.Dict[str, typing.List[float]] = field(default_factory=dict)
     val: str = "widerface_val"
     val_min_size: float = 20.0    # val faces smaller than this (or invalid) are ignored
     max_images: int = 0           # 0 = all (a cap is for smoke tests)
@@ -72,6 +78,8 @@ class AugmentConfig:
     blur: float = 0.1
     noise: float = 0.1
     min_face: float = 3.0         # faces smaller than this (net pixels) become ignore regions
+    mosaic: float = 0.0           # probability of a mosaic frame: a grid of photos (many small faces)
+    mosaic_max: int = 4           # up to this many tiles per side (at least 2)
 
 
 @dataclass
@@ -96,6 +104,7 @@ class TrainConfig:
     steps_per_epoch: int = 0      # 0 = one pass over the training set
     warm_size: typing.List[int] = field(default_factory=list)  # [w, h]: train smaller frames first
     warm_fraction: float = 0.5    # ... for this fraction of the run (progressive resizing)
+    warm_crop: bool = False       # warm frames are windows of full-size frames (faces keep their size)
 
 
 @dataclass
@@ -103,6 +112,7 @@ class ExportConfig:
     formats: typing.List[str] = field(default_factory=lambda: ["tflite-float", "tflite-int8"])
     board: str = ""               # check the int8 model against this board's budget
     calib_images: int = 200
+    equalize: bool = False        # cross-layer equalisation before int8 (ReLU nets): same float function
     score: float = 0.0            # deployed score threshold; 0 = auto (best F1 of the int8 model on val)
     nms: float = 0.3
     max_weight_bytes: int = 0     # refuse to ship more int8 weights than this (0 = no limit)
@@ -273,6 +283,20 @@ def validate(cfg):
         from picoface.train.model import check_input
 
         check_input(size[0], size[1], cfg.model.stride)
+    if bool(m.pretrained) != (m.pretrained_blocks > 0) or (m.pretrained and m.arch != "picoface"):
+        raise PicofaceError("model.pretrained needs model.pretrained_blocks > 0 (picoface arch), and the reverse",
+                            "set both, or neither")
+    if m.pretrained_frozen and not m.pretrained:
+        raise PicofaceError("model.pretrained_frozen needs model.pretrained", "set it, or drop pretrained_frozen")
+    if not 0.0 <= cfg.augment.mosaic <= 1.0 or cfg.augment.mosaic_max < 2:
+        raise PicofaceError("augment.mosaic must be a probability and augment.mosaic_max >= 2", "fix them")
+    for name, adj in cfg.data.box_adjust.items():
+        if len(adj) != 4 or not (0.5 <= adj[2] <= 2 and 0.5 <= adj[3] <= 2 and abs(adj[0]) <= 0.5 and abs(adj[1]) <= 0.5):
+            raise PicofaceError("data.box_adjust[%s] must be [dx, dy, sw, sh] with |dx|, |dy| <= 0.5 and "
+                                "sw, sh in 0.5..2, got %s" % (name, adj), "fix it (measure: picoface data convention)")
+        if name not in cfg.data.train:
+            raise PicofaceError("data.box_adjust names %r, which is not in data.train%s" % (name, _suggest(name, cfg.data.train)),
+                                "use one of: " + ", ".join(cfg.data.train))
     if not cfg.data.train:
         raise PicofaceError("data.train is empty", "list at least one dataset")
     return cfg
@@ -345,6 +369,15 @@ def resolve_path(p):
     """Config paths are relative to the repository root unless absolute."""
     p = Path(os.path.expanduser(str(p)))
     return p if p.is_absolute() else (REPO_ROOT / p)
+
+
+def shared_path(p):
+    """A config path: ``../shared/...`` follows $PICOFACE_SHARED when set, else relative to the repo."""
+    env = os.environ.get("PICOFACE_SHARED")
+    prefix = "../shared/"
+    if env and str(p).startswith(prefix):
+        return Path(env) / str(p)[len(prefix):]
+    return resolve_path(p)
 
 
 def data_root(cfg):

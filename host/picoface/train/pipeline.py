@@ -6,7 +6,9 @@ crop (or zoom-out onto a grey canvas) with aspect jitter and flip, which is then
 net input by the device's own geometry (``pfcore.geom.Fit``, ``input.fit``) — one affine warp.
 Photometric jitter (brightness, contrast, saturation, grayscale, blur, noise) follows. Faces
 that become smaller than ``augment.min_face`` net pixels, or mostly cut off, turn into ignore
-regions (no objectness loss there), as do the datasets' own ignore boxes.
+regions (no objectness loss there), as do the datasets' own ignore boxes. With probability
+``augment.mosaic`` a frame is instead a grid of 2..``mosaic_max`` x 2..``mosaic_max`` tiles, each
+tile such a camera frame of another photo: many small faces per frame, as in crowd scenes.
 """
 
 import math
@@ -100,12 +102,16 @@ class Augmenter:
         self.fit_mode = cfg.input.fit
         self.train = train
 
-    def frame(self, img, boxes, ignore, rng):
+    def frame(self, img, boxes, ignore, rng, size=None, view=None):
+        """``size`` (w, h): make a frame of that size instead of the net input (mosaic tiles).
+        ``view`` (x, y, w, h): render only that window of the frame (boxes in window pixels)."""
         import cv2
 
         a = self.a
         H, W = img.shape[:2]
-        net_aspect = float(self.net_w) / self.net_h
+        net_w, net_h = size or (self.net_w, self.net_h)
+        vx, vy, vw, vh = view or (0, 0, net_w, net_h)
+        net_aspect = float(net_w) / net_h
         if self.train:
             aspect = net_aspect * math.exp(rng.uniform(-a.aspect_jitter, a.aspect_jitter))
             if rng.random() < a.zoom_out:
@@ -124,12 +130,13 @@ class Augmenter:
         else:
             cam_w, cam_h, cx0, cy0, flip = W, H, 0, 0, False
         # the crop is the "camera frame"; the device geometry maps it to the net input
-        fit = make_fit(cam_w, cam_h, self.net_w, self.net_h, self.fit_mode)
-        M = fit_affine(fit, self.net_w, self.net_h).astype(np.float64)
+        fit = make_fit(cam_w, cam_h, net_w, net_h, self.fit_mode)
+        M = fit_affine(fit, net_w, net_h).astype(np.float64)
         M[:, 2] -= M[:, :2] @ np.array([cx0, cy0], np.float64)
         if flip:
             M[0, :] = -M[0, :]
-            M[0, 2] += self.net_w
+            M[0, 2] += net_w
+        M[:, 2] -= (vx, vy)
         interp = cv2.INTER_AREA if abs(M[0, 0]) < 0.7 else cv2.INTER_LINEAR
         border = (0, 0, 0)
         if self.train and self.fit_mode != "letterbox":
@@ -139,25 +146,11 @@ class Augmenter:
         # warpAffine maps pixel centres: shift by half a pixel on both sides
         Mc = M.copy()
         Mc[:, 2] += 0.5 * (M[:, 0] + M[:, 1]) - 0.5
-        out = cv2.warpAffine(img, Mc.astype(np.float32), (self.net_w, self.net_h), flags=interp,
+        out = cv2.warpAffine(img, Mc.astype(np.float32), (vw, vh), flags=interp,
                              borderMode=cv2.BORDER_CONSTANT, borderValue=border)
         b = _transform_boxes(boxes, M)
         ig = _transform_boxes(ignore, M)
-        # faces mostly cut off by the frame, or too small to learn, become ignore regions
-        keep, extra_ig = [], []
-        for box in b:
-            x0, y0 = max(box[0], 0), max(box[1], 0)
-            x1, y1 = min(box[0] + box[2], self.net_w), min(box[1] + box[3], self.net_h)
-            if x1 - x0 <= 1 or y1 - y0 <= 1:
-                continue
-            frac = (x1 - x0) * (y1 - y0) / max(box[2] * box[3], 1e-6)
-            clipped = np.array([x0, y0, x1 - x0, y1 - y0], np.float32)
-            if frac < 0.6 or min(clipped[2], clipped[3]) < a.min_face:
-                extra_ig.append(clipped)
-            else:
-                keep.append(clipped)
-        b = np.array(keep, np.float32).reshape(-1, 4)
-        ig = np.concatenate([_clip(ig, self.net_w, self.net_h), np.array(extra_ig, np.float32).reshape(-1, 4)])
+        b, ig = cut_boxes(b, ig, vw, vh, a.min_face)
         if self.train:
             out = self.photometric(out, rng)
         return out, b, ig
@@ -188,6 +181,68 @@ class Augmenter:
             n = rng.normal(0, rng.uniform(2, 10), x.shape).astype(np.float32)
             x = np.clip(x.astype(np.float32) + n, 0, 255).astype(np.uint8)
         return x
+
+
+def cut_boxes(boxes, ignore, w, h, min_face):
+    """Boxes and ignore regions clipped to a w x h frame. Faces mostly cut off by the frame,
+    or too small to learn, become ignore regions."""
+    keep, extra_ig = [], []
+    for box in boxes:
+        x0, y0 = max(box[0], 0), max(box[1], 0)
+        x1, y1 = min(box[0] + box[2], w), min(box[1] + box[3], h)
+        if x1 - x0 <= 1 or y1 - y0 <= 1:
+            continue
+        frac = (x1 - x0) * (y1 - y0) / max(box[2] * box[3], 1e-6)
+        clipped = np.array([x0, y0, x1 - x0, y1 - y0], np.float32)
+        if frac < 0.6 or min(clipped[2], clipped[3]) < min_face:
+            extra_ig.append(clipped)
+        else:
+            keep.append(clipped)
+    b = np.array(keep, np.float32).reshape(-1, 4)
+    return b, np.concatenate([_clip(ignore, w, h), np.array(extra_ig, np.float32).reshape(-1, 4)])
+
+
+def mosaic_frame(aug, cache, p, first, rng, view=None):
+    """A frame tiled with photos: image ``first`` and others drawn with probabilities ``p``.
+    ``view`` (x, y, w, h): render only that window of it (tiles outside it are skipped)."""
+    a = aug.a
+    vx, vy, vw, vh = view or (0, 0, aug.net_w, aug.net_h)
+    cols = int(rng.integers(2, a.mosaic_max + 1))
+    rows = int(np.clip(cols + rng.integers(-1, 2), 2, a.mosaic_max))
+    xs = np.linspace(0, aug.net_w, cols + 1).astype(int)
+    ys = np.linspace(0, aug.net_h, rows + 1).astype(int)
+    canvas = np.zeros((vh, vw, cache.images[first].shape[2]), np.uint8)
+    boxes, ignore = [np.zeros((0, 4), np.float32)], [np.zeros((0, 4), np.float32)]
+    for r in range(rows):
+        for c in range(cols):
+            i = first if r == c == 0 else int(rng.choice(len(cache), p=p))
+            trng = np.random.default_rng(int(rng.integers(1 << 62)))  # a tile's draws: same with any view
+            x0, x1 = max(xs[c], vx), min(xs[c + 1], vx + vw)
+            y0, y1 = max(ys[r], vy), min(ys[r + 1], vy + vh)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            tile, b, ig = aug.frame(cache.images[i], cache.boxes[i], cache.ignore[i], trng,
+                                    size=(int(xs[c + 1] - xs[c]), int(ys[r + 1] - ys[r])),
+                                    view=(int(x0 - xs[c]), int(y0 - ys[r]), int(x1 - x0), int(y1 - y0)))
+            canvas[y0 - vy:y1 - vy, x0 - vx:x1 - vx] = tile
+            off = np.array([x0 - vx, y0 - vy, 0, 0], np.float32)
+            boxes.append(b + off)
+            ignore.append(ig + off)
+    return canvas, np.concatenate(boxes), np.concatenate(ignore)
+
+
+def make_frame(aug, cache, p, i, rng, view=None):
+    """One training frame for image ``i``: a mosaic (probability augment.mosaic) or a camera frame;
+    with ``view`` only that window of it."""
+    if aug.a.mosaic > 0 and rng.random() < aug.a.mosaic:
+        return mosaic_frame(aug, cache, p, i, rng, view)
+    return aug.frame(cache.images[i], cache.boxes[i], cache.ignore[i], rng, view=view)
+
+
+def source_probabilities(cfg, cache):
+    """Per-image sampling probability from the per-source weights (a weight is per image)."""
+    w = np.array([cfg.data.weights.get(s, 1.0) for s in cache.sources], np.float64)
+    return w / w.sum()
 
 
 def encode_targets(boxes, anchors, grid_w, grid_h, net_w, net_h, classes=1):
@@ -236,22 +291,26 @@ def pad_boxes(b, n, net_w, net_h):
 class TrainData:
     """Weighted sampling over the cache + augmentation + targets, as numpy batches or tf.data."""
 
-    def __init__(self, cfg, cache, anchors, grid, seed=0, size=None):
+    def __init__(self, cfg, cache, anchors, grid, seed=0, size=None, crop=False):
+        """``size``: smaller frames than the net input — resized frames, or with ``crop`` windows
+        cut from full-size frames (same face sizes in pixels, less context)."""
         self.cfg = cfg
         self.cache = cache
         self.anchors = np.asarray(anchors, np.float32)
         self.net_w, self.net_h = size or (cfg.input.w, cfg.input.h)
         self.grid_w, self.grid_h = (self.net_w // cfg.model.stride, self.net_h // cfg.model.stride) if size else grid
-        self.aug = Augmenter(cfg, train=True, size=(self.net_w, self.net_h))
+        self.crop = bool(crop and size)
+        self.aug = Augmenter(cfg, train=True, size=None if self.crop else (self.net_w, self.net_h))
         self.seed = seed
-        w = np.array([cfg.data.weights.get(s, 1.0) for s in cache.sources], np.float64)
-        # per-source weight is per image; a source's share is weight * its image count
-        self.p = w / w.sum()
+        self.p = source_probabilities(cfg, cache)
         self.steps = cfg.train.steps_per_epoch or max(1, len(cache) // cfg.train.batch_size)
 
     def example(self, i, rng):
-        c = self.cache
-        img, b, ig = self.aug.frame(c.images[i], c.boxes[i], c.ignore[i], rng)
+        view = None
+        if self.crop:  # a random window of a full-size frame: only that window is rendered
+            view = (int(rng.integers(0, self.aug.net_w - self.net_w + 1)),
+                    int(rng.integers(0, self.aug.net_h - self.net_h + 1)), self.net_w, self.net_h)
+        img, b, ig = make_frame(self.aug, self.cache, self.p, i, rng, view)
         if self.cfg.input.grayscale:
             img = (img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
             img = img.astype(np.uint8)
@@ -280,8 +339,30 @@ class TrainData:
         return tf.data.Dataset.from_generator(lambda: self.batches(epoch), output_signature=sig).prefetch(2)
 
 
+def adjust_boxes(boxes, adj):
+    """xywh boxes in another labelling convention: centre moved by (dx*w, dy*h), size scaled (sw, sh)."""
+    dx, dy, sw, sh = adj
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    cx = b[:, 0] + b[:, 2] * (0.5 + dx)
+    cy = b[:, 1] + b[:, 3] * (0.5 + dy)
+    w, h = b[:, 2] * sw, b[:, 3] * sh
+    return np.stack([cx - w / 2, cy - h / 2, w, h], 1).astype(np.float32)
+
+
 def load_train_cache(cfg, progress=True):
-    """All training samples of cfg.data.train, decoded into one ImageCache."""
+    """All training samples of cfg.data.train (or data.max_images of them), decoded into one ImageCache."""
+    all_samples = train_samples(cfg)
+    limit = cfg.data.max_images
+    if limit and len(all_samples) > limit:
+        rng = np.random.default_rng(cfg.seed)
+        idx = rng.choice(len(all_samples), limit, replace=False)
+        all_samples = [all_samples[i] for i in sorted(idx)]
+    side = cfg.data.cache_side or 2 * max(cfg.input.w, cfg.input.h)
+    return ImageCache(all_samples, side, threads=2, progress=progress)
+
+
+def train_samples(cfg):
+    """The samples of cfg.data.train, each set's boxes in WIDER's convention (data.box_adjust)."""
     from picoface.errors import PicofaceError
     from picoface.train.config import data_root
 
@@ -292,25 +373,24 @@ def load_train_cache(cfg, progress=True):
         s = [x for x in samples_mod.load_samples(folder) if x.image_path.is_file()]
         if not s:
             raise PicofaceError("dataset %s has no readable images" % folder, "check data.root / data.train")
+        adj = cfg.data.box_adjust.get(name)
         for x in s:
             x.source = name
+            if adj:
+                x.boxes = adjust_boxes(x.boxes, adj)
         all_samples += s
-    if cfg.data.max_images and len(all_samples) > cfg.data.max_images:
-        rng = np.random.default_rng(cfg.seed)
-        idx = rng.choice(len(all_samples), cfg.data.max_images, replace=False)
-        all_samples = [all_samples[i] for i in sorted(idx)]
-    side = cfg.data.cache_side or 2 * max(cfg.input.w, cfg.input.h)
-    return ImageCache(all_samples, side, threads=2, progress=progress)
+    return all_samples
 
 
 def augmented_box_sizes(cfg, cache, n=3000, seed=0):
     """Face sizes (net pixels) as the training augmentation produces them (for anchors)."""
     aug = Augmenter(cfg, train=True)
+    p = source_probabilities(cfg, cache)
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
-        i = int(rng.integers(len(cache)))
-        _, b, _ = aug.frame(cache.images[i], cache.boxes[i], cache.ignore[i], rng)
+        i = int(rng.choice(len(cache), p=p))
+        _, b, _ = make_frame(aug, cache, p, i, rng)
         if len(b):
             out.append(b[:, 2:4])
     return np.concatenate(out) if out else np.zeros((0, 2), np.float32)

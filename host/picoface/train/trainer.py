@@ -231,12 +231,27 @@ def train(cfg, resume=False, progress=True, log=print):
         model.name, model.count_params(),
         count_macs(build_model(cfg.model, cfg.input.w, cfg.input.h)) / 1e6, grid[0], grid[1]))
 
+    if state is None and cfg.model.pretrained:
+        from picoface.train.config import shared_path
+        from picoface.train.pretrained import load_backbone
+
+        src = shared_path(cfg.model.pretrained)
+        done = load_backbone(model, src, cfg.model.pretrained_blocks)
+        log("backbone: stem + %d blocks (%d layers) start from %s%s" % (
+            cfg.model.pretrained_blocks, len(done), src, ", frozen" if cfg.model.pretrained_frozen else ""))
+    if cfg.model.pretrained_frozen:
+        from picoface.train.pretrained import freeze
+
+        freeze(model, cfg.model.pretrained_blocks)
+
     data = pipeline.TrainData(cfg, cache, anchors, grid, seed=cfg.seed)
     warm_data = None
     if cfg.train.warm_size:
-        warm_data = pipeline.TrainData(cfg, cache, anchors, grid, seed=cfg.seed, size=tuple(cfg.train.warm_size))
-        log("progressive resizing: %dx%d frames for the first %.0f%% of the run, then %dx%d" % (
-            warm_data.net_w, warm_data.net_h, 100 * cfg.train.warm_fraction, cfg.input.w, cfg.input.h))
+        warm_data = pipeline.TrainData(cfg, cache, anchors, grid, seed=cfg.seed, size=tuple(cfg.train.warm_size),
+                                       crop=cfg.train.warm_crop)
+        log("progressive resizing: %dx%d %s for the first %.0f%% of the run, then %dx%d" % (
+            warm_data.net_w, warm_data.net_h, "windows of full-size frames" if warm_data.crop else "frames",
+            100 * cfg.train.warm_fraction, cfg.input.w, cfg.input.h))
     aug_ips = pipeline.profile(cfg, cache, anchors, grid, batches=2)
     log("input pipeline alone: %.0f img/s (one thread)" % aug_ips)
 
