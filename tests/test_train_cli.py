@@ -113,8 +113,10 @@ def test_card_says_whether_the_run_was_still_improving():
     cfg = load_config(None, ["train.budget_minutes=50"])
     hist = [{"epoch": e, "val_ap": ap} for e, ap in enumerate([0.1, 0.2, 0.3, 0.35, 0.4, 0.41, 0.42, 0.43], 1)]
     late = SimpleNamespace(history=hist, best_epoch=8, stopped="budget")
-    early = SimpleNamespace(history=hist, best_epoch=3, stopped="early-stop")
-    assert "last epochs (stopped by: budget)" in _compute_note(late, cfg) and "50-minute" in _compute_note(late, cfg)
-    assert "levelled off" in _compute_note(early, cfg)
+    assert "still rose by 0.020 in the last 2 epochs (stopped by: budget)" in _compute_note(late, cfg)
+    assert "50-minute" in _compute_note(late, cfg)
+    flat = [{"epoch": e, "val_ap": ap} for e, ap in enumerate([0.1, 0.5, 0.52, 0.51, 0.52, 0.515, 0.525, 0.523], 1)]
+    assert "levelled off (+0.005 in the last 2 epochs" in _compute_note(
+        SimpleNamespace(history=flat, best_epoch=7, stopped="budget"), cfg)
     assert "one grid cell or less" in _cell_note([5, 8, 12, 20, 30], 16)
     assert "1.5 grid cells" in _cell_note([5, 8, 12, 20, 30], 8)

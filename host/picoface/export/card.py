@@ -23,10 +23,17 @@ def _compute_note(result, cfg):
         text = "trained from scratch (no pretrained weights) on a 2-core CPU"
     if cfg.train.budget_minutes:
         text += " within a %g-minute wall-clock budget" % cfg.train.budget_minutes
-    if len(hist) >= 4 and result.best_epoch > hist[-1]["epoch"] - max(2, len(hist) // 5):
-        return text + ("; the best val AP came in the last epochs (stopped by: %s), so a longer "
-                       "`train.budget_minutes` would likely give a better model (see the curves)." % result.stopped)
-    return text + "; val AP had levelled off before the run stopped (see the curves)."
+    if len(hist) >= 4:
+        tail = max(2, len(hist) // 5)
+        before = max(h["val_ap"] for h in hist[:-tail])
+        last = max(h["val_ap"] for h in hist[-tail:])
+        if last - before >= 0.01:
+            return text + ("; val AP still rose by %.3f in the last %d epochs (stopped by: %s), so a longer "
+                           "`train.budget_minutes` would likely give a better model (see the curves)."
+                           % (last - before, tail, result.stopped))
+        return text + ("; val AP had levelled off (%+.3f in the last %d epochs, stopped by: %s), so more "
+                       "time alone would not help much (see the curves)." % (last - before, tail, result.stopped))
+    return text + "."
 
 
 def _cell_note(face_px, stride):
@@ -159,7 +166,11 @@ def write_card(cfg, result, summary, out):
         "occluded faces; %s augmentation brings faces down to WIDER sizes but not its scenes." % (
             "mosaic (%.0f %% of frames) and zoom-out" % (100 * cfg.augment.mosaic) if cfg.augment.mosaic
             else "zoom-out"),
-        "- Capacity: the weight budget of the board keeps the network narrow.",
+        "- Capacity: %s int8 weights%s, one output scale (no feature pyramid: KPU-friendly nets have "
+        "no Add or UpSampling)." % ("{:,}".format(s["params"]) if "params" in s else "n/a",
+                                   " (%.0f %% of the %s allowed)" % (100.0 * s["params"] / cfg.export.max_weight_bytes,
+                                                                     "{:,}".format(cfg.export.max_weight_bytes))
+                                   if cfg.export.max_weight_bytes and "params" in s else ""),
         "",
     ]
     if hist:
