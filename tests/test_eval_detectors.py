@@ -67,7 +67,17 @@ def test_contract_lookup(tmp_path):
     (tmp_path / "model.json").write_text(json.dumps({"file": "a.tflite"}))
     assert contract_path(art) == tmp_path / "model.json"
     (tmp_path / "a.json").write_text("{}")
-    assert contract_path(art) == tmp_path / "a.json"
+    assert contract_path(art) == tmp_path / "model.json"         # naming the artifact wins
+    (tmp_path / "model.json").unlink()
+    assert contract_path(art) == tmp_path / "a.json"             # else a contract without "file"
+    # picoface.kmodel and picoface.keras share a stem: picoface.json is the Keras model's contract
+    (tmp_path / "picoface.json").write_text(json.dumps({"file": "picoface.keras"}))
+    (tmp_path / "model.json").write_text(json.dumps({"file": "picoface.kmodel"}))
+    assert contract_path(tmp_path / "picoface.kmodel") == tmp_path / "model.json"
+    assert contract_path(tmp_path / "picoface.keras") == tmp_path / "picoface.json"
+    (tmp_path / "model.json").write_text(json.dumps({"file": "other.kmodel"}))
+    assert contract_path(tmp_path / "picoface.kmodel") is None
+    (tmp_path / "model.json").unlink()
     (tmp_path / "a.json").write_text('{"name": "broken"}')
     with pytest.raises(PicofaceError, match="missing key"):  # validated by picoface.contract
         open_model(art)

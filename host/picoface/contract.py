@@ -100,22 +100,30 @@ def validate_contract(c, where="model.json"):
 
 
 def contract_path(artifact, strict=True):
-    """The contract of an artifact: ``<stem>.json`` beside it, else ``model.json`` when its
-    ``file`` names this artifact; None when there is none. An unreadable model.json raises
-    PicofaceError (``strict``) or is passed over."""
+    """The contract of an artifact: ``<stem>.json`` or ``model.json`` beside it whose ``file`` names
+    this artifact (``picoface.kmodel`` and ``picoface.keras`` share a stem, so the name decides);
+    else a ``<stem>.json`` or ``model.json`` without a ``file`` key; None when there is none. An
+    unreadable model.json raises PicofaceError (``strict``) or is passed over; an unreadable
+    ``<stem>.json`` is returned, for the loader to report."""
     p = Path(artifact)
-    own = p.with_suffix(".json")
-    if own.is_file():
-        return own
-    mj = p.parent / "model.json"
-    if mj.is_file():
+    loose = []
+    for cand in (p.with_suffix(".json"), p.parent / "model.json"):
+        if not cand.is_file() or cand == p:
+            continue
         try:
-            if json.loads(mj.read_text()).get("file") == p.name:
-                return mj
+            c = json.loads(cand.read_text())
+            named = c.get("file")
         except (ValueError, AttributeError):
+            if cand.name != "model.json":
+                return cand
             if strict:
-                raise PicofaceError("%s is not a valid model contract" % mj, "re-export the model") from None
-    return None
+                raise PicofaceError("%s is not a valid model contract" % cand, "re-export the model") from None
+            continue
+        if named == p.name:
+            return cand
+        if not named:
+            loose.append(cand)
+    return loose[0] if loose else None
 
 
 def _resolve(path):

@@ -8,9 +8,9 @@ simulator use an int8/float TFLite with the right input size for a K210 board (t
 KPU runs it) when no kmodel is shipped.
 """
 
-import json
 from pathlib import Path
 
+from picoface.contract import contract_path, load_contract
 from picoface.errors import PicofaceError
 
 ARTIFACT_EXTS = (".kmodel", ".tflite")
@@ -20,27 +20,9 @@ def models_dir():
     return Path(__file__).resolve().parents[3] / "models"
 
 
-def load_contract(path):
-    path = Path(path)
-    try:
-        from picoface.contract import load_contract as _load  # training/export module
-    except ImportError:
-        _load = None
-    if _load is not None:
-        return _load(path)
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise PicofaceError("cannot read model contract %s (%s)" % (path, e), "re-export the model") from None
-
-
 def _contract_beside(artifact):
-    for cand in (artifact.parent / "model.json", artifact.with_suffix(".json")):
-        if cand.is_file():
-            c = load_contract(cand)
-            if not c.get("file") or c.get("file") == artifact.name or cand.name != "model.json":
-                return c
-    return None
+    path = contract_path(artifact)
+    return load_contract(path) if path is not None else None
 
 
 def resolve(board, model=None, allow_standin=False):
