@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from picoface.detectors import open_model
-from picoface.detectors.base import RegionDetector, contract_path, infer_grid
+from picoface.contract import contract_path
+from picoface.detectors.base import RegionDetector, infer_grid
 from picoface.errors import PicofaceError
 
 

@@ -126,6 +126,12 @@ def contract_path(artifact, strict=True):
     return loose[0] if loose else None
 
 
+def contract_for(artifact):
+    """The validated contract beside ``artifact`` (``contract_path``), or None when there is none."""
+    path = contract_path(artifact)
+    return load_contract(path) if path is not None else None
+
+
 def _resolve(path):
     p = Path(path)
     if p.is_dir():

@@ -8,7 +8,8 @@ TensorFlow and the emulator are imported only when a model of that kind is opene
 
 from pathlib import Path
 
-from picoface.detectors.base import Detector, load_contract
+from picoface.contract import contract_for as load_contract
+from picoface.detectors.base import Detector
 from picoface.errors import PicofaceError
 
 BACKENDS = {".keras": "keras", ".h5": "keras", ".tflite": "tflite", ".kmodel": "kmodel"}

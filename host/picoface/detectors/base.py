@@ -15,7 +15,6 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from picoface.errors import PicofaceError
-from picoface.contract import contract_path
 
 EVAL_THRESHOLD = 0.01  # score threshold for complete PR curves (the deployed one is in model.json)
 
@@ -28,14 +27,6 @@ class Detector(Protocol):
     macs: int | None
 
     def detect(self, rgb) -> np.ndarray: ...
-
-
-def load_contract(artifact):
-    """The validated model contract beside ``artifact``, or None when there is none."""
-    from picoface.contract import load_contract as _load
-
-    path = contract_path(artifact)
-    return _load(path) if path is not None else None
 
 
 def prepare_input(rgb, fit):

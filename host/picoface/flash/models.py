@@ -10,7 +10,7 @@ KPU runs it) when no kmodel is shipped.
 
 from pathlib import Path
 
-from picoface.contract import contract_path, load_contract
+from picoface.contract import contract_for, load_contract
 from picoface.errors import PicofaceError
 
 ARTIFACT_EXTS = (".kmodel", ".tflite")
@@ -18,11 +18,6 @@ ARTIFACT_EXTS = (".kmodel", ".tflite")
 
 def models_dir():
     return Path(__file__).resolve().parents[3] / "models"
-
-
-def _contract_beside(artifact):
-    path = contract_path(artifact)
-    return load_contract(path) if path is not None else None
 
 
 def resolve(board, model=None, allow_standin=False):
@@ -42,7 +37,7 @@ def resolve(board, model=None, allow_standin=False):
             raise PicofaceError("model %s not found" % p, "check the path (a .kmodel or .tflite file, or its folder)")
         if p.suffix.lower() not in ARTIFACT_EXTS:
             raise PicofaceError("%s is not a .kmodel or .tflite file" % p, "pass the exported model artifact")
-        return p, _contract_beside(p)
+        return p, contract_for(p)
     found = shipped(board, allow_standin)
     if found:
         return found[0]
