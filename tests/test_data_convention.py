@@ -7,9 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from picoface.data.convention import measure, to_reference
+from picoface.data.convention import adjust_boxes, measure, to_reference
 from picoface.data.sample import Sample
-from picoface.train.pipeline import adjust_boxes
 
 
 class ConventionDetector:

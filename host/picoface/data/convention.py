@@ -5,7 +5,8 @@ adds a margin. A detector trained on a mix learns the mix, and at IoU 0.5 a smal
 sits 13 % of its height too low is a miss. ``measure`` runs a reference detector (one trained on
 the reference convention, e.g. Ultra-Light RFB-320 on WIDER) over a set and returns the median
 offset and scale of its boxes against the labels; ``to_reference`` combines two measurements
-into the ``data.box_adjust`` entry [dx, dy, sw, sh] that maps the set's boxes to the reference's.
+into the ``data.box_adjust`` entry [dx, dy, sw, sh] that maps the set's boxes to the reference's,
+which ``adjust_boxes`` applies when the training set is loaded.
 """
 
 import numpy as np
@@ -42,6 +43,16 @@ def measure(samples, detector, n=150, seed=0, min_iou=0.4, min_score=0.6, read=N
         return {"pairs": 0}
     med = np.median(np.array(rows), axis=0)
     return {"pairs": len(rows), "dx": float(med[0]), "dy": float(med[1]), "sw": float(med[2]), "sh": float(med[3])}
+
+
+def adjust_boxes(boxes, adj):
+    """xywh boxes in another labelling convention: centre moved by (dx*w, dy*h), size scaled (sw, sh)."""
+    dx, dy, sw, sh = adj
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    cx = b[:, 0] + b[:, 2] * (0.5 + dx)
+    cy = b[:, 1] + b[:, 3] * (0.5 + dy)
+    w, h = b[:, 2] * sw, b[:, 3] * sh
+    return np.stack([cx - w / 2, cy - h / 2, w, h], 1).astype(np.float32)
 
 
 def to_reference(src, ref):

@@ -381,7 +381,4 @@ def shared_path(p):
 
 
 def data_root(cfg):
-    env = os.environ.get("PICOFACE_SHARED")
-    if env and cfg.data.root == DataConfig.root:
-        return Path(env) / "data"
-    return resolve_path(cfg.data.root)
+    return shared_path(cfg.data.root)

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from picoface.data.convention import adjust_boxes
 from picoface.train import samples as samples_mod
 from picoface.train.geometry import fit_affine, make_fit
 
@@ -337,16 +338,6 @@ class TrainData:
                tf.TensorSpec((None, MAX_BOXES, 4), tf.float32),
                tf.TensorSpec((None, MAX_IGNORE, 4), tf.float32))
         return tf.data.Dataset.from_generator(lambda: self.batches(epoch), output_signature=sig).prefetch(2)
-
-
-def adjust_boxes(boxes, adj):
-    """xywh boxes in another labelling convention: centre moved by (dx*w, dy*h), size scaled (sw, sh)."""
-    dx, dy, sw, sh = adj
-    b = np.asarray(boxes, np.float32).reshape(-1, 4)
-    cx = b[:, 0] + b[:, 2] * (0.5 + dx)
-    cy = b[:, 1] + b[:, 3] * (0.5 + dy)
-    w, h = b[:, 2] * sw, b[:, 3] * sh
-    return np.stack([cx - w / 2, cy - h / 2, w, h], 1).astype(np.float32)
 
 
 def load_train_cache(cfg, progress=True):
