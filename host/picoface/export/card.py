@@ -80,7 +80,6 @@ def write_card(cfg, result, summary, out):
         "| thresholds | score %.3f%s, NMS IoU %.2f |" % (
             s.get("score_threshold", cfg.export.score),
             " (best F1 of the int8 model on val)" if cfg.export.score <= 0 else "", cfg.export.nms),
-
         "",
         "## Artifacts",
         "",
@@ -154,6 +153,10 @@ def write_card(cfg, result, summary, out):
         "",
     ]
     fp = s.get("val_face_px")
+    weights = ("{:,}".format(s["params"]) if "params" in s else "n/a") + " int8 weights"
+    if cfg.export.max_weight_bytes and "params" in s:
+        weights += " (%.0f %% of the %s allowed)" % (100.0 * s["params"] / cfg.export.max_weight_bytes,
+                                                     "{:,}".format(cfg.export.max_weight_bytes))
     lines += ["## What limits accuracy", "", "- Compute: " + _compute_note(result, cfg)]
     if fp:
         lines.append("- Face size: the val faces (>= %g px in the photo) are %s px at the %dx%d net input "
@@ -166,11 +169,8 @@ def write_card(cfg, result, summary, out):
         "occluded faces; %s augmentation brings faces down to WIDER sizes but not its scenes." % (
             "mosaic (%.0f %% of frames) and zoom-out" % (100 * cfg.augment.mosaic) if cfg.augment.mosaic
             else "zoom-out"),
-        "- Capacity: %s int8 weights%s, one output scale (no feature pyramid: KPU-friendly nets have "
-        "no Add or UpSampling)." % ("{:,}".format(s["params"]) if "params" in s else "n/a",
-                                   " (%.0f %% of the %s allowed)" % (100.0 * s["params"] / cfg.export.max_weight_bytes,
-                                                                     "{:,}".format(cfg.export.max_weight_bytes))
-                                   if cfg.export.max_weight_bytes and "params" in s else ""),
+        "- Capacity: %s, one output scale (no feature pyramid: KPU-friendly nets have "
+        "no Add or UpSampling)." % weights,
         "",
     ]
     if hist:
