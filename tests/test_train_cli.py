@@ -120,3 +120,23 @@ def test_card_says_whether_the_run_was_still_improving():
         SimpleNamespace(history=flat, best_epoch=7, stopped="budget"), cfg)
     assert "one grid cell or less" in _cell_note([5, 8, 12, 20, 30], 16)
     assert "1.5 grid cells" in _cell_note([5, 8, 12, 20, 30], 8)
+
+
+def test_card_names_frozen_blocks_and_unlabelled_faces():
+    from types import SimpleNamespace
+
+    from picoface.export.card import _compute_note
+    from picoface.train.config import load_config
+
+    base = ["model.pretrained=../shared/anchors/ultralight_1mb/version-slim-320.onnx", "model.pretrained_blocks=7"]
+    run = SimpleNamespace(history=[], best_epoch=1, stopped="budget")
+    assert "start from `version-slim-320.onnx`" in _compute_note(run, load_config(None, base))
+    frozen = load_config(None, base + ["model.pretrained_frozen=true"])
+    assert "are those of (frozen) `version-slim-320.onnx`" in _compute_note(run, frozen)
+    from picoface.export.card import _start_lines
+
+    lines = _start_lines(load_config(None, base + ["model.pretrained_frozen=true", "data.unlabelled=[facemask_kaggle]"]))
+    assert "kept frozen during training (`model.pretrained_frozen`)" in lines[0]
+    assert lines[1].startswith("- unlabelled faces: in facemask_kaggle, faces that `../shared/anchors/ultralight_1mb/"
+                               "version-RFB-320.onnx` finds (score >= 0.5)")
+    assert "fine-tuned" in _start_lines(load_config(None, base))[0] and _start_lines(load_config(None, [])) == []

@@ -72,17 +72,10 @@ def run(args):
 def _convention(args):
     from picoface.data import load_dataset, widerface_eval_set
     from picoface.data.convention import measure, to_reference
+    from picoface.detectors import open_reference
     from picoface.train.config import shared_path
 
-    path = shared_path(args.detector)
-    if path.suffix.lower() == ".onnx":
-        from picoface.detectors.ultralight import UltraLightDetector
-
-        det = UltraLightDetector(path)
-    else:
-        from picoface.detectors import open_model
-
-        det = open_model(path)
+    det = open_reference(shared_path(args.detector))
     ref_samples = widerface_eval_set(args.reference, min_size=args.min_size)
     ref = measure(ref_samples, det, n=args.reference_n)
     if ref["pairs"] < 20:

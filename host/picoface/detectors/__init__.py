@@ -42,4 +42,14 @@ def open_model(path, preset=None, **overrides):
     return cls(path, contract, **overrides)
 
 
-__all__ = ["Detector", "open_model", "load_contract"]
+def open_reference(path):
+    """A detector that knows some other set's boxes: an Ultra-Light ``.onnx`` or a picoface artifact."""
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        from picoface.detectors.ultralight import UltraLightDetector
+
+        return UltraLightDetector(path)
+    return open_model(path)
+
+
+__all__ = ["Detector", "open_model", "open_reference", "load_contract"]

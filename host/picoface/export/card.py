@@ -17,8 +17,9 @@ def _compute_note(result, cfg):
     """Whether the run was still improving when it stopped, read from its history."""
     hist = [h for h in (getattr(result, "history", []) or []) if h.get("val_ap") not in (None, "")]
     if cfg.model.pretrained:
-        text = ("stem and first %d blocks start from `%s`, the rest is trained from scratch, on a 2-core CPU"
-                % (cfg.model.pretrained_blocks, cfg.model.pretrained.rsplit("/", 1)[-1]))
+        text = ("stem and first %d blocks %s `%s`, the rest is trained from scratch, on a 2-core CPU"
+                % (cfg.model.pretrained_blocks, "are those of (frozen)" if cfg.model.pretrained_frozen else "start from",
+                   cfg.model.pretrained.rsplit("/", 1)[-1]))
     else:
         text = "trained from scratch (no pretrained weights) on a 2-core CPU"
     if cfg.train.budget_minutes:
@@ -42,6 +43,23 @@ def _cell_note(face_px, stride):
     if med <= stride:
         return ", so half of them span about one grid cell or less"
     return ", so the median face spans %.1f grid cells" % (med / float(stride))
+
+
+def _start_lines(cfg):
+    """Model card lines on what the run started from: pretrained blocks, unlabelled faces."""
+    lines = []
+    if cfg.model.pretrained:
+        lines.append("- initial weights: the stem and first %d depthwise-separable blocks are copied from `%s` "
+                     "(`model.pretrained`; its licence and training data: the comment at the top of `train.yaml`); "
+                     "%s; the later blocks and the region head start from random weights" % (
+                         cfg.model.pretrained_blocks, cfg.model.pretrained,
+                         "kept frozen during training (`model.pretrained_frozen`)" if cfg.model.pretrained_frozen
+                         else "fine-tuned"))
+    if cfg.data.unlabelled:
+        lines.append("- unlabelled faces: in %s, faces that `%s` finds (score >= %g) and that overlap no label are "
+                     "ignore regions, neither positives nor negatives (`data.unlabelled`)" % (
+                         ", ".join(cfg.data.unlabelled), cfg.data.unlabelled_detector, cfg.data.unlabelled_score))
+    return lines
 
 
 def write_card(cfg, result, summary, out):
@@ -119,11 +137,7 @@ def write_card(cfg, result, summary, out):
         "- data: %s (widerface_val is never trained on); per-source weights %s" % (
             ", ".join(cfg.data.train), cfg.data.weights or "equal"),
     ]
-    if cfg.model.pretrained:
-        lines.append("- initial weights: the stem and first %d depthwise-separable blocks are copied from `%s` "
-                     "(`model.pretrained`; its licence and training data: the comment at the top of `train.yaml`); "
-                     "the later blocks and the region head start from random weights" % (
-                         cfg.model.pretrained_blocks, cfg.model.pretrained))
+    lines += _start_lines(cfg)
     lines += [
         "- %d epochs run (stopped by: %s) in %.1f min on this machine's CPU; median %.0f img/s "
         "training, input pipeline alone %.0f img/s, image cache %.0f MB decoded in %.0f s" % (

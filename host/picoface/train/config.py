@@ -56,6 +56,11 @@ class DataConfig:
     # per-source box convention -> WIDER FACE's: [dx, dy, sw, sh] moves a box's centre by (dx*w, dy*h)
     # and scales it by (sw, sh) (measured with `picoface data convention SET`)
     box_adjust: typing.Dict[str, typing.List[float]] = field(default_factory=dict)
+    # sets that leave faces unlabelled: faces the reference detector finds there (score >= unlabelled_score,
+    # overlapping no label) become ignore regions (picoface.data.unlabelled)
+    unlabelled: typing.List[str] = field(default_factory=list)
+    unlabelled_detector: str = "../shared/anchors/ultralight_1mb/version-RFB-320.onnx"
+    unlabelled_score: float = 0.5
     val: str = "widerface_val"
     val_min_size: float = 20.0    # val faces smaller than this (or invalid) are ignored
     max_images: int = 0           # 0 = all (a cap is for smoke tests)
@@ -297,6 +302,12 @@ def validate(cfg):
         if name not in cfg.data.train:
             raise PicofaceError("data.box_adjust names %r, which is not in data.train%s" % (name, _suggest(name, cfg.data.train)),
                                 "use one of: " + ", ".join(cfg.data.train))
+    for name in cfg.data.unlabelled:
+        if name not in cfg.data.train:
+            raise PicofaceError("data.unlabelled names %r, which is not in data.train%s" % (name, _suggest(name, cfg.data.train)),
+                                "use one of: " + ", ".join(cfg.data.train))
+    if not 0.0 < cfg.data.unlabelled_score <= 1.0:
+        raise PicofaceError("data.unlabelled_score must be in (0, 1], got %s" % cfg.data.unlabelled_score, "fix it")
     if not cfg.data.train:
         raise PicofaceError("data.train is empty", "list at least one dataset")
     return cfg

@@ -340,7 +340,7 @@ class TrainData:
         return tf.data.Dataset.from_generator(lambda: self.batches(epoch), output_signature=sig).prefetch(2)
 
 
-def load_train_cache(cfg, progress=True):
+def load_train_cache(cfg, progress=True, log=print):
     """All training samples of cfg.data.train (or data.max_images of them), decoded into one ImageCache."""
     all_samples = train_samples(cfg)
     limit = cfg.data.max_images
@@ -348,8 +348,25 @@ def load_train_cache(cfg, progress=True):
         rng = np.random.default_rng(cfg.seed)
         idx = rng.choice(len(all_samples), limit, replace=False)
         all_samples = [all_samples[i] for i in sorted(idx)]
+    mark_unlabelled_faces(cfg, all_samples, progress, log)
     side = cfg.data.cache_side or 2 * max(cfg.input.w, cfg.input.h)
     return ImageCache(all_samples, side, threads=2, progress=progress)
+
+
+def mark_unlabelled_faces(cfg, samples, progress=True, log=print):
+    """data.unlabelled: the faces those sets left unlabelled become ignore regions. Returns the count."""
+    todo = [s for s in samples if s.source in cfg.data.unlabelled]
+    if not todo:
+        return 0
+    from picoface.data.unlabelled import mark_unlabelled
+    from picoface.detectors import open_reference
+    from picoface.train.config import shared_path
+
+    det = open_reference(shared_path(cfg.data.unlabelled_detector))
+    added = mark_unlabelled(todo, det, cfg.data.unlabelled_score, progress=progress)
+    log("unlabelled faces: %d ignore regions added in %d photos of %s (%s, score >= %g)"
+          % (added, len(todo), ", ".join(cfg.data.unlabelled), det.name, cfg.data.unlabelled_score))
+    return added
 
 
 def train_samples(cfg):

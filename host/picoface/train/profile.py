@@ -21,7 +21,7 @@ def profile(cfg, batches=5, log=print):
 
     configure_threads(cfg.train.threads)
     set_seeds(cfg.seed)
-    cache = pipeline.load_train_cache(cfg, progress=False)
+    cache = pipeline.load_train_cache(cfg, progress=False, log=lambda msg: None)
     out = {"images": len(cache), "cache_seconds": round(cache.seconds, 2), "cache_mb": round(cache.nbytes / 1e6, 1)}
     grid = (cfg.input.w // cfg.model.stride, cfg.input.h // cfg.model.stride)
     anchors = np.array(cfg.model.anchor_boxes or [[0.5, 0.6], [1.2, 1.5], [2.3, 3.0], [4.2, 5.4], [9.0, 11.0]],

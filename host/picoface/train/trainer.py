@@ -208,7 +208,7 @@ def train(cfg, resume=False, progress=True, log=print):
     set_seeds(cfg.seed)
 
     log("picoface train %s: config hash %s, run dir %s" % (cfg.name, chash, run_dir))
-    cache = pipeline.load_train_cache(cfg, progress=progress)
+    cache = pipeline.load_train_cache(cfg, progress=progress, log=log)
     log("cached %d training images (%.0f MB) in %.1f s" % (len(cache), cache.nbytes / 1e6, cache.seconds))
 
     if state is not None:
