@@ -238,7 +238,7 @@ def train(cfg, resume=False, progress=True, log=print):
         src = shared_path(cfg.model.pretrained)
         done = load_backbone(model, src, cfg.model.pretrained_blocks)
         log("backbone: stem + %d blocks (%d layers) start from %s%s" % (
-            cfg.model.pretrained_blocks, len(done), src, ", frozen" if cfg.model.pretrained_frozen else ""))
+            cfg.model.pretrained_blocks, len(done), cfg.model.pretrained, ", frozen" if cfg.model.pretrained_frozen else ""))
     if cfg.model.pretrained_frozen:
         from picoface.train.pretrained import freeze
 
