@@ -7,6 +7,7 @@ import pytest
 
 from picoface.data.unlabelled import mark_unlabelled, unlabelled_boxes
 from picoface.evaluate.ap import iou_matrix
+from picoface.train.config import load_config
 
 
 def test_only_confident_detections_that_overlap_nothing_known_are_kept():
@@ -28,7 +29,6 @@ def test_only_confident_detections_that_overlap_nothing_known_are_kept():
 
 def test_unlabelled_is_validated():
     from picoface.errors import PicofaceError
-    from picoface.train.config import load_config
 
     with pytest.raises(PicofaceError, match="data.unlabelled names 'facemask_kagle'.*did you mean 'facemask_kaggle'"):
         load_config(None, ["data.unlabelled=[facemask_kagle]"])
@@ -84,7 +84,6 @@ def test_a_face_whose_label_is_dropped_comes_back_as_an_ignore_region(anchors, d
 @pytest.mark.slow
 def test_training_cache_gets_the_ignore_regions(anchors, data_root):
     from picoface.train import pipeline
-    from picoface.train.config import load_config
 
     base = ["data.root=%s" % data_root, "data.train=[facemask_kaggle]", "data.max_images=12", "input.w=320",
             "input.h=240", "data.unlabelled_detector=%s" % (anchors / "ultralight_1mb" / "version-RFB-320.onnx")]
@@ -99,3 +98,16 @@ def test_training_cache_gets_the_ignore_regions(anchors, data_root):
                                          % (n_marked - n_plain))
     for a, b in zip(plain.boxes, marked.boxes):
         np.testing.assert_array_equal(a, b)                           # labels untouched
+
+
+def test_a_missing_reference_detector_is_one_clear_error(tmp_path):
+    from picoface.errors import PicofaceError
+    from picoface.train import pipeline
+    from picoface.train.synthetic import make_dataset
+
+    syn = make_dataset(tmp_path / "syn", n=2, size=(96, 72), seed=1)
+    cfg = load_config(None, ["data.root=%s" % syn.parent, "data.train=[syn]", "data.unlabelled=[syn]",
+                             "data.unlabelled_detector=%s" % (tmp_path / "absent.onnx"), "input.w=64", "input.h=64"])
+    with pytest.raises(PicofaceError, match="data.unlabelled_detector .*absent.onnx not found") as e:
+        pipeline.load_train_cache(cfg, progress=False)
+    assert "drop data.unlabelled" in e.value.todo

@@ -362,10 +362,17 @@ def mark_unlabelled_faces(cfg, samples, progress=True, log=print):
     from picoface.detectors import open_reference
     from picoface.train.config import shared_path
 
-    det = open_reference(shared_path(cfg.data.unlabelled_detector))
+    from picoface.errors import PicofaceError
+
+    path = shared_path(cfg.data.unlabelled_detector)
+    if not path.is_file():
+        raise PicofaceError("data.unlabelled_detector %s not found" % cfg.data.unlabelled_detector,
+                            "put ../shared beside the repository, point data.unlabelled_detector at a detector "
+                            "(Ultra-Light .onnx or a picoface model), or drop data.unlabelled")
+    det = open_reference(path)
     added = mark_unlabelled(todo, det, cfg.data.unlabelled_score, progress=progress)
     log("unlabelled faces: %d ignore regions added in %d photos of %s (%s, score >= %g)"
-          % (added, len(todo), ", ".join(cfg.data.unlabelled), det.name, cfg.data.unlabelled_score))
+        % (added, len(todo), ", ".join(cfg.data.unlabelled), det.name, cfg.data.unlabelled_score))
     return added
 
 
