@@ -1,14 +1,13 @@
 """Shared test fixtures: where ../shared is, and skips with a reason when it is absent."""
 
-import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("PICOFACE_SHARED", ROOT.parent / "shared"))
+from picoface.paths import REPO_ROOT as ROOT, shared_dir
+
+SHARED = shared_dir()
 NNCASE_PY = ROOT / ".venv-nncase" / "bin" / "python"
 
 

@@ -5,7 +5,8 @@ import csv
 import pytest
 
 from picoface.cli import main
-from picoface.train.config import REPO_ROOT, load_config
+from picoface.paths import REPO_ROOT
+from picoface.train.config import load_config
 
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 

@@ -147,7 +147,7 @@ def test_shipped_k210_config_loads_ultralight_slim(anchors):
     import onnx
     import onnxruntime as ort
 
-    from picoface.train.config import REPO_ROOT, shared_path
+    from picoface.paths import REPO_ROOT, shared_path
     from picoface.train.model import build_model
     from picoface.train.pretrained import load_backbone
 

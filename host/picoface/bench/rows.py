@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from picoface.errors import PicofaceError
+from picoface.paths import REPO_ROOT, shared_dir
 
-REPO = Path(__file__).resolve().parents[3]
 MODEL_SUFFIXES = (".kmodel", ".tflite", ".keras")
 REFERENCE = "yunet-n-320"  # latency ratios and the K210 gap are reported against this row
 
@@ -30,8 +30,7 @@ def default_anchors():
     """../shared/anchors beside the repo (PICOFACE_ANCHORS or PICOFACE_SHARED override it)."""
     if os.environ.get("PICOFACE_ANCHORS"):
         return Path(os.environ["PICOFACE_ANCHORS"])
-    shared = Path(os.environ.get("PICOFACE_SHARED", REPO.parent / "shared"))
-    return shared / "anchors"
+    return shared_dir() / "anchors"
 
 
 def _need(path):
@@ -109,7 +108,7 @@ def find_models(paths=None):
     """Model artifacts (.kmodel, .tflite, .keras) in ``paths`` (files or folders; default: the
     repo's models/*/), sorted by path."""
     if paths is None:
-        paths = [REPO / "models"] if (REPO / "models").is_dir() else []
+        paths = [REPO_ROOT / "models"] if (REPO_ROOT / "models").is_dir() else []
     found = []
     for p in map(Path, paths):
         if p.is_file():
@@ -130,7 +129,7 @@ def model_rows(paths=None):
             return open_model(path)
         fmt = {".kmodel": "kmodel v3 (KPU emulator)", ".tflite": "TFLite", ".keras": "Keras float"}[path.suffix]
         try:
-            label = str(path.relative_to(REPO))
+            label = str(path.relative_to(REPO_ROOT))
         except ValueError:
             label = str(path)
         name = "%s/%s" % (path.parent.name, path.name)

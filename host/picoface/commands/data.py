@@ -73,7 +73,7 @@ def _convention(args):
     from picoface.data import load_dataset, widerface_eval_set
     from picoface.data.convention import measure, to_reference
     from picoface.detectors import open_reference
-    from picoface.train.config import shared_path
+    from picoface.paths import shared_path
 
     det = open_reference(shared_path(args.detector))
     ref_samples = widerface_eval_set(args.reference, min_size=args.min_size)

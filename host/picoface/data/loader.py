@@ -24,10 +24,9 @@ def data_root():
     env = os.environ.get("PICOFACE_DATA")
     if env:
         return Path(env)
-    shared = os.environ.get("PICOFACE_SHARED")
-    if shared:
-        return Path(shared) / "data"
-    return Path(__file__).resolve().parents[4] / "shared" / "data"
+    from picoface.paths import shared_dir
+
+    return shared_dir() / "data"
 
 
 def _head(path, n=4):

@@ -223,7 +223,8 @@ def _face_sizes(samples, cfg):
 
 def ship(cfg, result, log=print):
     """After training: export into cfg.out, copy curves/log, write the model card."""
-    from picoface.train.config import data_root, resolve_path
+    from picoface.paths import resolve_path
+    from picoface.train.config import data_root
     from picoface.train.samples import load_eval_samples
     from picoface.train.val import ValSet
     from picoface.export.card import write_card

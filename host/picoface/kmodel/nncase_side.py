@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from picoface.errors import PicofaceError
+from picoface.paths import REPO_ROOT
 
 WORKER = Path(__file__).with_name("_nncase_worker.py")
-REPO = Path(__file__).resolve().parents[3]
 COMPILE_TIMEOUT = 1800
 SIMULATE_TIMEOUT = 600
 
@@ -26,7 +26,7 @@ SIMULATE_TIMEOUT = 600
 def find_python(required=True):
     """Path of the side venv's python, or None (required=False) / PicofaceError when absent."""
     env = os.environ.get("PICOFACE_NNCASE_PYTHON")
-    candidates = [Path(env)] if env else [REPO / ".venv-nncase" / "bin" / "python"]
+    candidates = [Path(env)] if env else [REPO_ROOT / ".venv-nncase" / "bin" / "python"]
     for p in candidates:
         if p.is_file() and os.access(p, os.X_OK):
             return p

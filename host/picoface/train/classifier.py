@@ -83,7 +83,8 @@ def train_classifier(cfg, resume=False, progress=True, log=print):
 
     from picoface.errors import PicofaceError
     from picoface.train import pipeline
-    from picoface.train.config import config_hash, data_root, resolve_path, save_config
+    from picoface.paths import resolve_path
+    from picoface.train.config import config_hash, data_root, save_config
     from picoface.train.model import build_model
     from picoface.train.samples import load_eval_samples
     from picoface.train.trainer import TrainResult, _write_csv, configure_threads, set_seeds

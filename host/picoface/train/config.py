@@ -11,14 +11,13 @@ import dataclasses
 import difflib
 import hashlib
 import json
-import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from picoface.errors import PicofaceError
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from picoface.paths import shared_path
 
 
 @dataclass
@@ -374,21 +373,6 @@ def save_config(cfg, path):
 
     header = "# resolved picoface training config (hash %s)\n" % config_hash(cfg)
     atomic.write_text(path, header + to_yaml(cfg))
-
-
-def resolve_path(p):
-    """Config paths are relative to the repository root unless absolute."""
-    p = Path(os.path.expanduser(str(p)))
-    return p if p.is_absolute() else (REPO_ROOT / p)
-
-
-def shared_path(p):
-    """A config path: ``../shared/...`` follows $PICOFACE_SHARED when set, else relative to the repo."""
-    env = os.environ.get("PICOFACE_SHARED")
-    prefix = "../shared/"
-    if env and str(p).startswith(prefix):
-        return Path(env) / str(p)[len(prefix):]
-    return resolve_path(p)
 
 
 def data_root(cfg):

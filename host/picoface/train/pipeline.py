@@ -360,7 +360,7 @@ def mark_unlabelled_faces(cfg, samples, progress=True, log=print):
         return 0
     from picoface.data.unlabelled import mark_unlabelled
     from picoface.detectors import open_reference
-    from picoface.train.config import shared_path
+    from picoface.paths import shared_path
 
     from picoface.errors import PicofaceError
 

@@ -21,7 +21,8 @@ import numpy as np
 
 from picoface import atomic
 from picoface.errors import PicofaceError
-from picoface.train.config import config_hash, resolve_path, resume_hash, save_config
+from picoface.paths import resolve_path, shared_path
+from picoface.train.config import config_hash, resume_hash, save_config
 
 
 @dataclass
@@ -232,7 +233,6 @@ def train(cfg, resume=False, progress=True, log=print):
         count_macs(build_model(cfg.model, cfg.input.w, cfg.input.h)) / 1e6, grid[0], grid[1]))
 
     if state is None and cfg.model.pretrained:
-        from picoface.train.config import shared_path
         from picoface.train.pretrained import load_backbone
 
         src = shared_path(cfg.model.pretrained)
