@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from picoface.errors import PicofaceError
+from picoface.paths import REPO_ROOT
 
 FIRMWARE_FAMILIES = ("maixpy", "canmv", "openmv")
 MODEL_FORMATS = ("kmodel-v3", "tflite-int8")
@@ -42,7 +43,7 @@ def boards_dir():
     env = os.environ.get("PICOFACE_BOARDS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "boards"
+    return REPO_ROOT / "boards"
 
 
 @dataclass(frozen=True)

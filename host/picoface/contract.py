@@ -15,6 +15,7 @@ from pathlib import Path
 
 from picoface import atomic
 from picoface.errors import PicofaceError
+from picoface.paths import REPO_ROOT
 
 CONTRACT_VERSION = 1
 FORMATS = ("kmodel-v3", "kmodel-v4", "kmodel-v5", "tflite-int8", "tflite-float", "keras")
@@ -182,7 +183,7 @@ def git_commit(root=None):
     """The repository HEAD sha, or 'unknown'."""
     import subprocess
 
-    root = root or Path(__file__).resolve().parents[2]
+    root = root or REPO_ROOT
     try:
         r = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         return r.stdout.strip() if r.returncode == 0 and r.stdout.strip() else "unknown"

@@ -10,8 +10,9 @@ import tempfile
 from pathlib import Path
 
 from picoface.errors import PicofaceError
+from picoface.paths import REPO_ROOT
 
-DEVICE = Path(__file__).resolve().parents[3] / "device"
+DEVICE = REPO_ROOT / "device"
 
 
 def mpy_bytes(py_file, workdir):

@@ -12,12 +12,13 @@ from pathlib import Path
 
 from picoface.contract import contract_for, load_contract
 from picoface.errors import PicofaceError
+from picoface.paths import REPO_ROOT
 
 ARTIFACT_EXTS = (".kmodel", ".tflite")
 
 
 def models_dir():
-    return Path(__file__).resolve().parents[3] / "models"
+    return REPO_ROOT / "models"
 
 
 def resolve(board, model=None, allow_standin=False):

@@ -16,9 +16,10 @@ import json
 from pathlib import Path
 
 from picoface.errors import PicofaceError
+from picoface.paths import REPO_ROOT
 
 CONFIG_NAME = "picoface.json"
-DEVICE_DIR = Path(__file__).resolve().parents[3] / "device"
+DEVICE_DIR = REPO_ROOT / "device"
 
 
 @dataclasses.dataclass

@@ -108,9 +108,9 @@ import traceback
 from pathlib import Path
 
 from picoface.errors import PicofaceError
+from picoface.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[3]
-DEVICE_DIR = ROOT / "device"
+DEVICE_DIR = REPO_ROOT / "device"
 FAKES_DIR = Path(__file__).resolve().parent / "fakes"
 
 DEFAULT_GENERATION = {"maixpy": "KPU-old", "canmv": "maix.KPU", "openmv": "ml+csi"}

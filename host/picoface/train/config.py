@@ -249,6 +249,13 @@ def parse_override(text):
     return key, value
 
 
+def _training_set(key, name, cfg):
+    """A config key that names a dataset must name one of data.train."""
+    if name not in cfg.data.train:
+        raise PicofaceError("%s names %r, which is not in data.train%s" % (key, name, _suggest(name, cfg.data.train)),
+                            "use one of: " + ", ".join(cfg.data.train))
+
+
 def validate(cfg):
     """Cross-field checks (choices and ranges)."""
     for dotted, choices in _CHOICES.items():
@@ -298,13 +305,9 @@ def validate(cfg):
         if len(adj) != 4 or not (0.5 <= adj[2] <= 2 and 0.5 <= adj[3] <= 2 and abs(adj[0]) <= 0.5 and abs(adj[1]) <= 0.5):
             raise PicofaceError("data.box_adjust[%s] must be [dx, dy, sw, sh] with |dx|, |dy| <= 0.5 and "
                                 "sw, sh in 0.5..2, got %s" % (name, adj), "fix it (measure: picoface data convention)")
-        if name not in cfg.data.train:
-            raise PicofaceError("data.box_adjust names %r, which is not in data.train%s" % (name, _suggest(name, cfg.data.train)),
-                                "use one of: " + ", ".join(cfg.data.train))
+        _training_set("data.box_adjust", name, cfg)
     for name in cfg.data.unlabelled:
-        if name not in cfg.data.train:
-            raise PicofaceError("data.unlabelled names %r, which is not in data.train%s" % (name, _suggest(name, cfg.data.train)),
-                                "use one of: " + ", ".join(cfg.data.train))
+        _training_set("data.unlabelled", name, cfg)
     if not 0.0 < cfg.data.unlabelled_score <= 1.0:
         raise PicofaceError("data.unlabelled_score must be in (0, 1], got %s" % cfg.data.unlabelled_score, "fix it")
     if not cfg.data.train:

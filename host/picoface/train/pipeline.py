@@ -360,9 +360,8 @@ def mark_unlabelled_faces(cfg, samples, progress=True, log=print):
         return 0
     from picoface.data.unlabelled import mark_unlabelled
     from picoface.detectors import open_reference
-    from picoface.paths import shared_path
-
     from picoface.errors import PicofaceError
+    from picoface.paths import shared_path
 
     path = shared_path(cfg.data.unlabelled_detector)
     if not path.is_file():
