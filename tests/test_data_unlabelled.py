@@ -22,9 +22,9 @@ def test_only_confident_detections_that_overlap_nothing_known_are_kept():
         [24, 10, 20, 24, 0.9],      # IoU ~0.27 with the label: a neighbour, kept
     ], np.float32)
     got = unlabelled_boxes(boxes, ignore, dets, score=0.5, max_iou=0.3)
-    np.testing.assert_array_equal(got, dets[[2, 5], :4])
-    assert unlabelled_boxes(np.zeros((0, 4)), np.zeros((0, 4)), dets, score=0.85).shape == (3, 4)
-    assert unlabelled_boxes(boxes, ignore, np.zeros((0, 5))).shape == (0, 4)
+    np.testing.assert_array_equal(got, dets[[2, 5]])
+    assert unlabelled_boxes(np.zeros((0, 4)), np.zeros((0, 4)), dets, score=0.85).shape == (3, 5)
+    assert unlabelled_boxes(boxes, ignore, np.zeros((0, 5))).shape == (0, 5)
 
 
 def test_unlabelled_is_validated():
@@ -34,6 +34,8 @@ def test_unlabelled_is_validated():
         load_config(None, ["data.unlabelled=[facemask_kagle]"])
     with pytest.raises(PicofaceError, match="unlabelled_score"):
         load_config(None, ["data.unlabelled=[facemask_kaggle]", "data.unlabelled_score=0"])
+    with pytest.raises(PicofaceError, match="unlabelled_face_score"):
+        load_config(None, ["data.unlabelled=[facemask_kaggle]", "data.unlabelled_face_score=0.3"])
 
 
 def _photos(data_root, n):
@@ -53,6 +55,7 @@ def _photos(data_root, n):
 def test_a_face_whose_label_is_dropped_comes_back_as_an_ignore_region(anchors, data_root):
     """Real photos, Ultra-Light RFB-320: drop the label of a face it sees, and that face is ignored."""
     from picoface.data import read_image
+    from picoface.data.sample import Sample
     from picoface.detectors import open_reference
 
     det = open_reference(anchors / "ultralight_1mb" / "version-RFB-320.onnx")
@@ -71,10 +74,18 @@ def test_a_face_whose_label_is_dropped_comes_back_as_an_ignore_region(anchors, d
         drop = int(seen[np.argmax(s.boxes[seen, 2])])
         dropped = s.boxes[drop].copy()
         s.boxes = np.delete(s.boxes, drop, axis=0)
-        added = mark_unlabelled([s], det, score=0.5)
-        assert added == len(s.ignore) >= 1
+        labels = s.boxes.copy()
+        sure = Sample(image_path=s.image_path, width=s.width, height=s.height, boxes=labels.copy(),
+                      ignore=np.zeros((0, 4), np.float32), source=s.source)
+        added, faces = mark_unlabelled([s], det, score=0.5)
+        assert added == len(s.ignore) >= 1 and faces == 0
         assert iou_matrix(dropped[None], s.ignore).max() >= 0.5       # the dropped face is now ignored
         assert iou_matrix(s.ignore, s.boxes).max() < 0.3              # no labelled face is
+        # face_score: what the reference is sure of comes back as a face, the rest as ignore
+        added, faces = mark_unlabelled([sure], det, score=0.5, face_score=0.8)
+        assert faces >= 1 and added + faces == len(s.ignore)
+        assert iou_matrix(dropped[None], sure.boxes[len(labels):]).max() >= 0.5
+        np.testing.assert_array_equal(sure.boxes[:len(labels)], labels)
         tried += 1
         if tried == 3:
             break

@@ -84,6 +84,33 @@ def test_train_resume_and_ship(tmp_path, capsys):
     assert "2 epochs run" in (shipped / "MODEL_CARD.md").read_text()
 
 
+def test_weight_average_is_what_val_and_the_checkpoint_see(tmp_path, capsys):
+    """train.ema with the newer loss options (rescore, DIoU box term, extra anchors): the best
+    checkpoint holds the averaged weights, and --resume carries the average on."""
+    import numpy as np
+
+    from picoface.train.config import load_config
+    from picoface.train.model import build_model
+
+    cfg = _write_config(tmp_path)
+    opts = ["train.ema=0.9", "loss.rescore=0.5", "loss.box=1.0", "loss.extra_anchor_iou=0.4"]
+    assert main(["train", "--config", str(cfg), "--quiet", "--no-export", *opts]) == 0
+    ckpt = tmp_path / "run" / "ckpt"
+    avg = np.load(ckpt / "last_ema.npz")
+    assert float(avg["count"]) == 2                                        # 2 steps
+    c = load_config(cfg)
+    best, last = build_model(c.model, 64, 64), build_model(c.model, 64, 64)
+    best.load_weights(str(ckpt / "best.weights.h5"))
+    last.load_weights(str(ckpt / "last.weights.h5"))
+    got = [v.numpy() for v in best.trainable_variables]
+    assert all(np.allclose(g, avg["a%d" % i], atol=1e-6) for i, g in enumerate(got))
+    assert not all(np.allclose(g, v.numpy()) for g, v in zip(got, last.trainable_variables))
+    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
+    assert float(rows[0]["box"]) > 0
+    assert main(["train", "--config", str(cfg), "--resume", "--quiet", "--no-export", "train.epochs=2", *opts]) == 0
+    assert float(np.load(ckpt / "last_ema.npz")["count"]) == 4
+
+
 def test_budget_stops_training(tmp_path, capsys):
     cfg = _write_config(tmp_path)
     assert main(["train", "--config", str(cfg), "train.epochs=50", "train.budget_minutes=0.0001",
@@ -140,3 +167,9 @@ def test_card_names_frozen_blocks_and_unlabelled_faces():
     assert lines[1].startswith("- unlabelled faces: in facemask_kaggle, faces that `../shared/anchors/ultralight_1mb/"
                                "version-RFB-320.onnx` finds (score >= 0.5)")
     assert "fine-tuned" in _start_lines(load_config(None, base))[0] and _start_lines(load_config(None, [])) == []
+    lines = _start_lines(load_config(None, ["data.unlabelled=[facemask_kaggle]", "data.unlabelled_face_score=0.8",
+                                            "loss.rescore=0.5", "loss.box=2", "train.ema=0.998"]))
+    assert "those scoring >= 0.8 are trained as faces" in lines[0]
+    assert lines[1] == ("- loss: YOLOv2 region loss with objectness target (1 - 0.5) + 0.5 x IoU of the predicted box "
+                        "(`loss.rescore`); a 1 - DIoU box term, weight 2 (`loss.box`)")
+    assert "moving average" in lines[2] and "0.998" in lines[2]

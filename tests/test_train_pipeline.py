@@ -225,6 +225,25 @@ def test_two_faces_in_one_cell_take_two_anchors():
     assert y[..., 4].sum() == 2
 
 
+def test_extra_anchor_iou_trains_every_similar_anchor_of_the_cell():
+    from picoface.train.anchors import shape_iou
+    from picoface.train.pipeline import encode_targets
+
+    anchors = np.array([[1, 1], [1.3, 1.3], [4, 4]], np.float32)
+    face = np.array([[0, 0, 18, 18]], np.float32)                   # 1.125 cells: anchors 0, 1 similar, 2 not
+    ious = shape_iou(np.array([[1.125, 1.125]]), anchors)[0]
+    assert ious[0] > 0.6 and ious[1] > 0.6 and ious[2] < 0.1
+    assert encode_targets(face, anchors, 4, 4, 64, 64)[..., 4].sum() == 1
+    y = encode_targets(face, anchors, 4, 4, 64, 64, extra_iou=0.6)
+    assert y[0, 0, :, 4].tolist() == [1, 1, 0]
+    np.testing.assert_allclose(y[0, 0, 1, 2], np.log(1.125 / 1.3), rtol=1e-5)   # each slot relative to its anchor
+    # the bigger face takes both similar anchors; the smaller one still gets a slot of its own
+    two = np.array([[0, 0, 18, 18], [1, 1, 20, 20]], np.float32)
+    y = encode_targets(two, anchors, 4, 4, 64, 64, extra_iou=0.6)
+    assert y[0, 0, :, 4].tolist() == [1, 1, 1]
+    np.testing.assert_allclose(y[0, 0, :2, 2], np.log(1.25 / anchors[:2, 0]), rtol=1e-5)
+
+
 def test_average_precision_with_ignore():
     from picoface.train.val import average_precision
 
@@ -266,7 +285,7 @@ def test_loss_decreases_on_a_tiny_synthetic_set(syn):
         return float(loss), parts
 
     first, parts = step()
-    assert set(parts) == {"xy", "wh", "obj", "noobj"}
+    assert set(parts) == {"xy", "wh", "obj", "noobj", "box"}
     for _ in range(14):
         last, _ = step()
     assert np.isfinite(first) and last < 0.7 * first
@@ -288,3 +307,65 @@ def test_ignore_regions_remove_objectness_loss():
     ign[0, 0] = [0.25, 0.25, 0.5, 0.5]           # covers the centre of cell (0, 0) only
     _, b = region_loss(pred, y, gt, ign, anchors)
     assert float(b["noobj"]) == pytest.approx(float(a["noobj"]) * 3 / 4, rel=1e-5)
+
+
+@pytest.mark.tf
+def test_rescore_targets_the_iou_of_the_predicted_box():
+    """loss.rescore: a face's objectness target is (1 - r) + r * IoU(prediction, face), so the loss
+    is lowest where the score equals that target — not at 1 — and a perfect box keeps target 1."""
+    import math
+
+    import tensorflow as tf
+
+    from picoface.train.loss import region_loss
+    from picoface.train.pipeline import encode_targets
+
+    anchors = np.array([[1.0, 1.0]], np.float32)
+    # one 8x8 face centred in cell (0, 0) of a 2x2 grid over a 16x16 net: the anchor's size
+    y = encode_targets(np.array([[0.0, 0.0, 8.0, 8.0]], np.float32), anchors, 2, 2, 16, 16)[None]
+    gt = np.zeros((1, 4, 4), np.float32)
+    gt[0, 0] = [0.25, 0.25, 0.5, 0.5]
+    ign = np.zeros((1, 4, 4), np.float32)
+
+    def obj_loss(width_log, logit, r):
+        pred = np.zeros((1, 2, 2, 6), np.float32)
+        pred[0, 0, 0, 2] = pred[0, 0, 0, 3] = width_log     # box side x exp(width_log), same centre
+        pred[0, 0, 0, 4] = logit
+        return float(region_loss(tf.constant(pred), y, gt, ign, anchors, rescore=r)[1]["obj"])
+
+    iou = 1.0 / math.exp(2 * math.log(2.0))                 # twice the side: IoU 1/4
+    best = math.log((0.5 + 0.5 * iou) / (1 - (0.5 + 0.5 * iou)))   # logit of the target 0.625
+    assert obj_loss(math.log(2.0), best, 0.5) < obj_loss(math.log(2.0), best + 0.3, 0.5)
+    assert obj_loss(math.log(2.0), best, 0.5) < obj_loss(math.log(2.0), best - 0.3, 0.5)
+    # without rescore the target is 1: a higher score always lowers the loss
+    assert obj_loss(math.log(2.0), best + 0.3, 0.0) < obj_loss(math.log(2.0), best, 0.0)
+    # a perfect box: target 1 whatever r
+    assert obj_loss(0.0, 3.0, 0.5) < obj_loss(0.0, 2.0, 0.5)
+
+
+@pytest.mark.tf
+def test_box_term_is_zero_for_a_perfect_box_and_grows_with_the_error():
+    import math
+
+    import tensorflow as tf
+
+    from picoface.train.loss import region_loss
+    from picoface.train.pipeline import encode_targets
+
+    anchors = np.array([[1.0, 1.0]], np.float32)
+    y = encode_targets(np.array([[0.0, 0.0, 8.0, 8.0]], np.float32), anchors, 2, 2, 16, 16)[None]
+    gt = np.zeros((1, 4, 4), np.float32)
+    gt[0, 0] = [0.25, 0.25, 0.5, 0.5]
+    ign = np.zeros((1, 4, 4), np.float32)
+
+    def box_loss(dx, wlog, weight=1.0):
+        pred = np.zeros((1, 2, 2, 6), np.float32)
+        pred[0, 0, 0, 0] = dx                     # logit of the x offset (0 = cell centre = the face's)
+        pred[0, 0, 0, 2] = pred[0, 0, 0, 3] = wlog
+        return float(region_loss(tf.constant(pred), y, gt, ign, anchors, box=weight)[1]["box"])
+
+    assert box_loss(0.0, 0.0) == pytest.approx(0.0, abs=1e-6)
+    assert 0 < box_loss(0.5, 0.0) < box_loss(1.0, 0.0)
+    assert 0 < box_loss(0.0, math.log(1.2)) < box_loss(0.0, math.log(1.5))
+    assert box_loss(1.0, 0.0, 3.0) == pytest.approx(3 * box_loss(1.0, 0.0), rel=1e-5)
+    assert box_loss(1.0, 0.0, 0.0) == 0.0

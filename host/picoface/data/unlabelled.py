@@ -7,6 +7,7 @@ most on WIDER FACE. ``mark_unlabelled`` runs a reference detector (by default Ul
 trained on WIDER FACE train) over each photo; a detection scoring at least ``score`` that overlaps
 no label and no ignore box (IoU < ``max_iou``) is added to the sample's ignore boxes. There the
 loss neither rewards nor punishes a detection, so a wrong guess by the reference costs little.
+Detections the reference is sure of (``face_score``) can instead become faces to learn from.
 """
 
 import numpy as np
@@ -16,19 +17,20 @@ from picoface.evaluate.ap import iou_matrix
 
 def unlabelled_boxes(boxes, ignore, dets, score=0.5, max_iou=0.3):
     """Detections ([x, y, w, h, score] rows) scoring >= score that overlap no box of ``boxes`` or
-    ``ignore`` by IoU >= max_iou, as (N, 4) float32 xywh."""
+    ``ignore`` by IoU >= max_iou, as (N, 5) float32 [x, y, w, h, score]."""
     d = np.asarray(dets, np.float64).reshape(-1, 5)
     d = d[(d[:, 4] >= score) & (d[:, 2] > 0) & (d[:, 3] > 0)]
     known = np.concatenate([np.asarray(boxes, np.float64).reshape(-1, 4),
                             np.asarray(ignore, np.float64).reshape(-1, 4)])
     if len(d) and len(known):
         d = d[iou_matrix(d[:, :4], known).max(axis=1) < max_iou]
-    return d[:, :4].astype(np.float32)
+    return d.astype(np.float32)
 
 
-def mark_unlabelled(samples, detector, score=0.5, max_iou=0.3, read=None, progress=True):
-    """Add each sample's unlabelled faces (as ``detector`` sees them) to its ignore boxes, in place.
-    Returns the number of boxes added."""
+def mark_unlabelled(samples, detector, score=0.5, max_iou=0.3, read=None, progress=True, face_score=0.0):
+    """Add each sample's unlabelled faces (as ``detector`` sees them) to its ignore boxes, in place;
+    with ``face_score`` > 0, those scoring at least that become faces (boxes) instead.
+    Returns (ignore boxes added, face boxes added)."""
     if read is None:
         from picoface.data import read_image as read
     it = samples
@@ -36,10 +38,14 @@ def mark_unlabelled(samples, detector, score=0.5, max_iou=0.3, read=None, progre
         from tqdm import tqdm
 
         it = tqdm(samples, desc="unlabelled faces", unit="img", leave=False)
-    added = 0
+    added = faces = 0
     for s in it:
         extra = unlabelled_boxes(s.boxes, s.ignore, detector.detect(read(s.image_path)), score, max_iou)
-        if len(extra):
-            s.ignore = np.concatenate([np.asarray(s.ignore, np.float32).reshape(-1, 4), extra])
-            added += len(extra)
-    return added
+        sure = extra[:, 4] >= face_score if face_score > 0 else np.zeros(len(extra), bool)
+        if sure.any():
+            s.boxes = np.concatenate([np.asarray(s.boxes, np.float32).reshape(-1, 4), extra[sure, :4]])
+            faces += int(sure.sum())
+        if (~sure).any():
+            s.ignore = np.concatenate([np.asarray(s.ignore, np.float32).reshape(-1, 4), extra[~sure, :4]])
+            added += int((~sure).sum())
+    return added, faces

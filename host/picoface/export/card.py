@@ -56,9 +56,25 @@ def _start_lines(cfg):
                          "kept frozen during training (`model.pretrained_frozen`)" if cfg.model.pretrained_frozen
                          else "fine-tuned"))
     if cfg.data.unlabelled:
+        fs = cfg.data.unlabelled_face_score
         lines.append("- unlabelled faces: in %s, faces that `%s` finds (score >= %g) and that overlap no label are "
-                     "ignore regions, neither positives nor negatives (`data.unlabelled`)" % (
-                         ", ".join(cfg.data.unlabelled), cfg.data.unlabelled_detector, cfg.data.unlabelled_score))
+                     "ignore regions, neither positives nor negatives (`data.unlabelled`)%s" % (
+                         ", ".join(cfg.data.unlabelled), cfg.data.unlabelled_detector, cfg.data.unlabelled_score,
+                         "; those scoring >= %g are trained as faces (`data.unlabelled_face_score`)" % fs if fs else ""))
+    L = cfg.loss
+    extra = []
+    if L.rescore:
+        extra.append("objectness target (1 - %g) + %g x IoU of the predicted box (`loss.rescore`)" % (L.rescore, L.rescore))
+    if L.box:
+        extra.append("a 1 - DIoU box term, weight %g (`loss.box`)" % L.box)
+    if L.extra_anchor_iou:
+        extra.append("every anchor of a face's cell with shape IoU >= %g trained on it (`loss.extra_anchor_iou`)"
+                     % L.extra_anchor_iou)
+    if extra:
+        lines.append("- loss: YOLOv2 region loss with " + "; ".join(extra))
+    if cfg.train.ema:
+        lines.append("- weights: val, the best checkpoint and these files use a moving average of the trained "
+                     "weights (decay %g per step, `train.ema`)" % cfg.train.ema)
     return lines
 
 

@@ -60,6 +60,7 @@ class DataConfig:
     unlabelled: typing.List[str] = field(default_factory=list)
     unlabelled_detector: str = "../shared/anchors/ultralight_1mb/version-RFB-320.onnx"
     unlabelled_score: float = 0.5
+    unlabelled_face_score: float = 0.0   # > 0: unlabelled detections scoring at least this become faces, not ignore
     val: str = "widerface_val"
     val_min_size: float = 20.0    # val faces smaller than this (or invalid) are ignored
     max_images: int = 0           # 0 = all (a cap is for smoke tests)
@@ -92,6 +93,9 @@ class LossConfig:
     obj: float = 1.0
     noobj: float = 1.0
     ignore_iou: float = 0.5       # no objectness loss where a prediction overlaps a face this much
+    rescore: float = 0.0          # objectness target of a face: (1 - rescore) + rescore * IoU(prediction, face)
+    box: float = 0.0              # weight of a 1 - DIoU box term per face (on top of coord's squared errors)
+    extra_anchor_iou: float = 0.0  # > 0: a face also trains every other anchor of its cell this similar in shape
 
 
 @dataclass
@@ -109,6 +113,7 @@ class TrainConfig:
     warm_size: typing.List[int] = field(default_factory=list)  # [w, h]: train smaller frames first
     warm_fraction: float = 0.5    # ... for this fraction of the run (progressive resizing)
     warm_crop: bool = False       # warm frames are windows of full-size frames (faces keep their size)
+    ema: float = 0.0              # > 0: val and the shipped model use a moving average of the weights (decay/step)
 
 
 @dataclass
@@ -299,6 +304,14 @@ def validate(cfg):
                             "set both, or neither")
     if m.pretrained_frozen and not m.pretrained:
         raise PicofaceError("model.pretrained_frozen needs model.pretrained", "set it, or drop pretrained_frozen")
+    if not 0.0 <= cfg.loss.rescore <= 1.0:
+        raise PicofaceError("loss.rescore must be in [0, 1], got %g" % cfg.loss.rescore, "fix it")
+    if not 0.0 <= cfg.loss.extra_anchor_iou < 1.0:
+        raise PicofaceError("loss.extra_anchor_iou must be in [0, 1), got %g" % cfg.loss.extra_anchor_iou, "fix it")
+    if not 0.0 <= cfg.train.ema < 1.0:
+        raise PicofaceError("train.ema must be in [0, 1), got %g" % cfg.train.ema, "e.g. 0.998, or 0 for none")
+    if cfg.loss.box < 0:
+        raise PicofaceError("loss.box must be >= 0, got %g" % cfg.loss.box, "fix it")
     if not 0.0 <= cfg.augment.mosaic <= 1.0 or cfg.augment.mosaic_max < 2:
         raise PicofaceError("augment.mosaic must be a probability and augment.mosaic_max >= 2", "fix them")
     for name, adj in cfg.data.box_adjust.items():
@@ -310,6 +323,10 @@ def validate(cfg):
         _training_set("data.unlabelled", name, cfg)
     if not 0.0 < cfg.data.unlabelled_score <= 1.0:
         raise PicofaceError("data.unlabelled_score must be in (0, 1], got %s" % cfg.data.unlabelled_score, "fix it")
+    fs = cfg.data.unlabelled_face_score
+    if fs and not cfg.data.unlabelled_score <= fs <= 1.0:
+        raise PicofaceError("data.unlabelled_face_score must be 0 (off) or in [unlabelled_score, 1], got %s" % fs,
+                            "fix it")
     if not cfg.data.train:
         raise PicofaceError("data.train is empty", "list at least one dataset")
     return cfg

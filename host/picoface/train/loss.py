@@ -2,21 +2,24 @@
 
 For the responsible (cell, anchor) of each face: squared error on sigmoid(tx), sigmoid(ty)
 (centre offset in the cell) and on tw, th (log size relative to the anchor), weighted by
-``2 - w*h`` (small faces count more), plus binary cross-entropy pushing objectness to 1.
+``2 - w*h`` (small faces count more), plus binary cross-entropy pushing objectness to 1 (or,
+with ``rescore``, towards the IoU of the predicted box with the face, as darknet's region layer).
 Every other prediction gets BCE towards 0 unless its decoded box overlaps a face with IoU >=
 ``loss.ignore_iou`` or its centre falls in an ignore region (dataset "ignore" boxes, faces too
 small or cut off by the crop): there, no objectness loss. Sums are divided by the batch size.
 """
 
 
-def decode_boxes(pred, anchors, grid_w, grid_h):
-    """pred (B,gh,gw,A,>=4) raw -> normalised centre boxes (B,gh,gw,A,4)."""
+def decode_boxes(pred, anchors, grid_w, grid_h, offsets=False):
+    """pred (B,gh,gw,A,>=4) raw -> normalised centre boxes (B,gh,gw,A,4). ``offsets``: x, y are
+    already the offsets inside the cell (targets), not logits."""
     import tensorflow as tf
 
     cols = tf.cast(tf.range(grid_w), tf.float32)[None, None, :, None]
     rows = tf.cast(tf.range(grid_h), tf.float32)[None, :, None, None]
-    cx = (cols + tf.sigmoid(pred[..., 0])) / grid_w
-    cy = (rows + tf.sigmoid(pred[..., 1])) / grid_h
+    ox, oy = (pred[..., 0], pred[..., 1]) if offsets else (tf.sigmoid(pred[..., 0]), tf.sigmoid(pred[..., 1]))
+    cx = (cols + ox) / grid_w
+    cy = (rows + oy) / grid_h
     aw = tf.constant(anchors[:, 0], tf.float32)
     ah = tf.constant(anchors[:, 1], tf.float32)
     w = tf.exp(tf.clip_by_value(pred[..., 2], -8.0, 8.0)) * aw / grid_w
@@ -41,6 +44,18 @@ def _iou(a, b):
     return inter / tf.maximum(union, 1e-9)
 
 
+def _pair_iou(a, b):
+    """Element-wise IoU of centre boxes a, b (..., 4)."""
+    import tensorflow as tf
+
+    iw = tf.maximum(tf.minimum(a[..., 0] + a[..., 2] / 2, b[..., 0] + b[..., 2] / 2)
+                    - tf.maximum(a[..., 0] - a[..., 2] / 2, b[..., 0] - b[..., 2] / 2), 0.0)
+    ih = tf.maximum(tf.minimum(a[..., 1] + a[..., 3] / 2, b[..., 1] + b[..., 3] / 2)
+                    - tf.maximum(a[..., 1] - a[..., 3] / 2, b[..., 1] - b[..., 3] / 2), 0.0)
+    inter = iw * ih
+    return inter / tf.maximum(a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter, 1e-9)
+
+
 def _inside(points, boxes):
     """points (B,N,2) normalised, boxes (B,M,4) centre form -> (B,N) any point inside a box."""
     import tensorflow as tf
@@ -53,8 +68,24 @@ def _inside(points, boxes):
     return tf.reduce_any(ok, axis=2)
 
 
-def region_loss(pred, y, gt, ignore, anchors, classes=1, coord=1.0, obj=1.0, noobj=1.0, ignore_iou=0.5):
-    """Total loss and its parts (dict of scalars)."""
+def _diou(a, b):
+    """Element-wise distance-IoU of centre boxes: IoU minus the squared centre distance over the
+    squared diagonal of the smallest box holding both (Zheng et al. 2020)."""
+    import tensorflow as tf
+
+    cw = tf.maximum(a[..., 0] + a[..., 2] / 2, b[..., 0] + b[..., 2] / 2) - tf.minimum(a[..., 0] - a[..., 2] / 2,
+                                                                                     b[..., 0] - b[..., 2] / 2)
+    ch = tf.maximum(a[..., 1] + a[..., 3] / 2, b[..., 1] + b[..., 3] / 2) - tf.minimum(a[..., 1] - a[..., 3] / 2,
+                                                                                     b[..., 1] - b[..., 3] / 2)
+    d2 = tf.square(a[..., 0] - b[..., 0]) + tf.square(a[..., 1] - b[..., 1])
+    return _pair_iou(a, b) - d2 / tf.maximum(cw * cw + ch * ch, 1e-12)
+
+
+def region_loss(pred, y, gt, ignore, anchors, classes=1, coord=1.0, obj=1.0, noobj=1.0, ignore_iou=0.5,
+                rescore=0.0, box=0.0):
+    """Total loss and its parts (dict of scalars). ``rescore`` r: a face's objectness target is
+    (1 - r) + r * IoU(predicted box, face) instead of 1, so scores rank boxes by how well they fit.
+    ``box``: weight of a 1 - DIoU term per face, a localisation error relative to the face's size."""
     import numpy as np
     import tensorflow as tf
 
@@ -79,12 +110,20 @@ def region_loss(pred, y, gt, ignore, anchors, classes=1, coord=1.0, obj=1.0, noo
     free = tf.reshape(free, tf.shape(mask)) * (1.0 - mask)
 
     logits = p[..., 4]
-    bce_pos = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(logits), logits=logits)
+    target = tf.ones_like(logits)
+    l_box = tf.constant(0.0)
+    if rescore > 0 or box > 0:
+        truth = decode_boxes(y, anchors, tf.cast(gw, tf.float32), tf.cast(gh, tf.float32), offsets=True)
+    if rescore > 0:
+        target = (1.0 - rescore) + rescore * tf.stop_gradient(_pair_iou(boxes, truth))
+    if box > 0:
+        l_box = tf.reduce_sum(mask * (1.0 - _diou(boxes, truth)))
+    bce_pos = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits)
     bce_neg = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(logits), logits=logits)
     l_obj = tf.reduce_sum(mask * bce_pos)
     l_noobj = tf.reduce_sum(free * bce_neg)
 
     parts = {"xy": coord * l_xy / bsz, "wh": coord * l_wh / bsz,
-             "obj": obj * l_obj / bsz, "noobj": noobj * l_noobj / bsz}
-    total = parts["xy"] + parts["wh"] + parts["obj"] + parts["noobj"]
+             "obj": obj * l_obj / bsz, "noobj": noobj * l_noobj / bsz, "box": box * l_box / bsz}
+    total = parts["xy"] + parts["wh"] + parts["obj"] + parts["noobj"] + parts["box"]
     return total, parts

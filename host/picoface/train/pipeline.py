@@ -246,13 +246,14 @@ def source_probabilities(cfg, cache):
     return w / w.sum()
 
 
-def encode_targets(boxes, anchors, grid_w, grid_h, net_w, net_h, classes=1):
+def encode_targets(boxes, anchors, grid_w, grid_h, net_w, net_h, classes=1, extra_iou=0.0):
     """YOLOv2 targets for one image.
 
     Returns y (grid_h, grid_w, A, 6): [tx, ty, tw, th, obj, coord_weight] where tx,ty are the
     centre offsets inside the responsible cell (0..1), tw,th = log(w/anchor_w) in grid units;
     each face goes to the cell of its centre and the anchor whose shape matches it best
-    (the next best if that slot is taken).
+    (the next best if that slot is taken); with ``extra_iou`` > 0, also to every other free
+    anchor of that cell whose shape IoU with the face is at least that (more positives per face).
     """
     from picoface.train.anchors import shape_iou
 
@@ -269,12 +270,15 @@ def encode_targets(boxes, anchors, grid_w, grid_h, net_w, net_h, classes=1):
     for i in order:
         col = int(min(max(gx[i], 0), grid_w - 1e-4))
         row = int(min(max(gy[i], 0), grid_h - 1e-4))
+        placed = False
         for a in np.argsort(-ious[i]):
-            if y[row, col, a, 4] == 0:
-                y[row, col, a] = [gx[i] - col, gy[i] - row, math.log(gw[i] / anchors[a][0]),
-                                  math.log(gh[i] / anchors[a][1]), 1.0,
-                                  2.0 - (gw[i] * gh[i]) / (grid_w * grid_h)]
-                break
+            if y[row, col, a, 4] != 0:
+                continue
+            if placed and not (extra_iou > 0 and ious[i, a] >= extra_iou):
+                break                  # best first: no later anchor qualifies either
+            y[row, col, a] = [gx[i] - col, gy[i] - row, math.log(gw[i] / anchors[a][0]),
+                              math.log(gh[i] / anchors[a][1]), 1.0, 2.0 - (gw[i] * gh[i]) / (grid_w * grid_h)]
+            placed = True
     return y
 
 
@@ -315,7 +319,8 @@ class TrainData:
         if self.cfg.input.grayscale:
             img = (img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
             img = img.astype(np.uint8)
-        y = encode_targets(b, self.anchors, self.grid_w, self.grid_h, self.net_w, self.net_h)
+        y = encode_targets(b, self.anchors, self.grid_w, self.grid_h, self.net_w, self.net_h,
+                           extra_iou=self.cfg.loss.extra_anchor_iou)
         return (img, y, pad_boxes(b, MAX_BOXES, self.net_w, self.net_h),
                 pad_boxes(ig, MAX_IGNORE, self.net_w, self.net_h))
 
@@ -369,10 +374,12 @@ def mark_unlabelled_faces(cfg, samples, progress=True, log=print):
                             "put ../shared beside the repository, point data.unlabelled_detector at a detector "
                             "(Ultra-Light .onnx or a picoface model), or drop data.unlabelled")
     det = open_reference(path)
-    added = mark_unlabelled(todo, det, cfg.data.unlabelled_score, progress=progress)
-    log("unlabelled faces: %d ignore regions added in %d photos of %s (%s, score >= %g)"
-        % (added, len(todo), ", ".join(cfg.data.unlabelled), det.name, cfg.data.unlabelled_score))
-    return added
+    face_score = cfg.data.unlabelled_face_score
+    added, faces = mark_unlabelled(todo, det, cfg.data.unlabelled_score, progress=progress, face_score=face_score)
+    log("unlabelled faces: %d ignore regions%s added in %d photos of %s (%s, score >= %g)"
+        % (added, " and %d faces (score >= %g)" % (faces, face_score) if face_score > 0 else "", len(todo),
+           ", ".join(cfg.data.unlabelled), det.name, cfg.data.unlabelled_score))
+    return added + faces
 
 
 def train_samples(cfg):

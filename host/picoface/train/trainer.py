@@ -8,6 +8,7 @@ of epoch progress and wall-clock progress when ``train.budget_minutes`` is set, 
 run still anneals before it stops.
 """
 
+import contextlib
 import csv
 import json
 import math
@@ -105,8 +106,9 @@ def plot_curves(history, png):
 
     ep = [h["epoch"] for h in history]
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
-    for k in ("loss", "xy", "wh", "obj", "noobj"):
-        ax[0].plot(ep, [h[k] for h in history], label=k, lw=2 if k == "loss" else 1)
+    for k in ("loss", "xy", "wh", "obj", "noobj", "box"):
+        if any(h.get(k) for h in history):
+            ax[0].plot(ep, [h.get(k, 0.0) for h in history], label=k, lw=2 if k == "loss" else 1)
     ax[0].set_xlabel("epoch")
     ax[0].set_ylabel("train loss")
     ax[0].set_yscale("log")
@@ -127,7 +129,7 @@ def plot_curves(history, png):
 def _write_csv(history, path):
     if not history:
         return
-    keys = list(history[0].keys())
+    keys = list(dict.fromkeys(k for h in history for k in h))   # runs resumed from before a new column
     import io
 
     buf = io.StringIO()
@@ -145,8 +147,10 @@ def _save_opt(opt, path):
             np.savez(f, **arrs)
 
 
-def _load_opt(opt, model, path):
-    opt.build(model.trainable_variables)
+def _load_opt(opt, variables, path):
+    if not Path(path).is_file():
+        raise PicofaceError("optimizer checkpoint %s is missing" % path, "start without --resume")
+    opt.build(variables)
     data = np.load(path)
     if len(data.files) != len(opt.variables):
         raise PicofaceError("optimizer checkpoint %s does not match the model" % path,
@@ -269,6 +273,14 @@ def train(cfg, resume=False, progress=True, log=print):
 
     L = cfg.loss
     lr_var = opt.learning_rate
+    ema = None
+    if cfg.train.ema:
+        from picoface.train.ema import WeightAverage
+
+        with strategy.scope():
+            ema = WeightAverage(model.trainable_variables, cfg.train.ema)
+        log("val, best checkpoint and shipped model use a moving average of the weights (decay %g)" % cfg.train.ema)
+    averaged = ema.applied if ema is not None else contextlib.nullcontext
 
     @tf.function(reduce_retracing=True)
     def step(x, y, gt, ig):
@@ -276,15 +288,19 @@ def train(cfg, resume=False, progress=True, log=print):
         with tf.GradientTape() as tape:
             pred = model(x, training=True)
             loss, parts = region_loss(pred, y, gt, ig, anchors, cfg.model.classes, L.coord, L.obj,
-                                      L.noobj, L.ignore_iou)
+                                      L.noobj, L.ignore_iou, L.rescore, L.box)
         grads = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(grads, model.trainable_variables))
+        if ema is not None:
+            ema.update()
         return loss, parts
 
     history, best_ap, best_epoch, start_epoch, elapsed0 = [], -1.0, 0, 0, 0.0
     if state is not None:
         model.load_weights(str(ckpt / "last.weights.h5"))
-        _load_opt(opt, model, ckpt / "last_opt.npz")
+        _load_opt(opt, model.trainable_variables, ckpt / "last_opt.npz")
+        if ema is not None:
+            ema.load(ckpt / "last_ema.npz")
         history = state["history"]
         best_ap, best_epoch, start_epoch = state["best_ap"], state["best_epoch"], state["epoch"]
         elapsed0 = state.get("elapsed", 0.0)
@@ -297,7 +313,7 @@ def train(cfg, resume=False, progress=True, log=print):
     ips_hist = []
     epoch = start_epoch
     for epoch in range(start_epoch, cfg.train.epochs):
-        sums = {"loss": 0.0, "xy": 0.0, "wh": 0.0, "obj": 0.0, "noobj": 0.0}
+        sums = {"loss": 0.0, "xy": 0.0, "wh": 0.0, "obj": 0.0, "noobj": 0.0, "box": 0.0}
         n = 0
         t_ep = time.time()
         prog0 = epoch / max(1, cfg.train.epochs)
@@ -341,22 +357,27 @@ def train(cfg, resume=False, progress=True, log=print):
         if val is not None and ((epoch + 1) % cfg.train.val_every == 0 or out_of_time or last_epoch):
             det = KerasRegionDetector(model, anchors, cfg.input.fit, cfg.model.classes, score=0.01,
                                       net_size=(cfg.input.w, cfg.input.h))
-            row["val_ap"] = round(val_ap(det, val), 5)
+            with averaged():
+                row["val_ap"] = round(val_ap(det, val), 5)
         history.append(row)
         improved = row["val_ap"] != "" and row["val_ap"] > best_ap
         if improved or (val is None):
             best_ap = row["val_ap"] if row["val_ap"] != "" else best_ap
             best_epoch = epoch + 1
-            _save_weights(model, ckpt / "best.weights.h5")
+            with averaged():
+                _save_weights(model, ckpt / "best.weights.h5")
         _save_weights(model, ckpt / "last.weights.h5")
         _save_opt(opt, ckpt / "last_opt.npz")
+        if ema is not None:
+            ema.save(ckpt / "last_ema.npz")
         atomic.write_text(state_path, json.dumps({
             "config_hash": chash, "resume_hash": rhash, "epoch": epoch + 1, "best_ap": best_ap, "best_epoch": best_epoch,
             "anchors": np.asarray(anchors).tolist(), "elapsed": time.time() - t_run, "history": history}))
         _write_csv(history, run_dir / "log.csv")
         plot_curves(history, run_dir / "curves.png")
-        log("epoch %d: loss %.4f (xy %.3f wh %.3f obj %.3f noobj %.3f) %.0f img/s val AP %s%s" % (
-            epoch + 1, row["loss"], row["xy"], row["wh"], row["obj"], row["noobj"], ips,
+        log("epoch %d: loss %.4f (xy %.3f wh %.3f obj %.3f noobj %.3f%s) %.0f img/s val AP %s%s" % (
+            epoch + 1, row["loss"], row["xy"], row["wh"], row["obj"], row["noobj"],
+            " box %.3f" % row["box"] if row["box"] else "", ips,
             row["val_ap"], "  *best*" if improved else ""))
         if out_of_time:
             stopped = "budget"
