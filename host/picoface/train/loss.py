@@ -27,33 +27,27 @@ def decode_boxes(pred, anchors, grid_w, grid_h, offsets=False):
     return tf.stack([cx, cy, w, h], -1)
 
 
-def _iou(a, b):
-    """a (B,N,4) b (B,M,4) centre boxes -> IoU (B,N,M)."""
-    import tensorflow as tf
-
-    a = a[:, :, None, :]
-    b = b[:, None, :, :]
-    ax0, ax1 = a[..., 0] - a[..., 2] / 2, a[..., 0] + a[..., 2] / 2
-    ay0, ay1 = a[..., 1] - a[..., 3] / 2, a[..., 1] + a[..., 3] / 2
-    bx0, bx1 = b[..., 0] - b[..., 2] / 2, b[..., 0] + b[..., 2] / 2
-    by0, by1 = b[..., 1] - b[..., 3] / 2, b[..., 1] + b[..., 3] / 2
-    iw = tf.maximum(tf.minimum(ax1, bx1) - tf.maximum(ax0, bx0), 0.0)
-    ih = tf.maximum(tf.minimum(ay1, by1) - tf.maximum(ay0, by0), 0.0)
-    inter = iw * ih
-    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
-    return inter / tf.maximum(union, 1e-9)
+def _corners(b):
+    """Centre boxes (..., 4) -> x0, y0, x1, y1."""
+    return (b[..., 0] - b[..., 2] / 2, b[..., 1] - b[..., 3] / 2,
+            b[..., 0] + b[..., 2] / 2, b[..., 1] + b[..., 3] / 2)
 
 
 def _pair_iou(a, b):
-    """Element-wise IoU of centre boxes a, b (..., 4)."""
+    """IoU of centre boxes a, b (..., 4), element-wise (shapes broadcast)."""
     import tensorflow as tf
 
-    iw = tf.maximum(tf.minimum(a[..., 0] + a[..., 2] / 2, b[..., 0] + b[..., 2] / 2)
-                    - tf.maximum(a[..., 0] - a[..., 2] / 2, b[..., 0] - b[..., 2] / 2), 0.0)
-    ih = tf.maximum(tf.minimum(a[..., 1] + a[..., 3] / 2, b[..., 1] + b[..., 3] / 2)
-                    - tf.maximum(a[..., 1] - a[..., 3] / 2, b[..., 1] - b[..., 3] / 2), 0.0)
+    ax0, ay0, ax1, ay1 = _corners(a)
+    bx0, by0, bx1, by1 = _corners(b)
+    iw = tf.maximum(tf.minimum(ax1, bx1) - tf.maximum(ax0, bx0), 0.0)
+    ih = tf.maximum(tf.minimum(ay1, by1) - tf.maximum(ay0, by0), 0.0)
     inter = iw * ih
     return inter / tf.maximum(a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter, 1e-9)
+
+
+def _iou(a, b):
+    """a (B,N,4) b (B,M,4) centre boxes -> IoU (B,N,M)."""
+    return _pair_iou(a[:, :, None, :], b[:, None, :, :])
 
 
 def _inside(points, boxes):
@@ -73,12 +67,22 @@ def _diou(a, b):
     squared diagonal of the smallest box holding both (Zheng et al. 2020)."""
     import tensorflow as tf
 
-    cw = tf.maximum(a[..., 0] + a[..., 2] / 2, b[..., 0] + b[..., 2] / 2) - tf.minimum(a[..., 0] - a[..., 2] / 2,
-                                                                                     b[..., 0] - b[..., 2] / 2)
-    ch = tf.maximum(a[..., 1] + a[..., 3] / 2, b[..., 1] + b[..., 3] / 2) - tf.minimum(a[..., 1] - a[..., 3] / 2,
-                                                                                     b[..., 1] - b[..., 3] / 2)
+    ax0, ay0, ax1, ay1 = _corners(a)
+    bx0, by0, bx1, by1 = _corners(b)
+    cw = tf.maximum(ax1, bx1) - tf.minimum(ax0, bx0)
+    ch = tf.maximum(ay1, by1) - tf.minimum(ay0, by0)
     d2 = tf.square(a[..., 0] - b[..., 0]) + tf.square(a[..., 1] - b[..., 1])
     return _pair_iou(a, b) - d2 / tf.maximum(cw * cw + ch * ch, 1e-12)
+
+
+def configured_loss(cfg, anchors):
+    """region_loss with the config's loss options: f(pred, y, gt, ignore) -> (total, parts)."""
+    L = cfg.loss
+
+    def f(pred, y, gt, ignore):
+        return region_loss(pred, y, gt, ignore, anchors, cfg.model.classes, L.coord, L.obj, L.noobj, L.ignore_iou,
+                           L.rescore, L.box)
+    return f
 
 
 def region_loss(pred, y, gt, ignore, anchors, classes=1, coord=1.0, obj=1.0, noobj=1.0, ignore_iou=0.5,

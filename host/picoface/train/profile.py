@@ -15,7 +15,7 @@ def profile(cfg, batches=5, log=print):
     import tensorflow as tf
 
     from picoface.train import pipeline
-    from picoface.train.loss import region_loss
+    from picoface.train.loss import configured_loss
     from picoface.train.model import build_model
     from picoface.train.trainer import configure_threads, set_seeds
 
@@ -31,12 +31,13 @@ def profile(cfg, batches=5, log=print):
         sizes.insert(0, tuple(cfg.train.warm_size))
     model = build_model(cfg.model, cfg.input.w, cfg.input.h, dynamic=bool(cfg.train.warm_size))
     opt = keras.optimizers.AdamW(cfg.train.lr)
+    loss_fn = configured_loss(cfg, anchors)
 
     @tf.function(reduce_retracing=True)
     def step(x, y, gt, ig):
         x = tf.cast(x, tf.float32) / 255.0
         with tf.GradientTape() as tape:
-            loss, _ = region_loss(model(x, training=True), y, gt, ig, anchors)
+            loss, _ = loss_fn(model(x, training=True), y, gt, ig)
         g = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(g, model.trainable_variables))
         return loss

@@ -181,7 +181,7 @@ def train(cfg, resume=False, progress=True, log=print):
     import keras
 
     from picoface.train import pipeline
-    from picoface.train.loss import region_loss
+    from picoface.train.loss import configured_loss
     from picoface.train.model import build_model, count_macs
     from picoface.train.samples import load_eval_samples
     from picoface.train.val import KerasRegionDetector, ValSet, val_ap
@@ -271,7 +271,7 @@ def train(cfg, resume=False, progress=True, log=print):
         log("val set %s: %d images, %d faces (%d ignored)" % (
             vpath.name, len(vs), sum(len(s.boxes) for s in vs), sum(len(s.ignore) for s in vs)))
 
-    L = cfg.loss
+    loss_fn = configured_loss(cfg, anchors)
     lr_var = opt.learning_rate
     ema = None
     if cfg.train.ema:
@@ -287,8 +287,7 @@ def train(cfg, resume=False, progress=True, log=print):
         x = tf.cast(x, tf.float32) / 255.0
         with tf.GradientTape() as tape:
             pred = model(x, training=True)
-            loss, parts = region_loss(pred, y, gt, ig, anchors, cfg.model.classes, L.coord, L.obj,
-                                      L.noobj, L.ignore_iou, L.rescore, L.box)
+            loss, parts = loss_fn(pred, y, gt, ig)
         grads = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(grads, model.trainable_variables))
         if ema is not None:
