@@ -52,6 +52,24 @@ def test_region_detector_decodes_and_maps_to_image_pixels(tmp_path):
         Scripted(f, None, anchors="1,1,2,2", grid=(2, 2)).detect(img)
 
 
+class ScriptedGray(Scripted):
+    channels = 1
+
+    def forward(self, net_rgb):
+        assert net_rgb.shape == (32, 32, 1) and net_rgb.dtype == np.uint8
+        return super().forward(np.repeat(net_rgb, 3, axis=2))
+
+
+def test_grayscale_nets_get_the_luminance_of_the_fitted_image(tmp_path):
+    f = tmp_path / "m.bin"
+    f.write_bytes(b"1")
+    det = ScriptedGray(f, {"output": {"anchors": [[1, 1]], "grid_w": 2, "grid_h": 2}, "input": {"fit": "stretch"}})
+    img = np.zeros((32, 32, 3), np.uint8)
+    img[..., 0] = 100                                   # pure red: luminance 0.299 * 100
+    assert len(det.detect(img)) == 1
+    assert det.seen.min() == det.seen.max() == 29        # as the training pipeline's grayscale frames
+
+
 def test_infer_grid():
     assert infer_grid(20 * 15 * 30, 320, 240, 5, 1) == (20, 15)
     assert infer_grid(10 * 8 * 30, 320, 240, 5, 1) == (10, 8)  # 240/32 = 7.5 -> 8

@@ -140,10 +140,18 @@ def test_parity_reports_both_aps_and_refuses_beyond_tolerance(tiny_int8, tmp_pat
     _, fbytes, qbytes = tiny_int8
     vs = ValSet(load_samples(make_dataset(tmp_path / "v", n=4, size=(64, 64))))
     anchors = [[0.8, 1.0], [1.2, 1.4], [1.6, 1.9], [2.0, 2.4], [2.6, 3.1]]
-    r = parity(fbytes, qbytes, anchors, vs, tolerance=1.0)
-    assert set(r) >= {"ap_float", "ap_int8", "delta", "ok"} and r["ok"]
+    contract = {"input": {"w": 64, "h": 64, "fit": "stretch"}, "output": {"anchors": anchors}, "thresholds": {"nms": 0.3}}
+    r = parity(fbytes, qbytes, contract, vs, tolerance=1.0)
+    assert set(r) >= {"ap_float", "ap_int8", "delta", "ok", "best_f1_score"} and r["ok"]
     with pytest.raises(PicofaceError, match="differs from float AP"):
-        parity(fbytes, qbytes, anchors, vs, tolerance=-1.0)
+        parity(fbytes, qbytes, contract, vs, tolerance=-1.0)
+    # the same numbers as picoface eval on the written file
+    from picoface.detectors.tflite_det import TFLiteDetector
+    from picoface.evaluate import evaluate
+
+    (tmp_path / "q.tflite").write_bytes(qbytes)
+    res = evaluate(TFLiteDetector(tmp_path / "q.tflite", contract), vs.samples, iou=(0.5,), progress=False)
+    assert round(res["ap"]["0.5"], 4) == r["ap_int8"]
 
 
 def _relu_net(activation="relu", seed=0):

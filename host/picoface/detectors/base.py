@@ -70,6 +70,7 @@ class RegionDetector:
 
     kind = "box"
     default_layout = "NHWC"
+    channels = 3   # 1: the net takes the luminance of the fitted image (input.grayscale)
 
     def __init__(self, path, contract=None, anchors=None, threshold=None, nms=None, fit=None,
                  grid=None, classes=None, layout=None, name=None, max_out=0, **_):
@@ -116,7 +117,10 @@ class RegionDetector:
             raise PicofaceError("detect() needs an RGB uint8 HxWx3 image, got %s %s" % (rgb.dtype, rgb.shape),
                                 "read images with picoface.data.read_image")
         fit = self.fit_for(rgb.shape[1], rgb.shape[0])
-        out = np.asarray(self.forward(prepare_input(rgb, fit)), np.float32).reshape(-1)
+        net = prepare_input(rgb, fit)
+        if self.channels == 1:   # as the training pipeline makes grayscale frames
+            net = (net.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None].astype(np.uint8)
+        out = np.asarray(self.forward(net), np.float32).reshape(-1)
         if self.grid is None:
             self.grid = infer_grid(out.size, self.net_w, self.net_h, len(self.anchors), self.classes)
         need = self.grid[0] * self.grid[1] * len(self.anchors) * (5 + self.classes)

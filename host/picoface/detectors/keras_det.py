@@ -29,6 +29,7 @@ class KerasDetector(RegionDetector):
         if not self.net_w or not self.net_h:
             raise PicofaceError("%s has no fixed input size" % self.name, "set input w/h in model.json")
         self.scale = float(inp.get("scale", 1 / 255.0))
+        self.channels = int(shape[-1] or 3)
         if self.macs is None:
             self.macs = keras_macs(self.model)
 

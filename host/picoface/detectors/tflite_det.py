@@ -10,26 +10,32 @@ from picoface.errors import PicofaceError
 class TFLiteDetector(RegionDetector):
     default_layout = "NHWC"
 
-    def __init__(self, path, contract=None, num_threads=1, **kw):
+    def __init__(self, path, contract=None, num_threads=1, data=None, **kw):
+        """``path``: a .tflite file; or ``path=None`` and ``data=`` the model's bytes (export's
+        parity check, before the files are written)."""
         super().__init__(path, contract, **kw)
         import warnings
 
         import tensorflow as tf
 
+        src = {"model_path": str(self.path)} if data is None else {"model_content": bytes(data)}
+        if data is not None:
+            self.bytes = len(data)
         try:
             with warnings.catch_warnings():  # "tf.lite.Interpreter is deprecated" (still the TF 2.21 API)
                 warnings.simplefilter("ignore")
-                self.interp = tf.lite.Interpreter(model_path=str(self.path), num_threads=int(num_threads))
+                self.interp = tf.lite.Interpreter(num_threads=int(num_threads), **src)
             self.interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            raise PicofaceError("cannot load TFLite model %s (%s)" % (self.path, str(e).splitlines()[0][:200]),
+            raise PicofaceError("cannot load TFLite model %s (%s)" % (self.path or self.name, str(e).splitlines()[0][:200]),
                                 "pass a .tflite file exported by picoface") from e
         self.inp = self.interp.get_input_details()[0]
         self.out = self.interp.get_output_details()[0]
         shape = self.inp["shape"]
-        if len(shape) != 4 or shape[3] != 3:
-            raise PicofaceError("%s input shape %s is not 1xHxWx3" % (self.path.name, list(shape)),
-                                "export the model with an NHWC RGB input")
+        if len(shape) != 4 or shape[3] not in (1, 3):
+            raise PicofaceError("%s input shape %s is not 1xHxWx3 (or x1)" % (self.name, list(shape)),
+                                "export the model with an NHWC RGB (or grayscale) input")
+        self.channels = int(shape[3])
         self.net_h, self.net_w = int(shape[1]), int(shape[2])
         self.in_dtype = np.dtype(self.inp["dtype"])
         self.in_scale, self.in_zp = self.inp["quantization"]

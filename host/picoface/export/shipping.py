@@ -167,7 +167,7 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
                             "use a smaller width or fewer blocks")
     par = None
     if valset is not None and "tflite-int8" in blobs:
-        par = _parity_safe(blobs, anchors, valset, cfg, parity_tolerance)
+        par = _parity_safe(blobs, anchors, valset, cfg, parity_tolerance, grid, macs)
         summary["parity"] = par
         log("val AP@0.5 float %.4f, int8 %.4f (delta %+.4f)" % (par["ap_float"], par["ap_int8"], par["delta"]))
     score = cfg.export.score
@@ -206,10 +206,12 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
     return summary
 
 
-def _parity_safe(blobs, anchors, valset, cfg, tol):
+def _parity_safe(blobs, anchors, valset, cfg, tol, grid, macs):
     from picoface.export.parity import parity
+    from picoface.train.val import val_contract
 
-    return parity(blobs["tflite-float"], blobs["tflite-int8"], anchors, valset, cfg.input.fit, tol, raise_on_fail=False)
+    return parity(blobs["tflite-float"], blobs["tflite-int8"], val_contract(cfg, anchors, grid, macs), valset, tol,
+                  raise_on_fail=False)
 
 
 def _face_sizes(samples, cfg):

@@ -34,9 +34,9 @@ def _crop(img, x0, y0, s, size):
 def _iou_sq(x0, y0, s, boxes):
     if not len(boxes):
         return 0.0
-    from picoface.train.decode import iou_xywh
+    from picoface.evaluate.ap import iou_matrix
 
-    return float(iou_xywh(np.array([[x0, y0, s, s]], np.float32), boxes).max())
+    return float(iou_matrix(np.array([[x0, y0, s, s]], np.float32), boxes).max())
 
 
 def make_crops(images, boxes, ignores, n, size, rng, min_face=12.0, train=True):

@@ -184,7 +184,7 @@ def train(cfg, resume=False, progress=True, log=print):
     from picoface.train.loss import configured_loss
     from picoface.train.model import build_model, count_macs
     from picoface.train.samples import load_eval_samples
-    from picoface.train.val import KerasRegionDetector, ValSet, val_ap
+    from picoface.train.val import ValSet, val_ap, val_contract
     from picoface.train.config import data_root
 
     if cfg.model.arch == "tinyface_squeezenet":
@@ -281,6 +281,10 @@ def train(cfg, resume=False, progress=True, log=print):
             ema = WeightAverage(model.trainable_variables, cfg.train.ema)
         log("val, best checkpoint and shipped model use a moving average of the weights (decay %g)" % cfg.train.ema)
     averaged = ema.applied if ema is not None else contextlib.nullcontext
+    if val is not None:
+        from picoface.detectors.keras_det import KerasDetector
+
+        det = KerasDetector(None, val_contract(cfg, anchors, grid, macs=0), model=model)
 
     @tf.function(reduce_retracing=True)
     def step(x, y, gt, ig):
@@ -354,8 +358,6 @@ def train(cfg, resume=False, progress=True, log=print):
                "size": "%dx%d" % (cur.net_w, cur.net_h), "val_ap": ""}
         last_epoch = epoch + 1 == cfg.train.epochs
         if val is not None and ((epoch + 1) % cfg.train.val_every == 0 or out_of_time or last_epoch):
-            det = KerasRegionDetector(model, anchors, cfg.input.fit, cfg.model.classes, score=0.01,
-                                      net_size=(cfg.input.w, cfg.input.h))
             with averaged():
                 row["val_ap"] = round(val_ap(det, val), 5)
         history.append(row)
