@@ -93,7 +93,7 @@ def test_weight_average_is_what_val_and_the_checkpoint_see(tmp_path, capsys):
     from picoface.train.model import build_model
 
     cfg = _write_config(tmp_path)
-    opts = ["train.ema=0.9", "loss.rescore=0.5", "loss.box=1.0", "loss.extra_anchor_iou=0.4", "loss.tiny_box=1.0"]
+    opts = ["train.ema=0.9", "loss.rescore=0.5", "loss.box=1.0", "loss.extra_anchor_iou=0.4"]
     assert main(["train", "--config", str(cfg), "--quiet", "--no-export", *opts]) == 0
     ckpt = tmp_path / "run" / "ckpt"
     avg = np.load(ckpt / "last_ema.npz")
@@ -173,5 +173,3 @@ def test_card_names_frozen_blocks_and_unlabelled_faces():
     assert lines[1] == ("- loss: YOLOv2 region loss with objectness target (1 - 0.5) + 0.5 x IoU of the predicted box "
                         "(`loss.rescore`); a 1 - DIoU box term, weight 2 (`loss.box`)")
     assert "moving average" in lines[2] and "0.998" in lines[2]
-    loss = _start_lines(load_config(None, ["loss.tiny_box=1", "augment.min_face=9"]))[0]
-    assert loss.endswith("faces under 9 px train their box (weight 1), not their objectness (`loss.tiny_box`)")

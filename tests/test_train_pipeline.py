@@ -73,7 +73,7 @@ def test_augmented_frames_keep_boxes_valid(syn):
     n_faces = n_ign = 0
     for k in range(40):
         i = k % len(cache)
-        img, b, ig, _ = aug.frame(cache.images[i], cache.boxes[i], cache.ignore[i], rng)
+        img, b, ig = aug.frame(cache.images[i], cache.boxes[i], cache.ignore[i], rng)
         assert img.shape == (64, 64, 3) and img.dtype == np.uint8
         for box in b:
             assert box[0] >= 0 and box[1] >= 0 and box[0] + box[2] <= 64.01 and box[1] + box[3] <= 64.01
@@ -103,7 +103,7 @@ def test_mosaic_frames_tile_photos_and_carry_their_boxes(tmp_path):
              for i in range(len(cache))]
     counts = []
     for k in range(20):
-        img, b, ig, _ = pipeline.make_frame(aug, cache, p, k % len(cache), rng)
+        img, b, ig = pipeline.make_frame(aug, cache, p, k % len(cache), rng)
         assert img.shape == (96, 128, 3) and img.dtype == np.uint8
         for box in b:
             assert box[0] >= 0 and box[1] >= 0 and box[0] + box[2] <= 128.01 and box[1] + box[3] <= 96.01
@@ -139,15 +139,15 @@ def test_a_view_renders_the_window_of_the_full_frame(syn, mosaic):
     aug = pipeline.Augmenter(cfg, train=True)
     p = pipeline.source_probabilities(cfg, cache)
     for k in range(8):
-        img, b, ig, _ = pipeline.make_frame(aug, cache, p, k, np.random.default_rng(k))
+        img, b, ig = pipeline.make_frame(aug, cache, p, k, np.random.default_rng(k))
         view = (8 * k, 4 * k, 64, 48)
-        win, wb, _, _ = pipeline.make_frame(aug, cache, p, k, np.random.default_rng(k), view)
+        win, wb, _ = pipeline.make_frame(aug, cache, p, k, np.random.default_rng(k), view)
         assert win.shape == (48, 64, 3)
         full = img[view[1]:view[1] + 48, view[0]:view[0] + 64].astype(int)
         assert np.abs(win.astype(int) - full).max() <= 2      # warpAffine's fixed-point rounding
         assert np.mean(win == full) > 0.98
         # the window's faces are the full frame's faces cut to the window, at the same pixel size
-        cut = pipeline.cut_boxes(b - np.array([view[0], view[1], 0, 0], np.float32), ig, 64, 48, 0.5)[0]
+        cut, _ = pipeline.cut_boxes(b - np.array([view[0], view[1], 0, 0], np.float32), ig, 64, 48, 0.5)
         np.testing.assert_allclose(np.sort(wb, 0), np.sort(cut, 0), atol=1e-3)
 
 
@@ -188,8 +188,8 @@ def test_flip_mirrors_image_and_boxes(tmp_path):
                "augment.blur=0", "augment.noise=0", "augment.min_face=0.5")
     cache = pipeline.load_train_cache(cfg, progress=False)
     img, boxes, ign = cache.images[0], cache.boxes[0], cache.ignore[0]
-    x, b, _, _ = pipeline.Augmenter(cfg, train=False).frame(img, boxes, ign, np.random.default_rng(0))
-    xf, bf, _, _ = pipeline.Augmenter(cfg, train=True).frame(img, boxes, ign, np.random.default_rng(0))
+    x, b, _ = pipeline.Augmenter(cfg, train=False).frame(img, boxes, ign, np.random.default_rng(0))
+    xf, bf, _ = pipeline.Augmenter(cfg, train=True).frame(img, boxes, ign, np.random.default_rng(0))
     np.testing.assert_array_equal(x, img)                      # val: the image itself (64x64 net)
     assert np.abs(xf.astype(int) - x[:, ::-1].astype(int)).max() <= 1
     mirrored = b.copy()
@@ -356,83 +356,3 @@ def test_box_term_is_zero_for_a_perfect_box_and_grows_with_the_error():
     assert 0 < box_loss(0.0, math.log(1.2)) < box_loss(0.0, math.log(1.5))
     assert box_loss(1.0, 0.0, 3.0) == pytest.approx(3 * box_loss(1.0, 0.0), rel=1e-5)
     assert box_loss(1.0, 0.0, 0.0) == 0.0
-
-
-def test_cut_boxes_returns_the_too_small_faces_as_tiny():
-    from picoface.train.pipeline import cut_boxes
-
-    faces = np.array([[10, 10, 20, 20],      # kept
-                      [40, 10, 6, 6],        # too small: ignore region and tiny
-                      [-5, 30, 7, 7]], np.float32)   # too small and mostly cut off: ignore only
-    b, ig, tiny = cut_boxes(faces, np.zeros((0, 4), np.float32), 64, 48, 8.0)
-    np.testing.assert_allclose(b, faces[:1])
-    np.testing.assert_allclose(tiny, faces[1:2])
-    assert len(ig) == 2 and any(np.allclose(r, faces[1]) for r in ig)
-
-
-def test_tiny_faces_take_free_slots_with_box_only_targets():
-    from picoface.train.pipeline import encode_targets
-
-    anchors = np.array([[0.5, 0.5], [1, 1]], np.float32)
-    face = np.array([[0, 0, 16, 16]], np.float32)                  # 1 cell: anchor 1 of cell (0, 0)
-    tiny = np.array([[2, 2, 8, 8], [40, 40, 6, 6]], np.float32)    # cell (0, 0) anchor 0; cell (2, 2)
-    y = encode_targets(face, anchors, 4, 4, 64, 64, tiny=tiny)
-    assert y[0, 0, :, 4].tolist() == [-1, 1]
-    assert y[2, 2, :, 4].tolist() == [-1, 0]
-    np.testing.assert_allclose(y[2, 2, 0, :4], [43 / 16 - 2, 43 / 16 - 2, np.log(0.375 / 0.5), np.log(0.375 / 0.5)],
-                               rtol=1e-5)
-    # a tiny face never takes a face's slot
-    y = encode_targets(face, anchors[1:], 4, 4, 64, 64, tiny=tiny[:1])
-    assert y[0, 0, :, 4].tolist() == [1]
-    np.testing.assert_array_equal(encode_targets(face, anchors, 4, 4, 64, 64),
-                                  encode_targets(face, anchors, 4, 4, 64, 64, tiny=None))
-
-
-@pytest.mark.tf
-def test_tiny_face_slots_train_the_box_and_not_the_objectness():
-    import tensorflow as tf
-
-    from picoface.train.loss import region_loss
-    from picoface.train.pipeline import encode_targets
-
-    anchors = np.array([[1.0, 1.0]], np.float32)
-    y = encode_targets(np.zeros((0, 4), np.float32), anchors, 2, 2, 16, 16,
-                       tiny=np.array([[0.0, 0.0, 4.0, 4.0]], np.float32))[None]
-    assert y[0, 0, 0, 0, 4] == -1
-    gt = np.zeros((1, 4, 4), np.float32)
-    ign = np.zeros((1, 4, 4), np.float32)
-    ign[0, 0] = [0.125, 0.125, 0.25, 0.25]           # the tiny face is an ignore region too
-
-    def run(pred, weight):
-        pred = tf.Variable(pred)
-        with tf.GradientTape() as tape:
-            total, parts = region_loss(pred, y, gt, ign, anchors, box=1.0, tiny_box=weight)
-        return {k: float(v) for k, v in parts.items()}, tape.gradient(total, pred).numpy()
-
-    pred = np.zeros((1, 2, 2, 6), np.float32)
-    pred[0, 0, 0, 4] = 2.0                            # fires on the tiny face with the anchor's box (twice its size)
-    parts, g = run(pred, 1.0)
-    assert parts["obj"] == 0.0 and parts["wh"] > 0 and parts["box"] > 0
-    assert g[0, 0, 0, 4] == 0.0                       # no objectness gradient there, either way
-    assert g[0, 0, 0, 2] > 0 and g[0, 0, 0, 3] > 0    # the box shrinks towards the face
-    assert g[0, 1, 1, 4] > 0                          # other cells are still negatives
-    parts, g = run(pred, 0.0)                         # weight 0: the slot trains nothing
-    assert parts["wh"] == 0.0 and parts["box"] == 0.0 and not g[0, 0, 0].any()
-    perfect = pred.copy()
-    perfect[0, 0, 0, 2] = perfect[0, 0, 0, 3] = np.log(0.5)
-    assert run(perfect, 1.0)[0]["wh"] == pytest.approx(0.0, abs=1e-9)
-
-
-def test_tiny_box_puts_box_only_slots_into_training_batches(syn):
-    from picoface.train import pipeline
-
-    cfg = _cfg(syn, "augment.min_face=12", "loss.tiny_box=1")
-    cache = pipeline.load_train_cache(cfg, progress=False)
-    anchors = np.array([[0.5, 0.5], [1, 1], [2, 2]], np.float32)
-    grid = (cfg.input.w // cfg.model.stride, cfg.input.h // cfg.model.stride)
-    y = np.concatenate([b[1] for b in pipeline.TrainData(cfg, cache, anchors, grid).batches(0)])
-    assert (y[..., 4] == -1).any() and (y[..., 4] == 1).any()
-    off = _cfg(syn, "augment.min_face=12")
-    y0 = np.concatenate([b[1] for b in pipeline.TrainData(off, cache, anchors, grid).batches(0)])
-    assert not (y0[..., 4] == -1).any()
-    np.testing.assert_array_equal(y0[..., 4] == 1, y[..., 4] == 1)    # the faces' slots are the same

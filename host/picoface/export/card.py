@@ -70,9 +70,6 @@ def _start_lines(cfg):
     if L.extra_anchor_iou:
         extra.append("every anchor of a face's cell with shape IoU >= %g trained on it (`loss.extra_anchor_iou`)"
                      % L.extra_anchor_iou)
-    if L.tiny_box:
-        extra.append("faces under %g px train their box (weight %g), not their objectness (`loss.tiny_box`)"
-                     % (cfg.augment.min_face, L.tiny_box))
     if extra:
         lines.append("- loss: YOLOv2 region loss with " + "; ".join(extra))
     if cfg.train.ema:

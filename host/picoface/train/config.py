@@ -96,7 +96,6 @@ class LossConfig:
     rescore: float = 0.0          # objectness target of a face: (1 - rescore) + rescore * IoU(prediction, face)
     box: float = 0.0              # weight of a 1 - DIoU box term per face (on top of coord's squared errors)
     extra_anchor_iou: float = 0.0  # > 0: a face also trains every other anchor of its cell this similar in shape
-    tiny_box: float = 0.0         # > 0: faces under augment.min_face train their box (this weight), not objectness
 
 
 @dataclass
@@ -313,8 +312,6 @@ def validate(cfg):
         raise PicofaceError("train.ema must be in [0, 1), got %g" % cfg.train.ema, "e.g. 0.998, or 0 for none")
     if cfg.loss.box < 0:
         raise PicofaceError("loss.box must be >= 0, got %g" % cfg.loss.box, "fix it")
-    if cfg.loss.tiny_box < 0:
-        raise PicofaceError("loss.tiny_box must be >= 0, got %g" % cfg.loss.tiny_box, "e.g. 1, or 0 for none")
     if not 0.0 <= cfg.augment.mosaic <= 1.0 or cfg.augment.mosaic_max < 2:
         raise PicofaceError("augment.mosaic must be a probability and augment.mosaic_max >= 2", "fix them")
     for name, adj in cfg.data.box_adjust.items():

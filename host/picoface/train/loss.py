@@ -81,17 +81,15 @@ def configured_loss(cfg, anchors):
 
     def f(pred, y, gt, ignore):
         return region_loss(pred, y, gt, ignore, anchors, cfg.model.classes, L.coord, L.obj, L.noobj, L.ignore_iou,
-                           L.rescore, L.box, L.tiny_box)
+                           L.rescore, L.box)
     return f
 
 
 def region_loss(pred, y, gt, ignore, anchors, classes=1, coord=1.0, obj=1.0, noobj=1.0, ignore_iou=0.5,
-                rescore=0.0, box=0.0, tiny_box=0.0):
+                rescore=0.0, box=0.0):
     """Total loss and its parts (dict of scalars). ``rescore`` r: a face's objectness target is
     (1 - r) + r * IoU(predicted box, face) instead of 1, so scores rank boxes by how well they fit.
-    ``box``: weight of a 1 - DIoU term per face, a localisation error relative to the face's size.
-    Slots with obj = -1 in ``y`` (faces too small to learn, see encode_targets) train only their box,
-    weighted ``tiny_box``, and have no objectness loss at all."""
+    ``box``: weight of a 1 - DIoU term per face, a localisation error relative to the face's size."""
     import numpy as np
     import tensorflow as tf
 
@@ -100,8 +98,7 @@ def region_loss(pred, y, gt, ignore, anchors, classes=1, coord=1.0, obj=1.0, noo
     shape = tf.shape(pred)
     B, gh, gw = shape[0], shape[1], shape[2]
     p = tf.reshape(pred, [B, gh, gw, A, 5 + classes])
-    pos = tf.cast(y[..., 4] > 0, tf.float32)
-    mask = pos + tiny_box * tf.cast(y[..., 4] < 0, tf.float32)   # box terms
+    mask = y[..., 4]
     wscale = y[..., 5]
     bsz = tf.cast(B, tf.float32)
 
@@ -114,7 +111,7 @@ def region_loss(pred, y, gt, ignore, anchors, classes=1, coord=1.0, obj=1.0, noo
     best = tf.reduce_max(_iou(flat, gt), axis=2)                     # (B, gh*gw*A)
     in_ign = _inside(flat[..., :2], ignore)
     free = tf.cast(best < ignore_iou, tf.float32) * (1.0 - tf.cast(in_ign, tf.float32))
-    free = tf.reshape(free, tf.shape(mask)) * tf.cast(tf.equal(y[..., 4], 0.0), tf.float32)
+    free = tf.reshape(free, tf.shape(mask)) * (1.0 - mask)
 
     logits = p[..., 4]
     target = tf.ones_like(logits)
@@ -127,7 +124,7 @@ def region_loss(pred, y, gt, ignore, anchors, classes=1, coord=1.0, obj=1.0, noo
         l_box = tf.reduce_sum(mask * (1.0 - _diou(boxes, truth)))
     bce_pos = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits)
     bce_neg = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(logits), logits=logits)
-    l_obj = tf.reduce_sum(pos * bce_pos)
+    l_obj = tf.reduce_sum(mask * bce_pos)
     l_noobj = tf.reduce_sum(free * bce_neg)
 
     parts = {"xy": coord * l_xy / bsz, "wh": coord * l_wh / bsz,

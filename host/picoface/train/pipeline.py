@@ -6,8 +6,7 @@ crop (or zoom-out onto a grey canvas) with aspect jitter and flip, which is then
 net input by the device's own geometry (``pfcore.geom.Fit``, ``input.fit``) — one affine warp.
 Photometric jitter (brightness, contrast, saturation, grayscale, blur, noise) follows. Faces
 that become smaller than ``augment.min_face`` net pixels, or mostly cut off, turn into ignore
-regions (no objectness loss there), as do the datasets' own ignore boxes; with ``loss.tiny_box``
-the too-small faces also train their box (not their objectness). With probability
+regions (no objectness loss there), as do the datasets' own ignore boxes. With probability
 ``augment.mosaic`` a frame is instead a grid of 2..``mosaic_max`` x 2..``mosaic_max`` tiles, each
 tile such a camera frame of another photo: many small faces per frame, as in crowd scenes.
 """
@@ -96,8 +95,7 @@ def _transform_boxes(b, M):
 
 
 class Augmenter:
-    """One random camera frame per call: (net-size uint8 RGB, boxes, ignore, tiny) in net pixels;
-    ``tiny``: the faces under ``augment.min_face`` (also among the ignore regions)."""
+    """One random camera frame per call: (net-size uint8 RGB, boxes, ignore) in net pixels."""
 
     def __init__(self, cfg, train=True, size=None):
         self.a = cfg.augment
@@ -153,10 +151,10 @@ class Augmenter:
                              borderMode=cv2.BORDER_CONSTANT, borderValue=border)
         b = _transform_boxes(boxes, M)
         ig = _transform_boxes(ignore, M)
-        b, ig, tiny = cut_boxes(b, ig, vw, vh, a.min_face)
+        b, ig = cut_boxes(b, ig, vw, vh, a.min_face)
         if self.train:
             out = self.photometric(out, rng)
-        return out, b, ig, tiny
+        return out, b, ig
 
     def photometric(self, img, rng):
         """Colour jitter on uint8 with OpenCV (a LUT for contrast+brightness): cheap on 2 cores."""
@@ -187,10 +185,9 @@ class Augmenter:
 
 
 def cut_boxes(boxes, ignore, w, h, min_face):
-    """Boxes and ignore regions clipped to a w x h frame -> (faces, ignore, tiny). Faces mostly
-    cut off by the frame, or too small to learn, become ignore regions; the too-small ones that
-    are in the frame are also returned as ``tiny``."""
-    keep, extra_ig, tiny = [], [], []
+    """Boxes and ignore regions clipped to a w x h frame. Faces mostly cut off by the frame,
+    or too small to learn, become ignore regions."""
+    keep, extra_ig = [], []
     for box in boxes:
         x0, y0 = max(box[0], 0), max(box[1], 0)
         x1, y1 = min(box[0] + box[2], w), min(box[1] + box[3], h)
@@ -200,13 +197,10 @@ def cut_boxes(boxes, ignore, w, h, min_face):
         clipped = np.array([x0, y0, x1 - x0, y1 - y0], np.float32)
         if frac < 0.6 or min(clipped[2], clipped[3]) < min_face:
             extra_ig.append(clipped)
-            if frac >= 0.6:
-                tiny.append(clipped)
         else:
             keep.append(clipped)
     b = np.array(keep, np.float32).reshape(-1, 4)
-    return (b, np.concatenate([_clip(ignore, w, h), np.array(extra_ig, np.float32).reshape(-1, 4)]),
-            np.array(tiny, np.float32).reshape(-1, 4))
+    return b, np.concatenate([_clip(ignore, w, h), np.array(extra_ig, np.float32).reshape(-1, 4)])
 
 
 def mosaic_frame(aug, cache, p, first, rng, view=None):
@@ -219,7 +213,7 @@ def mosaic_frame(aug, cache, p, first, rng, view=None):
     xs = np.linspace(0, aug.net_w, cols + 1).astype(int)
     ys = np.linspace(0, aug.net_h, rows + 1).astype(int)
     canvas = np.zeros((vh, vw, cache.images[first].shape[2]), np.uint8)
-    boxes, ignore, tiny = [np.zeros((0, 4), np.float32)], [np.zeros((0, 4), np.float32)], [np.zeros((0, 4), np.float32)]
+    boxes, ignore = [np.zeros((0, 4), np.float32)], [np.zeros((0, 4), np.float32)]
     for r in range(rows):
         for c in range(cols):
             i = first if r == c == 0 else int(rng.choice(len(cache), p=p))
@@ -228,15 +222,14 @@ def mosaic_frame(aug, cache, p, first, rng, view=None):
             y0, y1 = max(ys[r], vy), min(ys[r + 1], vy + vh)
             if x1 <= x0 or y1 <= y0:
                 continue
-            tile, b, ig, t = aug.frame(cache.images[i], cache.boxes[i], cache.ignore[i], trng,
+            tile, b, ig = aug.frame(cache.images[i], cache.boxes[i], cache.ignore[i], trng,
                                     size=(int(xs[c + 1] - xs[c]), int(ys[r + 1] - ys[r])),
                                     view=(int(x0 - xs[c]), int(y0 - ys[r]), int(x1 - x0), int(y1 - y0)))
             canvas[y0 - vy:y1 - vy, x0 - vx:x1 - vx] = tile
             off = np.array([x0 - vx, y0 - vy, 0, 0], np.float32)
             boxes.append(b + off)
             ignore.append(ig + off)
-            tiny.append(t + off)
-    return canvas, np.concatenate(boxes), np.concatenate(ignore), np.concatenate(tiny)
+    return canvas, np.concatenate(boxes), np.concatenate(ignore)
 
 
 def make_frame(aug, cache, p, i, rng, view=None):
@@ -253,7 +246,7 @@ def source_probabilities(cfg, cache):
     return w / w.sum()
 
 
-def encode_targets(boxes, anchors, grid_w, grid_h, net_w, net_h, classes=1, extra_iou=0.0, tiny=None):
+def encode_targets(boxes, anchors, grid_w, grid_h, net_w, net_h, classes=1, extra_iou=0.0):
     """YOLOv2 targets for one image.
 
     Returns y (grid_h, grid_w, A, 6): [tx, ty, tw, th, obj, coord_weight] where tx,ty are the
@@ -261,23 +254,13 @@ def encode_targets(boxes, anchors, grid_w, grid_h, net_w, net_h, classes=1, extr
     each face goes to the cell of its centre and the anchor whose shape matches it best
     (the next best if that slot is taken); with ``extra_iou`` > 0, also to every other free
     anchor of that cell whose shape IoU with the face is at least that (more positives per face).
-    ``tiny`` faces then take the best free anchor of their cell with obj = -1: box targets only.
     """
-    y = np.zeros((grid_h, grid_w, len(anchors), 6), np.float32)
-    _place(y, boxes, anchors, net_w, net_h, 1.0, extra_iou)
-    if tiny is not None:
-        _place(y, tiny, anchors, net_w, net_h, -1.0, 0.0)
-    return y
-
-
-def _place(y, boxes, anchors, net_w, net_h, obj, extra_iou):
-    """Write each box into the free anchor slots of its cell (best shape first) with this obj value."""
     from picoface.train.anchors import shape_iou
 
-    grid_h, grid_w = y.shape[:2]
-    boxes = boxes[(boxes[:, 2] > 0) & (boxes[:, 3] > 0)] if len(boxes) else boxes
+    A = len(anchors)
+    y = np.zeros((grid_h, grid_w, A, 6), np.float32)
     if not len(boxes):
-        return
+        return y
     gx = (boxes[:, 0] + boxes[:, 2] / 2.0) / net_w * grid_w
     gy = (boxes[:, 1] + boxes[:, 3] / 2.0) / net_h * grid_h
     gw = boxes[:, 2] / net_w * grid_w
@@ -294,8 +277,9 @@ def _place(y, boxes, anchors, net_w, net_h, obj, extra_iou):
             if placed and not (extra_iou > 0 and ious[i, a] >= extra_iou):
                 break                  # best first: no later anchor qualifies either
             y[row, col, a] = [gx[i] - col, gy[i] - row, math.log(gw[i] / anchors[a][0]),
-                              math.log(gh[i] / anchors[a][1]), obj, 2.0 - (gw[i] * gh[i]) / (grid_w * grid_h)]
+                              math.log(gh[i] / anchors[a][1]), 1.0, 2.0 - (gw[i] * gh[i]) / (grid_w * grid_h)]
             placed = True
+    return y
 
 
 def pad_boxes(b, n, net_w, net_h):
@@ -331,12 +315,12 @@ class TrainData:
         if self.crop:  # a random window of a full-size frame: only that window is rendered
             view = (int(rng.integers(0, self.aug.net_w - self.net_w + 1)),
                     int(rng.integers(0, self.aug.net_h - self.net_h + 1)), self.net_w, self.net_h)
-        img, b, ig, tiny = make_frame(self.aug, self.cache, self.p, i, rng, view)
+        img, b, ig = make_frame(self.aug, self.cache, self.p, i, rng, view)
         if self.cfg.input.grayscale:
             img = (img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
             img = img.astype(np.uint8)
         y = encode_targets(b, self.anchors, self.grid_w, self.grid_h, self.net_w, self.net_h,
-                           extra_iou=self.cfg.loss.extra_anchor_iou, tiny=tiny if self.cfg.loss.tiny_box > 0 else None)
+                           extra_iou=self.cfg.loss.extra_anchor_iou)
         return (img, y, pad_boxes(b, MAX_BOXES, self.net_w, self.net_h),
                 pad_boxes(ig, MAX_IGNORE, self.net_w, self.net_h))
 
@@ -427,7 +411,7 @@ def augmented_box_sizes(cfg, cache, n=3000, seed=0):
     out = []
     for _ in range(n):
         i = int(rng.choice(len(cache), p=p))
-        b = make_frame(aug, cache, p, i, rng)[1]
+        _, b, _ = make_frame(aug, cache, p, i, rng)
         if len(b):
             out.append(b[:, 2:4])
     return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
