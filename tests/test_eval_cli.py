@@ -94,6 +94,13 @@ def test_backends_agree(tiny_models):
     mem = KerasDetector(None, _contract("in-memory", "keras", "x.keras", "float32"), model=k.model)
     assert mem.bytes is None and mem.name == "in-memory" and mem.macs == k.macs
     np.testing.assert_allclose(mem.detect(img), k.detect(img))
+    # batched (Keras: one call per batch of 2) and one by one give the same detections
+    imgs = [img, img[::-1].copy(), np.ascontiguousarray(img[:, ::-1])]
+    for det in (k, q):
+        many = det.detect_many(imgs, batch=2)
+        assert len(many) == 3
+        for got, im in zip(many, imgs):
+            np.testing.assert_allclose(got, det.detect(im), rtol=1e-5, atol=1e-4)
     rk, fit = k.raw(img)
     rf, _ = f.raw(img)
     rq, _ = q.raw(img)

@@ -5,6 +5,12 @@ import numpy as np
 from pfcore.geom import Fit
 
 
+def luminance(rgb):
+    """uint8 HxWx3 RGB -> uint8 HxWx1 luminance: the input of grayscale nets (``input.grayscale``),
+    in training and evaluation alike."""
+    return (rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None].astype(np.uint8)
+
+
 def fit_for(cam_w, cam_h, net_w, net_h, mode):
     return Fit(cam_w, cam_h, net_w, net_h, mode)
 

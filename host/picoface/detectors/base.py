@@ -110,17 +110,25 @@ class RegionDetector:
     def forward(self, net_rgb):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def raw(self, rgb):
-        """(flat output, fit) for one image."""
+    def forward_many(self, nets):
+        """Outputs for several net inputs; backends that can batch override this."""
+        return [self.forward(n) for n in nets]
+
+    def _net_input(self, rgb):
+        """(net input, fit) for one image, as the device builds it."""
+        from picoface.detect.fit import luminance
+
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise PicofaceError("detect() needs an RGB uint8 HxWx3 image, got %s %s" % (rgb.dtype, rgb.shape),
                                 "read images with picoface.data.read_image")
         fit = self.fit_for(rgb.shape[1], rgb.shape[0])
         net = prepare_input(rgb, fit)
-        if self.channels == 1:   # as the training pipeline makes grayscale frames
-            net = (net.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None].astype(np.uint8)
-        out = np.asarray(self.forward(net), np.float32).reshape(-1)
+        return (luminance(net) if self.channels == 1 else net), fit
+
+    def _flat(self, out):
+        """A backend output as the flat float32 region array, checked against the grid."""
+        out = np.asarray(out, np.float32).reshape(-1)
         if self.grid is None:
             self.grid = infer_grid(out.size, self.net_w, self.net_h, len(self.anchors), self.classes)
         need = self.grid[0] * self.grid[1] * len(self.anchors) * (5 + self.classes)
@@ -129,17 +137,33 @@ class RegionDetector:
                                 % (self.name, out.size, self.grid[0], self.grid[1], len(self.anchors),
                                    5 + self.classes, need),
                                 "check anchors/grid/classes in model.json (or --anchors/--grid)")
-        return out, fit
+        return out
 
-    def detect(self, rgb):
-        out, fit = self.raw(rgb)
-        spec = {"grid_w": self.grid[0], "grid_h": self.grid[1], "anchors": self.anchors,
-                "classes": self.classes, "layout": self.out_layout}
+    def raw(self, rgb):
+        """(flat output, fit) for one image."""
+        net, fit = self._net_input(rgb)
+        return self._flat(self.forward(net)), fit
+
+    def _detections(self, out, fit):
         from picoface.detect.region import postprocess
 
+        spec = {"grid_w": self.grid[0], "grid_h": self.grid[1], "anchors": self.anchors,
+                "classes": self.classes, "layout": self.out_layout}
         dets = postprocess(out, spec, fit, threshold=self.threshold, nms_threshold=self.nms_threshold,
                            max_out=self.max_out)
         return np.asarray(dets, np.float32).reshape(-1, 5)
+
+    def detect(self, rgb):
+        return self._detections(*self.raw(rgb))
+
+    def detect_many(self, images, batch=16):
+        """detect() on each image, the backend run ``batch`` images at a time (``forward_many``)."""
+        res = []
+        for i in range(0, len(images), batch):
+            prep = [self._net_input(im) for im in images[i:i + batch]]
+            outs = self.forward_many([net for net, _ in prep])
+            res += [self._detections(self._flat(o), fit) for o, (_, fit) in zip(outs, prep)]
+        return res
 
     def describe(self):
         return {"name": self.name, "kind": self.kind, "bytes": self.bytes, "macs": self.macs,

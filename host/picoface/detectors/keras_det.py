@@ -34,10 +34,13 @@ class KerasDetector(RegionDetector):
             self.macs = keras_macs(self.model)
 
     def forward(self, net_rgb):
-        x = net_rgb[None].astype(np.float32) * self.scale
+        return self.forward_many([net_rgb])[0]
+
+    def forward_many(self, nets):
+        x = np.stack(nets).astype(np.float32) * self.scale
         y = self.model(x, training=False)
         y = y[0] if isinstance(y, (list, tuple)) else y
-        return y.numpy() if hasattr(y, "numpy") else np.asarray(y)
+        return list(y.numpy() if hasattr(y, "numpy") else np.asarray(y))
 
 
 def keras_macs(model):

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from picoface.data.convention import adjust_boxes
+from picoface.detect.fit import luminance
 from picoface.train import samples as samples_mod
 from picoface.train.geometry import fit_affine, make_fit
 
@@ -317,8 +318,7 @@ class TrainData:
                     int(rng.integers(0, self.aug.net_h - self.net_h + 1)), self.net_w, self.net_h)
         img, b, ig = make_frame(self.aug, self.cache, self.p, i, rng, view)
         if self.cfg.input.grayscale:
-            img = (img.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
-            img = img.astype(np.uint8)
+            img = luminance(img)
         y = encode_targets(b, self.anchors, self.grid_w, self.grid_h, self.net_w, self.net_h,
                            extra_iou=self.cfg.loss.extra_anchor_iou)
         return (img, y, pad_boxes(b, MAX_BOXES, self.net_w, self.net_h),
