@@ -209,3 +209,29 @@ def test_equalisation_refuses_relu6():
     net, _, images = _relu_net("relu6")
     with pytest.raises(PicofaceError, match="plain ReLU"):
         equalize(net, images)
+
+
+@pytest.mark.tf
+def test_clip_output_spends_the_int8_range_on_the_values_that_decode():
+    """export.clip_output: objectness logits of -20 set the int8 output scale unless the outputs
+    are clamped; clamped to [-6, 6] the scale is 12/255 and the box channels come out finer."""
+    from picoface.export.tflite import TFLiteRunner, clip_output, io_details, to_int8
+
+    net, _, images = _relu_net()
+    head = net.get_layer("region")
+    k, b = head.get_weights()
+    b[4::6] -= 20.0                                  # confident negatives everywhere
+    head.set_weights([k, b])
+    x = np.stack(images).astype(np.float32) / 255.0
+    ref = net(x).numpy()
+    assert ref[..., 4::6].max() < -6 and np.abs(ref[..., 0:4]).max() < 6
+    plain, clipped = to_int8(net, images), to_int8(clip_output(net, -6.0, 6.0), images)
+    s_plain, s_clip = io_details(plain)["output"]["scale"], io_details(clipped)["output"]["scale"]
+    assert s_clip <= 12.0 / 255 * 1.01 < s_plain
+    np.testing.assert_allclose(clip_output(net, -6.0, 6.0)(x).numpy(), np.clip(ref, -6, 6), atol=1e-6)
+    box = [c for c in range(ref.shape[-1]) if c % 6 < 4]
+
+    def err(q):
+        run = TFLiteRunner(q)
+        return max(np.abs(run(im)[..., box] - r[..., box]).max() for im, r in zip(images, ref))
+    assert err(clipped) < err(plain)

@@ -78,10 +78,12 @@ def test_train_resume_and_ship(tmp_path, capsys):
     assert v["training"]["config_hash"] == c["training"]["config_hash"]
     assert "trained on 64x64 frames" in (tmp_path / "out_96x64" / "MODEL_CARD.md").read_text()
 
-    # ship again from the finished run, without training
+    # ship again from the finished run, without training, with the outputs clamped
     (shipped / "MODEL_CARD.md").unlink()
-    assert main(["train", "--config", str(cfg), "train.epochs=2", "--ship-only"]) == 0
-    assert "2 epochs run" in (shipped / "MODEL_CARD.md").read_text()
+    assert main(["train", "--config", str(cfg), "train.epochs=2", "export.clip_output=[-2, 2]", "--ship-only"]) == 0
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert "2 epochs run" in card and "clamped to [-2, 2]" in card
+    assert load_contract(shipped / "model.json")["output"]["scale"] <= 4.0 / 255 * 1.01
 
 
 def test_weight_average_is_what_val_and_the_checkpoint_see(tmp_path, capsys):

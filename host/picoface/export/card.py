@@ -134,6 +134,9 @@ def write_card(cfg, result, summary, out):
     ]
     if s.get("board"):
         lines.append("- checked against board `%s` budget (boards/%s.toml)" % (s["board"], s["board"]))
+    if cfg.export.clip_output:
+        lines.append("- the TFLite outputs are clamped to [%g, %g] (`export.clip_output`), so the int8 output scale "
+                     "covers the values that decode to a detection" % tuple(cfg.export.clip_output))
     lines += [
         "",
         "## Accuracy",

@@ -133,6 +133,9 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
         n = tflite.equalize(folded, calib_imgs)
         log("cross-layer equalisation: %d activations rescaled (outputs checked unchanged)" % n)
     macs = count_macs(folded)
+    if cfg.export.clip_output:
+        folded = tflite.clip_output(folded, *cfg.export.clip_output)
+        log("outputs clamped to [%g, %g] (export.clip_output)" % tuple(cfg.export.clip_output))
     chash = config_hash(train_cfg)
     summary = {"name": cfg.name, "trained_at": list(trained_at), "params": int(folded.count_params()), "macs": macs, "grid": list(grid),
                "anchors": np.round(anchors.astype(float), 4).tolist(), "config_hash": chash, "files": {}}

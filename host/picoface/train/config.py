@@ -126,6 +126,9 @@ class ExportConfig:
     nms: float = 0.3
     max_weight_bytes: int = 0     # refuse to ship more int8 weights than this (0 = no limit)
     parity_tolerance: float = 0.01
+    # [lo, hi]: the exported net's outputs clamped to this range (region models); the int8 output scale
+    # then covers it, not objectness logits of -20 that decode to 0 anyway ([] = no clamp)
+    clip_output: typing.List[float] = field(default_factory=list)
     # extra exports of the same fully convolutional weights at other input sizes: {out folder: [w, h]}
     variants: typing.Dict[str, typing.List[int]] = field(default_factory=dict)
 
@@ -293,6 +296,10 @@ def validate(cfg):
         from picoface.train.model import check_input
 
         check_input(cfg.train.warm_size[0], cfg.train.warm_size[1], cfg.model.stride)
+    co = cfg.export.clip_output
+    if co and (len(co) != 2 or not co[0] < 0 < co[1] or cfg.model.arch not in ("picoface", "mobilenetv2_exit")):
+        raise PicofaceError("export.clip_output must be [lo, hi] with lo < 0 < hi (region models), got %s" % (co,),
+                            "fix it or use []")
     for folder, size in cfg.export.variants.items():
         if len(size) != 2 or cfg.model.arch != "picoface":
             raise PicofaceError("export.variants[%s] must be [w, h] (picoface arch only)" % folder, "fix it")
