@@ -80,7 +80,7 @@ def test_train_resume_and_ship(tmp_path, capsys):
 
     # ship again from the finished run, without training, with the outputs clamped
     (shipped / "MODEL_CARD.md").unlink()
-    assert main(["train", "--config", str(cfg), "train.epochs=2", "export.clip_output=[-2, 2]", "--ship-only"]) == 0
+    assert main(["train", "--config", str(cfg), "train.epochs=2", "--ship-only", "export.clip_output=[-2, 2]"]) == 0
     card = (shipped / "MODEL_CARD.md").read_text()
     assert "2 epochs run" in card and "clamped to [-2, 2]" in card
     assert load_contract(shipped / "model.json")["output"]["scale"] <= 4.0 / 255 * 1.01

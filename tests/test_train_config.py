@@ -94,3 +94,19 @@ def test_shipped_configs_validate(root):
         assert cfg.out == "models/" + name
         assert "widerface_val" not in cfg.data.train
         assert 0 < cfg.train.budget_minutes <= 60
+
+
+def test_overrides_may_follow_the_flags(tmp_path, capsys):
+    """`picoface train --config X --ship-only key=value`: overrides after a flag are still overrides;
+    anything else left over is refused by argparse as before."""
+    from picoface.cli import main
+
+    cfg = _yaml(tmp_path, "train: {epochs: 1}\n")
+    assert main(["train", "--config", str(cfg), "--quiet", "train.epochs=x", "--profile", "1"]) == 1
+    assert "train.epochs" in capsys.readouterr().err        # parsed as an override (and refused as a value)
+    assert main(["train", "--config", str(cfg), "--quiet", "--profile", "1", "train.epochs=x"]) == 1
+    assert "train.epochs" in capsys.readouterr().err
+    for stray in ("--bogus", "epochs"):
+        with pytest.raises(SystemExit) as e:
+            main(["train", "--config", str(cfg), "train.epochs=2", "--quiet", stray])
+        assert e.value.code == 2 and "unrecognized arguments: " + stray in capsys.readouterr().err

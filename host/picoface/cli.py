@@ -66,7 +66,12 @@ def main(argv=None):
         mod = _load(COMMANDS[name][0])
         sub_action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         mod.add_arguments(sub_action.choices[name])
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and isinstance(getattr(args, "overrides", None), list) and \
+                all("=" in a and not a.startswith("-") for a in extra):
+            args.overrides += extra  # key=value after a flag (argparse ends a '*' positional at the first flag)
+        elif extra:
+            parser.error("unrecognized arguments: %s" % " ".join(extra))
         rc = mod.run(args)
         return int(rc or 0)
     except PicofaceError as e:
