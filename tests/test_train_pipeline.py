@@ -297,6 +297,34 @@ def test_ignore_regions_remove_objectness_loss():
 
 
 @pytest.mark.tf
+def test_no_object_loss_sees_every_real_box_whatever_the_padding():
+    """The loss compares predictions only with the box rows some image of the batch uses: a face
+    or ignore region in the last used row still frees its cell; padding changes nothing."""
+    import tensorflow as tf
+
+    from picoface.train.loss import region_loss
+
+    anchors = np.array([[1.0, 1.0]], np.float32)
+    pred = tf.zeros((2, 2, 2, 6))                 # every box: its cell, objectness 0.5
+    y = np.zeros((2, 2, 2, 1, 6), np.float32)
+
+    def noobj(pad, face_row, ign_row):
+        gt = np.zeros((2, pad, 4), np.float32)
+        ig = np.zeros((2, pad, 4), np.float32)
+        gt[0, :face_row] = [0.1, 0.1, 0.01, 0.01]   # far from every predicted box
+        gt[0, face_row] = [0.25, 0.25, 0.5, 0.5]    # exactly the box of cell (0, 0), image 0
+        gt[1, 0] = [0.1, 0.1, 0.01, 0.01]
+        ig[1, :ign_row] = [0.9, 0.1, 0.01, 0.01]    # covers no cell centre
+        ig[1, ign_row] = [0.75, 0.75, 0.2, 0.2]     # covers the centre of cell (1, 1), image 1
+        return float(region_loss(pred, y, gt, ig, anchors)[1]["noobj"])
+
+    full = noobj(32, 2, 3)
+    assert full == pytest.approx(8 * np.log(2.0) * 6 / 8 / 2, rel=1e-5)   # 6 of 8 cells, / batch
+    assert noobj(4, 2, 3) == pytest.approx(full, rel=1e-6)
+    assert noobj(64, 2, 3) == pytest.approx(full, rel=1e-6)
+
+
+@pytest.mark.tf
 def test_rescore_targets_the_iou_of_the_predicted_box():
     """loss.rescore: a face's objectness target is (1 - r) + r * IoU(prediction, face), so the loss
     is lowest where the score equals that target — not at 1 — and a perfect box keeps target 1."""

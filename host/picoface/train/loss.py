@@ -84,6 +84,15 @@ def configured_loss(cfg, anchors):
     return f
 
 
+def _packed(boxes):
+    """Zero-padded box rows (B, M, 4), real ones first -> the first columns that hold any real box
+    (at least one): padding overlaps nothing, and the IoU tables below grow with M."""
+    import tensorflow as tf
+
+    n = tf.reduce_max(tf.reduce_sum(tf.cast(boxes[..., 2] > 0, tf.int32), axis=1))
+    return boxes[:, :tf.maximum(n, 1)]
+
+
 def region_loss(pred, y, gt, ignore, anchors, classes=1, coord=1.0, obj=1.0, noobj=1.0, ignore_iou=0.5,
                 rescore=0.0, box=0.0):
     """Total loss and its parts (dict of scalars). ``rescore`` r: a face's objectness target is
@@ -106,9 +115,9 @@ def region_loss(pred, y, gt, ignore, anchors, classes=1, coord=1.0, obj=1.0, noo
     l_wh = tf.reduce_sum(mask * wscale * tf.reduce_sum(tf.square(p[..., 2:4] - y[..., 2:4]), -1))
 
     boxes = decode_boxes(p, anchors, tf.cast(gw, tf.float32), tf.cast(gh, tf.float32))
-    flat = tf.reshape(boxes, [B, -1, 4])
-    best = tf.reduce_max(_iou(flat, gt), axis=2)                     # (B, gh*gw*A)
-    in_ign = _inside(flat[..., :2], ignore)
+    flat = tf.stop_gradient(tf.reshape(boxes, [B, -1, 4]))             # only decides where no-object applies
+    best = tf.reduce_max(_iou(flat, _packed(gt)), axis=2)             # (B, gh*gw*A)
+    in_ign = _inside(flat[..., :2], _packed(ignore))
     free = tf.cast(best < ignore_iou, tf.float32) * (1.0 - tf.cast(in_ign, tf.float32))
     free = tf.reshape(free, tf.shape(mask)) * (1.0 - mask)
 
