@@ -2,7 +2,8 @@
 
 ``profile(cfg, batches)`` -> dict with the image-cache decode time and size, the input
 pipeline alone (augment + targets, one Python thread), the train step alone (fixed batch,
-``train.threads`` TF threads) and both together through tf.data (what an epoch gets).
+``train.threads`` TF threads; frozen blocks, optimizer and weight average as in training) and
+both together through tf.data (what an epoch gets).
 """
 
 import time
@@ -30,8 +31,17 @@ def profile(cfg, batches=5, log=print):
     if cfg.train.warm_size:
         sizes.insert(0, tuple(cfg.train.warm_size))
     model = build_model(cfg.model, cfg.input.w, cfg.input.h, dynamic=bool(cfg.train.warm_size))
-    opt = keras.optimizers.AdamW(cfg.train.lr)
+    if cfg.model.pretrained_frozen:   # as in training: frozen blocks cost no gradients (weights do not matter here)
+        from picoface.train.pretrained import freeze
+
+        freeze(model, cfg.model.pretrained_blocks)
+    opt = keras.optimizers.AdamW(cfg.train.lr, weight_decay=cfg.train.weight_decay, clipnorm=10.0)
     loss_fn = configured_loss(cfg, anchors)
+    ema = None
+    if cfg.train.ema:
+        from picoface.train.ema import WeightAverage
+
+        ema = WeightAverage(model.trainable_variables, cfg.train.ema)
 
     @tf.function(reduce_retracing=True)
     def step(x, y, gt, ig):
@@ -40,6 +50,8 @@ def profile(cfg, batches=5, log=print):
             loss, _ = loss_fn(model(x, training=True), y, gt, ig)
         g = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(g, model.trainable_variables))
+        if ema is not None:
+            ema.update()
         return loss
 
     bs = cfg.train.batch_size
