@@ -12,13 +12,10 @@ import numpy as np
 
 
 def profile(cfg, batches=5, log=print):
-    import keras
-    import tensorflow as tf
-
     from picoface.train import pipeline
     from picoface.train.loss import configured_loss
     from picoface.train.model import build_model
-    from picoface.train.trainer import configure_threads, set_seeds
+    from picoface.train.trainer import configure_threads, optimizer, set_seeds, train_step, weight_average
 
     configure_threads(cfg.train.threads)
     set_seeds(cfg.seed)
@@ -35,24 +32,7 @@ def profile(cfg, batches=5, log=print):
         from picoface.train.pretrained import freeze
 
         freeze(model, cfg.model.pretrained_blocks)
-    opt = keras.optimizers.AdamW(cfg.train.lr, weight_decay=cfg.train.weight_decay, clipnorm=10.0)
-    loss_fn = configured_loss(cfg, anchors)
-    ema = None
-    if cfg.train.ema:
-        from picoface.train.ema import WeightAverage
-
-        ema = WeightAverage(model.trainable_variables, cfg.train.ema)
-
-    @tf.function(reduce_retracing=True)
-    def step(x, y, gt, ig):
-        x = tf.cast(x, tf.float32) / 255.0
-        with tf.GradientTape() as tape:
-            loss, _ = loss_fn(model(x, training=True), y, gt, ig)
-        g = tape.gradient(loss, model.trainable_variables)
-        opt.apply_gradients(zip(g, model.trainable_variables))
-        if ema is not None:
-            ema.update()
-        return loss
+    step = train_step(model, optimizer(cfg), configured_loss(cfg, anchors), weight_average(cfg, model))
 
     bs = cfg.train.batch_size
     for w, h in sizes:

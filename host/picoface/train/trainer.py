@@ -175,6 +175,40 @@ def compute_anchors(cfg, cache):
     return anchors_for_training(sizes, cfg.model.stride, k=cfg.model.anchors, seed=cfg.seed)
 
 
+def optimizer(cfg):
+    """The training optimizer: AdamW with the config's rate and weight decay, gradients clipped."""
+    import keras
+
+    return keras.optimizers.AdamW(learning_rate=cfg.train.lr, weight_decay=cfg.train.weight_decay, clipnorm=10.0)
+
+
+def weight_average(cfg, model):
+    """The moving average of the trainable weights (train.ema), or None; after any freeze()."""
+    if not cfg.train.ema:
+        return None
+    from picoface.train.ema import WeightAverage
+
+    return WeightAverage(model.trainable_variables, cfg.train.ema)
+
+
+def train_step(model, opt, loss_fn, ema=None):
+    """One optimizer step on a uint8 batch (a tf.function) -> (loss, loss parts)."""
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def step(x, y, gt, ig):
+        x = tf.cast(x, tf.float32) / 255.0
+        with tf.GradientTape() as tape:
+            loss, parts = loss_fn(model(x, training=True), y, gt, ig)
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        if ema is not None:
+            ema.update()
+        return loss, parts
+
+    return step
+
+
 def train(cfg, resume=False, progress=True, log=print):
     """Train a region detector as configured. Returns a TrainResult."""
     import tensorflow as tf
@@ -230,8 +264,7 @@ def train(cfg, resume=False, progress=True, log=print):
     with strategy.scope():
         warm = bool(cfg.train.warm_size)
         model = build_model(cfg.model, cfg.input.w, cfg.input.h, dynamic=warm)
-        opt = keras.optimizers.AdamW(learning_rate=cfg.train.lr, weight_decay=cfg.train.weight_decay,
-                                     clipnorm=10.0)
+        opt = optimizer(cfg)
     log("model %s: %d params, %.1f M MACs, grid %dx%d" % (
         model.name, model.count_params(),
         count_macs(build_model(cfg.model, cfg.input.w, cfg.input.h)) / 1e6, grid[0], grid[1]))
@@ -273,12 +306,9 @@ def train(cfg, resume=False, progress=True, log=print):
 
     loss_fn = configured_loss(cfg, anchors)
     lr_var = opt.learning_rate
-    ema = None
-    if cfg.train.ema:
-        from picoface.train.ema import WeightAverage
-
-        with strategy.scope():
-            ema = WeightAverage(model.trainable_variables, cfg.train.ema)
+    with strategy.scope():
+        ema = weight_average(cfg, model)
+    if ema is not None:
         log("val, best checkpoint and shipped model use a moving average of the weights (decay %g)" % cfg.train.ema)
     averaged = ema.applied if ema is not None else contextlib.nullcontext
     if val is not None:
@@ -286,17 +316,7 @@ def train(cfg, resume=False, progress=True, log=print):
 
         det = KerasDetector(None, val_contract(cfg, anchors, grid, macs=0), model=model)
 
-    @tf.function(reduce_retracing=True)
-    def step(x, y, gt, ig):
-        x = tf.cast(x, tf.float32) / 255.0
-        with tf.GradientTape() as tape:
-            pred = model(x, training=True)
-            loss, parts = loss_fn(pred, y, gt, ig)
-        grads = tape.gradient(loss, model.trainable_variables)
-        opt.apply_gradients(zip(grads, model.trainable_variables))
-        if ema is not None:
-            ema.update()
-        return loss, parts
+    step = train_step(model, opt, loss_fn, ema)
 
     history, best_ap, best_epoch, start_epoch, elapsed0 = [], -1.0, 0, 0, 0.0
     if state is not None:
