@@ -211,9 +211,6 @@ def train_step(model, opt, loss_fn, ema=None):
 
 def train(cfg, resume=False, progress=True, log=print):
     """Train a region detector as configured. Returns a TrainResult."""
-    import tensorflow as tf
-    import keras
-
     from picoface.train import pipeline
     from picoface.train.loss import configured_loss
     from picoface.train.model import build_model, count_macs
