@@ -57,7 +57,7 @@ def test_choices_and_ranges():
     with pytest.raises(PicofaceError, match=r"anchor_boxes must hold 5"):
         load_config(None, ["model.anchor_boxes=[[1, 1]]"])
     for bad in ["loss.rescore=1.5", "loss.extra_anchor_iou=1", "loss.box=-1", "train.ema=1",
-                "export.clip_output=[1, 6]", "export.clip_output=[-6]"]:
+                "export.clip_output=[1, 6]", "export.clip_output=[-6]", "augment.occlude=1.5"]:
         with pytest.raises(PicofaceError, match=bad.split("=")[0].replace(".", r"\.") + " must be"):
             load_config(None, [bad])
 

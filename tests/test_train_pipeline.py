@@ -384,3 +384,87 @@ def test_box_term_is_zero_for_a_perfect_box_and_grows_with_the_error():
     assert 0 < box_loss(0.0, math.log(1.2)) < box_loss(0.0, math.log(1.5))
     assert box_loss(1.0, 0.0, 3.0) == pytest.approx(3 * box_loss(1.0, 0.0), rel=1e-5)
     assert box_loss(1.0, 0.0, 0.0) == 0.0
+
+
+def _face_mask(shape, boxes):
+    m = np.zeros(shape[:2], bool)
+    for x, y, w, h in np.asarray(boxes, np.float64):
+        m[int(np.floor(y)):int(np.ceil(y + h)), int(np.floor(x)):int(np.ceil(x + w))] = True
+    return m
+
+
+def test_occluders_cover_part_of_each_face_and_nothing_else():
+    from picoface.train.occlude import MIN_SIDE, occlude_faces
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    boxes = np.array([[10, 10, 40, 48], [80, 20, 30, 36], [60, 90, 20, 24], [130, 100, 4, 5]], np.float32)
+    covered = []
+    for seed in range(40):
+        x = img.copy()
+        n = occlude_faces(x, boxes, np.random.default_rng(seed), 1.0)
+        changed = np.any(x != img, axis=2)
+        assert n == 3                                      # every face but the one under MIN_SIDE
+        assert not changed[~_face_mask(img.shape, boxes[:3])].any()
+        for b in boxes[:3]:
+            x0, y0, w, h = b.astype(int)
+            f = changed[y0:y0 + h, x0:x0 + w].mean()
+            assert f <= 0.5                                # the face stays a face
+            covered.append(f)
+    assert boxes[3, 2] < MIN_SIDE
+    assert np.mean(covered) > 0.15
+
+
+def test_no_occluders_draw_nothing_from_the_generator():
+    from picoface.train.occlude import occlude_faces
+
+    img = np.full((32, 32, 3), 128, np.uint8)
+    rng = np.random.default_rng(5)
+    assert occlude_faces(img, np.array([[4, 4, 20, 20]], np.float32), rng, 0.0) == 0
+    assert (img == 128).all()
+    assert rng.random() == np.random.default_rng(5).random()
+
+
+def test_occluded_frames_differ_from_plain_ones_only_on_faces(syn):
+    from picoface.train import pipeline
+
+    quiet = ["augment.brightness=0", "augment.contrast=0", "augment.saturation=0", "augment.grayscale=0",
+             "augment.blur=0", "augment.noise=0", "augment.mosaic=0"]
+    plain = pipeline.Augmenter(_cfg(syn, *quiet), train=True)
+    cfg = _cfg(syn, "augment.occlude=1.0", *quiet)
+    occl = pipeline.Augmenter(cfg, train=True)
+    cache = pipeline.load_train_cache(cfg, progress=False)
+    hit = 0
+    for i in range(len(cache)):
+        a, ba, _ = plain.frame(cache.images[i], cache.boxes[i], cache.ignore[i], np.random.default_rng(i))
+        b, bb, _ = occl.frame(cache.images[i], cache.boxes[i], cache.ignore[i], np.random.default_rng(i))
+        np.testing.assert_array_equal(ba, bb)              # same faces, same labels
+        changed = np.any(a != b, axis=2)
+        assert not changed[~_face_mask(a.shape, ba)].any()
+        hit += int(changed.any())
+    assert hit >= len(cache) // 2
+
+
+def test_malloc_keeps_freed_buffers_on_glibc(monkeypatch):
+    import platform
+
+    from picoface.train import allocator
+
+    if platform.libc_ver()[0] == "glibc":
+        assert allocator.keep_freed_memory() is True
+    monkeypatch.setattr(allocator.sys, "platform", "darwin")
+    assert allocator.keep_freed_memory() is False
+
+
+@pytest.mark.tf
+def test_training_dataset_runs_without_tf_data_autotuning(syn):
+    from picoface.train import pipeline
+
+    cfg = _cfg(syn, "train.steps_per_epoch=2", "train.batch_size=3")
+    cache = pipeline.load_train_cache(cfg, progress=False)
+    td = pipeline.TrainData(cfg, cache, np.array([[1, 1], [2, 2]], np.float32), (4, 4))
+    ds = td.dataset(0)
+    assert ds.options().autotune.enabled is False
+    assert ds.options().threading.private_threadpool_size == 1
+    batches = list(ds)
+    assert len(batches) == 2 and batches[0][0].shape == (3, 64, 64, 3)

@@ -85,6 +85,7 @@ class AugmentConfig:
     min_face: float = 3.0         # faces smaller than this (net pixels) become ignore regions
     mosaic: float = 0.0           # probability of a mosaic frame: a grid of photos (many small faces)
     mosaic_max: int = 4           # up to this many tiles per side (at least 2)
+    occlude: float = 0.0          # probability per face of an occluder over part of it (glasses, hat, hand)
 
 
 @dataclass
@@ -321,6 +322,8 @@ def validate(cfg):
         raise PicofaceError("loss.box must be >= 0, got %g" % cfg.loss.box, "fix it")
     if not 0.0 <= cfg.augment.mosaic <= 1.0 or cfg.augment.mosaic_max < 2:
         raise PicofaceError("augment.mosaic must be a probability and augment.mosaic_max >= 2", "fix them")
+    if not 0.0 <= cfg.augment.occlude <= 1.0:
+        raise PicofaceError("augment.occlude must be a probability (0..1)", "fix it")
     for name, adj in cfg.data.box_adjust.items():
         if len(adj) != 4 or not (0.5 <= adj[2] <= 2 and 0.5 <= adj[3] <= 2 and abs(adj[0]) <= 0.5 and abs(adj[1]) <= 0.5):
             raise PicofaceError("data.box_adjust[%s] must be [dx, dy, sw, sh] with |dx|, |dy| <= 0.5 and "

@@ -4,7 +4,8 @@ Every photo is decoded once and kept in memory downsized (longer side ``cache_si
 epoch draws samples by per-source weight and makes one "camera frame" per sample: a random
 crop (or zoom-out onto a grey canvas) with aspect jitter and flip, which is then mapped to the
 net input by the device's own geometry (``pfcore.geom.Fit``, ``input.fit``) — one affine warp.
-Photometric jitter (brightness, contrast, saturation, grayscale, blur, noise) follows. Faces
+Occluders over part of some faces (``augment.occlude``, picoface.train.occlude) and photometric
+jitter (brightness, contrast, saturation, grayscale, blur, noise) follow. Faces
 that become smaller than ``augment.min_face`` net pixels, or mostly cut off, turn into ignore
 regions (no objectness loss there), as do the datasets' own ignore boxes. With probability
 ``augment.mosaic`` a frame is instead a grid of 2..``mosaic_max`` x 2..``mosaic_max`` tiles, each
@@ -21,6 +22,7 @@ from picoface.data.convention import adjust_boxes
 from picoface.detect.fit import luminance
 from picoface.train import samples as samples_mod
 from picoface.train.geometry import fit_affine, make_fit
+from picoface.train.occlude import occlude_faces
 
 MAX_BOXES = 64
 MAX_IGNORE = 32
@@ -154,6 +156,7 @@ class Augmenter:
         ig = _transform_boxes(ignore, M)
         b, ig = cut_boxes(b, ig, vw, vh, a.min_face)
         if self.train:
+            occlude_faces(out, b, rng, a.occlude)
             out = self.photometric(out, rng)
         return out, b, ig
 
@@ -342,7 +345,14 @@ class TrainData:
                tf.TensorSpec((None, self.grid_h, self.grid_w, A, 6), tf.float32),
                tf.TensorSpec((None, MAX_BOXES, 4), tf.float32),
                tf.TensorSpec((None, MAX_IGNORE, 4), tf.float32))
-        return tf.data.Dataset.from_generator(lambda: self.batches(epoch), output_signature=sig).prefetch(2)
+        ds = tf.data.Dataset.from_generator(lambda: self.batches(epoch), output_signature=sig).prefetch(2)
+        # one Python generator feeds the step: tf.data's autotuning and its own thread pool add nothing
+        # but, measured on a 2-core machine, stalls that held epochs to multiples of ~41 s
+        # (docs/TRAINING.md, Budget and schedule)
+        opts = tf.data.Options()
+        opts.autotune.enabled = False
+        opts.threading.private_threadpool_size = 1
+        return ds.with_options(opts)
 
 
 def load_train_cache(cfg, progress=True, log=print):

@@ -66,8 +66,12 @@ def set_seeds(seed):
 
 
 def configure_threads(n):
+    """TensorFlow's thread counts (``n`` intra-op, 1 inter-op) and malloc set for CPU training."""
     import tensorflow as tf
 
+    from picoface.train.allocator import keep_freed_memory
+
+    keep_freed_memory()
     if n and n > 0:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(n)
