@@ -1,5 +1,7 @@
 """Anchors, geometry, augmentation, YOLOv2 targets, loss and AP on tiny synthetic data."""
 
+import ctypes
+
 import numpy as np
 import pytest
 
@@ -445,6 +447,11 @@ def test_occluded_frames_differ_from_plain_ones_only_on_faces(syn):
     assert hit >= len(cache) // 2
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
 def test_malloc_keeps_freed_buffers_on_glibc(monkeypatch):
     import platform
 
@@ -452,6 +459,17 @@ def test_malloc_keeps_freed_buffers_on_glibc(monkeypatch):
 
     if platform.libc_ver()[0] == "glibc":
         assert allocator.keep_freed_memory() is True
+        libc = ctypes.CDLL(None)
+        if hasattr(libc, "mallinfo2"):   # glibc >= 2.33: bytes held in mmapped chunks
+            libc.mallinfo2.restype = _MallInfo2
+            libc.malloc.restype = ctypes.c_void_p
+            libc.free.argtypes = (ctypes.c_void_p,)
+            mapped = libc.mallinfo2().hblkhd
+            buf = libc.malloc(96 << 20)    # a 320x240 batch's activations: above any mmap threshold
+            try:
+                assert buf and libc.mallinfo2().hblkhd == mapped   # from the heap, kept when freed
+            finally:
+                libc.free(buf)
     monkeypatch.setattr(allocator.sys, "platform", "darwin")
     assert allocator.keep_freed_memory() is False
 
