@@ -4,10 +4,10 @@ Each train step allocates and frees the same large activation and gradient buffe
 buffers over its mmap threshold straight back to the kernel on free (munmap) and trims the heap
 top, so the next step maps and faults the same pages in again: on a 2-core machine that was 40 %
 of the training process's CPU time in the kernel (docs/TRAINING.md, Budget and schedule).
-``keep_freed_memory`` raises the mmap threshold to glibc's maximum, turns mmapped chunks off (a
-320x240 batch has activations far above that maximum: with them mapped, full-frame epochs spent
-half their time in the kernel) and puts the trim threshold out of reach, so freed buffers are
-reused; the process keeps its peak heap, which training has anyway.
+``keep_freed_memory`` turns mmapped chunks off (raising the mmap threshold is not enough: a 320x240
+batch has activations far above glibc's largest threshold, 32 MB, and with them mapped full-frame
+epochs spent half their time in the kernel) and puts the trim threshold out of reach, so freed
+buffers are reused; the process keeps its peak heap, which training has anyway.
 It does nothing where the C library is not glibc.
 """
 
@@ -16,9 +16,7 @@ import sys
 
 M_TRIM_THRESHOLD = -1
 M_TOP_PAD = -2
-M_MMAP_THRESHOLD = -3
 M_MMAP_MAX = -4
-MMAP_THRESHOLD_MAX = 32 << 20    # glibc's largest mmap threshold on 64-bit (HEAP_MAX_SIZE / 2)
 INT_MAX = (1 << 31) - 1
 
 
@@ -32,6 +30,5 @@ def keep_freed_memory():
         return False                 # not glibc (musl has no mallopt)
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    settings = ((M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX), (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, INT_MAX),
-                (M_TOP_PAD, 256 << 20))
+    settings = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, INT_MAX), (M_TOP_PAD, 256 << 20))
     return all(mallopt(param, value) == 1 for param, value in settings)
