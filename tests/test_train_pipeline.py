@@ -361,6 +361,41 @@ def test_rescore_targets_the_iou_of_the_predicted_box():
 
 
 @pytest.mark.tf
+def test_focal_scales_objectness_by_the_distance_to_its_target():
+    """loss.focal b: every objectness BCE is multiplied by |target - score|^b, so a confident
+    mistake keeps nearly its whole loss and a prediction near its target nearly none."""
+    import math
+
+    import tensorflow as tf
+
+    from picoface.train.loss import region_loss
+    from picoface.train.pipeline import encode_targets
+
+    anchors = np.array([[1.0, 1.0]], np.float32)
+    y = encode_targets(np.array([[0.0, 0.0, 8.0, 8.0]], np.float32), anchors, 2, 2, 16, 16)[None]
+    gt = np.zeros((1, 4, 4), np.float32)
+    gt[0, 0] = [0.25, 0.25, 0.5, 0.5]
+    ign = np.zeros((1, 4, 4), np.float32)
+
+    def parts(face_logit, empty_logit, b):
+        pred = np.zeros((1, 2, 2, 6), np.float32)
+        pred[..., 4] = empty_logit                 # the three cells without a face
+        pred[0, 0, 0, 4] = face_logit              # the face's cell (box exact: target 1)
+        p = region_loss(tf.constant(pred), y, gt, ign, anchors, focal=b)[1]
+        return float(p["obj"]), float(p["noobj"])
+
+    sig = lambda v: 1.0 / (1.0 + math.exp(-v))
+    for logit in (-3.0, 0.0, 2.5):
+        plain_obj, plain_noobj = parts(logit, logit, 0.0)
+        obj, noobj = parts(logit, logit, 2.0)
+        assert obj == pytest.approx(plain_obj * (1 - sig(logit)) ** 2, rel=1e-4)
+        assert noobj == pytest.approx(plain_noobj * sig(logit) ** 2, rel=1e-4)
+    # a sure negative costs next to nothing, a sure false positive almost its whole BCE
+    assert parts(5.0, -5.0, 2.0)[1] < 1e-3 * parts(5.0, -5.0, 0.0)[1]
+    assert parts(5.0, 5.0, 2.0)[1] > 0.98 * parts(5.0, 5.0, 0.0)[1]
+
+
+@pytest.mark.tf
 def test_box_term_is_zero_for_a_perfect_box_and_grows_with_the_error():
     import math
 

@@ -97,6 +97,7 @@ class LossConfig:
     rescore: float = 0.0          # objectness target of a face: (1 - rescore) + rescore * IoU(prediction, face)
     box: float = 0.0              # weight of a 1 - DIoU box term per face (on top of coord's squared errors)
     extra_anchor_iou: float = 0.0  # > 0: a face also trains every other anchor of its cell this similar in shape
+    focal: float = 0.0            # > 0: objectness BCE times |target - score|^focal (quality focal loss)
 
 
 @dataclass
@@ -318,6 +319,8 @@ def validate(cfg):
         raise PicofaceError("loss.extra_anchor_iou must be in [0, 1), got %g" % cfg.loss.extra_anchor_iou, "fix it")
     if not 0.0 <= cfg.train.ema < 1.0:
         raise PicofaceError("train.ema must be in [0, 1), got %g" % cfg.train.ema, "e.g. 0.998, or 0 for none")
+    if not 0.0 <= cfg.loss.focal <= 5.0:
+        raise PicofaceError("loss.focal must be in [0, 5], got %g" % cfg.loss.focal, "e.g. 2, or 0 for plain BCE")
     if cfg.loss.box < 0:
         raise PicofaceError("loss.box must be >= 0, got %g" % cfg.loss.box, "fix it")
     if not 0.0 <= cfg.augment.mosaic <= 1.0 or cfg.augment.mosaic_max < 2:

@@ -7,6 +7,8 @@ with ``rescore``, towards the IoU of the predicted box with the face, as darknet
 Every other prediction gets BCE towards 0 unless its decoded box overlaps a face with IoU >=
 ``loss.ignore_iou`` or its centre falls in an ignore region (dataset "ignore" boxes, faces too
 small or cut off by the crop): there, no objectness loss. Sums are divided by the batch size.
+With ``focal`` b > 0 each objectness BCE is scaled by |target - score|^b (quality focal loss, Li et
+al. 2020): predictions already near their target count little, the confident mistakes count most.
 """
 
 
@@ -80,7 +82,7 @@ def configured_loss(cfg, anchors):
 
     def f(pred, y, gt, ignore):
         return region_loss(pred, y, gt, ignore, anchors, cfg.model.classes, L.coord, L.obj, L.noobj, L.ignore_iou,
-                           L.rescore, L.box)
+                           L.rescore, L.box, L.focal)
     return f
 
 
@@ -94,10 +96,11 @@ def _packed(boxes):
 
 
 def region_loss(pred, y, gt, ignore, anchors, classes=1, coord=1.0, obj=1.0, noobj=1.0, ignore_iou=0.5,
-                rescore=0.0, box=0.0):
+                rescore=0.0, box=0.0, focal=0.0):
     """Total loss and its parts (dict of scalars). ``rescore`` r: a face's objectness target is
     (1 - r) + r * IoU(predicted box, face) instead of 1, so scores rank boxes by how well they fit.
-    ``box``: weight of a 1 - DIoU term per face, a localisation error relative to the face's size."""
+    ``box``: weight of a 1 - DIoU term per face, a localisation error relative to the face's size.
+    ``focal`` b: each objectness BCE times |target - score|^b (quality focal loss; 0 = plain BCE)."""
     import numpy as np
     import tensorflow as tf
 
@@ -132,6 +135,10 @@ def region_loss(pred, y, gt, ignore, anchors, classes=1, coord=1.0, obj=1.0, noo
         l_box = tf.reduce_sum(mask * (1.0 - _diou(boxes, truth)))
     bce_pos = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits)
     bce_neg = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(logits), logits=logits)
+    if focal > 0:
+        score = tf.sigmoid(logits)
+        bce_pos = bce_pos * tf.pow(tf.abs(target - score), focal)
+        bce_neg = bce_neg * tf.pow(score, focal)
     l_obj = tf.reduce_sum(mask * bce_pos)
     l_noobj = tf.reduce_sum(free * bce_neg)
 
