@@ -326,6 +326,18 @@ def test_no_object_loss_sees_every_real_box_whatever_the_padding():
     assert noobj(64, 2, 3) == pytest.approx(full, rel=1e-6)
 
 
+def _one_face_batch():
+    """One 8x8 face centred in cell (0, 0) of a 2x2 grid over a 16x16 net, one anchor of the
+    face's size: (anchors, targets, gt rows, no ignore rows)."""
+    from picoface.train.pipeline import encode_targets
+
+    anchors = np.array([[1.0, 1.0]], np.float32)
+    y = encode_targets(np.array([[0.0, 0.0, 8.0, 8.0]], np.float32), anchors, 2, 2, 16, 16)[None]
+    gt = np.zeros((1, 4, 4), np.float32)
+    gt[0, 0] = [0.25, 0.25, 0.5, 0.5]
+    return anchors, y, gt, np.zeros((1, 4, 4), np.float32)
+
+
 @pytest.mark.tf
 def test_rescore_targets_the_iou_of_the_predicted_box():
     """loss.rescore: a face's objectness target is (1 - r) + r * IoU(prediction, face), so the loss
@@ -335,14 +347,8 @@ def test_rescore_targets_the_iou_of_the_predicted_box():
     import tensorflow as tf
 
     from picoface.train.loss import region_loss
-    from picoface.train.pipeline import encode_targets
 
-    anchors = np.array([[1.0, 1.0]], np.float32)
-    # one 8x8 face centred in cell (0, 0) of a 2x2 grid over a 16x16 net: the anchor's size
-    y = encode_targets(np.array([[0.0, 0.0, 8.0, 8.0]], np.float32), anchors, 2, 2, 16, 16)[None]
-    gt = np.zeros((1, 4, 4), np.float32)
-    gt[0, 0] = [0.25, 0.25, 0.5, 0.5]
-    ign = np.zeros((1, 4, 4), np.float32)
+    anchors, y, gt, ign = _one_face_batch()
 
     def obj_loss(width_log, logit, r):
         pred = np.zeros((1, 2, 2, 6), np.float32)
@@ -369,13 +375,8 @@ def test_focal_scales_objectness_by_the_distance_to_its_target():
     import tensorflow as tf
 
     from picoface.train.loss import region_loss
-    from picoface.train.pipeline import encode_targets
 
-    anchors = np.array([[1.0, 1.0]], np.float32)
-    y = encode_targets(np.array([[0.0, 0.0, 8.0, 8.0]], np.float32), anchors, 2, 2, 16, 16)[None]
-    gt = np.zeros((1, 4, 4), np.float32)
-    gt[0, 0] = [0.25, 0.25, 0.5, 0.5]
-    ign = np.zeros((1, 4, 4), np.float32)
+    anchors, y, gt, ign = _one_face_batch()
 
     def parts(face_logit, empty_logit, b):
         pred = np.zeros((1, 2, 2, 6), np.float32)
@@ -402,13 +403,8 @@ def test_box_term_is_zero_for_a_perfect_box_and_grows_with_the_error():
     import tensorflow as tf
 
     from picoface.train.loss import region_loss
-    from picoface.train.pipeline import encode_targets
 
-    anchors = np.array([[1.0, 1.0]], np.float32)
-    y = encode_targets(np.array([[0.0, 0.0, 8.0, 8.0]], np.float32), anchors, 2, 2, 16, 16)[None]
-    gt = np.zeros((1, 4, 4), np.float32)
-    gt[0, 0] = [0.25, 0.25, 0.5, 0.5]
-    ign = np.zeros((1, 4, 4), np.float32)
+    anchors, y, gt, ign = _one_face_batch()
 
     def box_loss(dx, wlog, weight=1.0):
         pred = np.zeros((1, 2, 2, 6), np.float32)
