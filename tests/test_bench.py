@@ -384,6 +384,24 @@ def test_size_rules(data_root):
         load_samples(wider, 20, limit=2, size_rule="area")
 
 
+def test_training_val_can_use_the_bench_rule(data_root):
+    """data.val_size_rule=min-side: training's val (best epoch, deployed threshold) ignores the
+    same faces as picoface bench."""
+    from picoface.bench import load_samples
+    from picoface.train.samples import load_eval_samples
+
+    wider = data_root / "widerface_val"
+    for rule in ("geomean", "min-side"):
+        _, bench = load_samples(wider, 20, size_rule=rule)
+        val = load_eval_samples(wider, 20, rule)
+        assert [s.image_path for s in val] == [s.image_path for s in bench]
+        for v, b in zip(val, bench):
+            np.testing.assert_array_equal(v.boxes, b.boxes)
+            np.testing.assert_array_equal(v.ignore, b.ignore)
+    assert sum(len(s.boxes) for s in load_eval_samples(wider, 20, "min-side")) < \
+        sum(len(s.boxes) for s in load_eval_samples(wider, 20))
+
+
 def test_bench_without_data_is_a_clear_error(tmp_path, capsys):
     rc, cap = _run_cli(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), "--no-anchors"], capsys)
     assert rc == 1 and "bench data" in cap.err and "--data" in cap.err

@@ -54,6 +54,8 @@ def test_choices_and_ranges():
         load_config(None, ["model.width=3"])
     with pytest.raises(PicofaceError, match=r"model.stride"):
         load_config(None, ["model.stride=4"])
+    with pytest.raises(PicofaceError, match=r"data.val_size_rule='min_side'.*did you mean 'min-side'"):
+        load_config(None, ["data.val_size_rule=min_side"])
     with pytest.raises(PicofaceError, match=r"anchor_boxes must hold 5"):
         load_config(None, ["model.anchor_boxes=[[1, 1]]"])
     for bad in ["loss.rescore=1.5", "loss.extra_anchor_iou=1", "loss.box=-1", "train.ema=1",

@@ -11,6 +11,7 @@ import platform
 from pathlib import Path
 
 from picoface.bench.rows import REFERENCE, Row, anchor_rows, default_anchors, model_rows, select
+from picoface.data.loader import SIZE_RULES
 from picoface.errors import PicofaceError
 
 __all__ = ["run_bench", "load_samples", "SIZE_RULES", "all_rows", "default_data", "Row", "REFERENCE"]
@@ -23,14 +24,11 @@ def default_data():
     return Path(data_root()) / "widerface_val"
 
 
-SIZE_RULES = ("geomean", "min-side")
-
-
 def load_samples(data=None, min_size=20, limit=None, size_rule="min-side"):
     """(path, samples): faces smaller than ``min_size`` px become ignore regions. ``size_rule``:
     "geomean" — sqrt(w*h), picoface's face size (as in ``picoface eval``); "min-side" —
     min(w, h), i.e. both sides must reach ``min_size`` (a stricter filter: fewer small faces)."""
-    from picoface.data import apply_min_size, load_dataset, move_to_ignore
+    from picoface.data import apply_min_size, load_dataset
 
     if size_rule not in SIZE_RULES:
         raise PicofaceError("unknown face size rule %r" % size_rule, "use one of: %s" % ", ".join(SIZE_RULES))
@@ -43,11 +41,7 @@ def load_samples(data=None, min_size=20, limit=None, size_rule="min-side"):
     samples = load_dataset(path)
     if limit:
         samples = samples[: int(limit)]
-    if size_rule == "geomean":
-        apply_min_size(samples, min_size)
-    else:
-        for smp in samples:
-            move_to_ignore(smp, (smp.boxes[:, 2] < min_size) | (smp.boxes[:, 3] < min_size))
+    apply_min_size(samples, min_size, size_rule)
     return path, samples
 
 

@@ -67,7 +67,7 @@ def run(args):
         vp = Path(val)
         if not vp.exists():
             vp = data_root(cfg) / val
-        vs = load_eval_samples(vp, cfg.data.val_min_size)
+        vs = load_eval_samples(vp, cfg.data.val_min_size, cfg.data.val_size_rule)
         if cfg.data.val_max_images:
             vs = vs[:cfg.data.val_max_images]
         valset = ValSet(vs)

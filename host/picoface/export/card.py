@@ -13,6 +13,13 @@ def _is_kmodel_board(name):
     return load_board(name).model_format == "kmodel-v3"
 
 
+def _small_faces(cfg):
+    """How the val set's small faces are defined, in words."""
+    if cfg.data.val_size_rule == "min-side":
+        return "whose width or height is under %g px" % cfg.data.val_min_size
+    return "under %g px (sqrt of width x height)" % cfg.data.val_min_size
+
+
 def _compute_note(result, cfg):
     """Whether the run was still improving when it stopped, read from its history."""
     hist = [h for h in (getattr(result, "history", []) or []) if h.get("val_ap") not in (None, "")]
@@ -141,8 +148,8 @@ def write_card(cfg, result, summary, out):
         "",
         "## Accuracy",
         "",
-        "AP@0.5 on `%s` (invalid and < %g px faces ignored), measured at export on the TFLite models "
-        "with the same preprocessing as the device:" % (cfg.data.val, cfg.data.val_min_size),
+        "AP@0.5 on `%s` (invalid faces and faces %s ignored), measured at export on the TFLite models "
+        "with the same preprocessing as the device:" % (cfg.data.val, _small_faces(cfg)),
         "",
         "| model | AP@0.5 |",
         "|---|---|",

@@ -238,7 +238,7 @@ def ship(cfg, result, log=print):
     vpath = Path(cfg.data.val)
     if not vpath.is_absolute():
         vpath = data_root(cfg) / cfg.data.val
-    vs = load_eval_samples(vpath, cfg.data.val_min_size)
+    vs = load_eval_samples(vpath, cfg.data.val_min_size, cfg.data.val_size_rule)
     if cfg.data.val_max_images:
         vs = vs[:cfg.data.val_max_images]
     summary = None

@@ -104,7 +104,7 @@ def train_classifier(cfg, resume=False, progress=True, log=print):
     cache = pipeline.load_train_cache(cfg, progress=progress)
     vx = vy = None
     if cfg.data.val:
-        vs = load_eval_samples(data_root(cfg) / cfg.data.val, cfg.data.val_min_size)
+        vs = load_eval_samples(data_root(cfg) / cfg.data.val, cfg.data.val_min_size, cfg.data.val_size_rule)
         if cfg.data.val_max_images:
             vs = vs[:cfg.data.val_max_images]
         v = ValSet(vs)

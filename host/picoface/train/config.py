@@ -63,6 +63,7 @@ class DataConfig:
     unlabelled_face_score: float = 0.0   # > 0: unlabelled detections scoring at least this become faces, not ignore
     val: str = "widerface_val"
     val_min_size: float = 20.0    # val faces smaller than this (or invalid) are ignored
+    val_size_rule: str = "geomean"  # a face's size: sqrt(w*h), or "min-side" (min(w, h), picoface bench's rule)
     max_images: int = 0           # 0 = all (a cap is for smoke tests)
     val_max_images: int = 0
     cache_side: int = 0           # longer side of cached decoded images; 0 = 2x the model input
@@ -155,6 +156,7 @@ _CHOICES = {
     "model.arch": ("picoface", "mobilenetv2_exit", "tinyface_squeezenet"),
     "model.activation": ("relu", "relu6"),
     "model.stride": (8, 16, 32),
+    "data.val_size_rule": ("geomean", "min-side"),
 }
 
 
