@@ -60,31 +60,12 @@ def load_samples(folder):
     return read_jsonl(folder)
 
 
-def _eval_fallback(folder, min_size, rule):
-    out = []
-    for s in read_jsonl(folder):
-        attrs = s.meta.get("attrs") or [{}] * len(s.boxes)
-        keep, ign = [], [s.ignore]
-        for b, a in zip(s.boxes, attrs):
-            small = (b[2] * b[3]) ** 0.5 < min_size if rule == "geomean" else min(b[2], b[3]) < min_size
-            bad = (a or {}).get("invalid", 0) or small
-            (ign if bad else keep).append(b.reshape(1, 4) if bad else b)
-        s.boxes = _boxes(keep)
-        s.ignore = np.concatenate(ign).astype(np.float32).reshape(-1, 4)
-        out.append(s)
-    return out
-
-
 def load_eval_samples(folder, min_size=20.0, rule="geomean"):
     """WIDER-style evaluation set: invalid and < min_size faces (by ``rule``, see
     ``picoface.data.apply_min_size``) moved to ignore."""
-    try:
-        from picoface.data import widerface_eval_set
-    except ImportError:
-        widerface_eval_set = None
-    if widerface_eval_set is not None:
-        return list(widerface_eval_set(folder, min_size=min_size, rule=rule))
-    return _eval_fallback(folder, min_size, rule)
+    from picoface.data import widerface_eval_set
+
+    return list(widerface_eval_set(folder, min_size=min_size, rule=rule))
 
 
 def read_image(path):
