@@ -165,6 +165,32 @@ def test_eval_cli_bad_tflite_and_limit(tiny_models, tmp_path, capsys):
     assert len(err) == 1 and "cannot read results" in err[0]
 
 
+@pytest.mark.tf
+def test_eval_cli_against(tiny_models, tmp_path, capsys):
+    data = make_set(tmp_path / "set")
+    f_out, q_out = tmp_path / "f", tmp_path / "q"
+    assert main(["eval", str(tiny_models / "tiny_float.tflite"), "--data", str(data), "--min-size", "0",
+                 "--out", str(f_out), "--no-progress", "--examples", "0"]) == 0
+    assert main(["eval", str(tiny_models / "tiny_int8.tflite"), "--data", str(data), "--min-size", "0",
+                 "--out", str(q_out), "--no-progress", "--examples", "0",
+                 "--against", str(tiny_models / "tiny_float.tflite")]) == 0
+    printed = capsys.readouterr().out
+    assert "| outputs | AP@0.5 | vs float |" in printed
+    fres = json.loads((f_out / "results.json").read_text())
+    qres = json.loads((q_out / "results.json").read_text())
+    rows = {r["row"]: r["ap"] for r in qres["quantisation"]["rows"]}
+    # the breakdown's end rows are the two models' own AP as eval measures them
+    assert rows["float"] == pytest.approx(fres["ap"]["0.5"])
+    assert rows["quantised"] == pytest.approx(qres["ap"]["0.5"])
+    step = [k for k in rows if k.startswith("float, rounded to the output step")]
+    assert len(step) == 1 and len(rows) == 6
+    assert "## Against the float model" in (q_out / "summary.md").read_text()
+    assert main(["eval", str(tiny_models / "tiny_int8.tflite"), "--data", str(data), "--no-progress",
+                 "--against", str(tmp_path / "missing.tflite")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("picoface: float model not found")
+
+
 @pytest.mark.shared
 def test_eval_stock_kmodel_through_emulator(anchors, data_root, tmp_path, capsys):
     km = anchors / "k210_maixpy_face_v3" / "facedetect.kmodel"

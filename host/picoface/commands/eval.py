@@ -37,6 +37,9 @@ def add_arguments(p):
     p.add_argument("--examples", type=int, default=8, metavar="N",
                    help="draw the first N images with faces (green), ignore regions (grey) and detections "
                         "at the deployment threshold (red) into examples.png (0: none; default 8)")
+    p.add_argument("--against", metavar="FLOAT_MODEL",
+                   help="the float model MODEL was quantised from: also report where MODEL loses AP@0.5 "
+                        "against it (each output group of MODEL swapped into the float outputs in turn)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -66,11 +69,22 @@ def run(args):
         raise PicofaceError("%d of %d images of %s are missing (e.g. %s)" % (len(missing), len(samples), args.data,
                                                                              missing[0].image_path),
                             "evaluation needs the photos: put them in place or pick a dataset with images")
+    reference = None
+    if args.against:
+        if not Path(args.against).is_file():
+            raise PicofaceError("float model not found: %s" % args.against,
+                                "give --against the .tflite or .keras file MODEL was exported from")
+        reference = open_model(Path(args.against), threshold=args.threshold, fit=args.fit)
     det = open_model(model, preset=args.preset, anchors=args.anchors, grid=args.grid, fit=args.fit,
                      threshold=args.threshold, name=args.name,
                      **({"num_threads": args.threads} if model.suffix.lower() == ".tflite" else {}))
     res = evaluate(det, samples, iou=tuple(args.iou), progress=not args.no_progress, score_threshold=args.score)
     res.update(model=str(model), data=str(args.data), min_size=args.min_size, limit=args.limit)
+    if reference is not None:
+        from picoface.evaluate import quant
+
+        rows = quant.breakdown(reference, det, samples, progress=not args.no_progress)
+        res["quantisation"] = {"against": str(args.against), "iou": 0.5, "rows": rows}
     out = Path(args.out or "eval-%s" % det.name)
     plot_pr([res] + others, out / "pr.png", title="%s on %s" % (det.name, args.data))
     write_text(out / "results.json", json.dumps(to_json(res), indent=1) + "\n")
@@ -85,8 +99,14 @@ def run(args):
         md += "\nFirst %d images: faces green, ignore regions grey, detections with score >= %g red.\n\n" \
               "![examples](examples.png)\n" % (n, thr)
         written.append(out / "examples.png")
+    if reference is not None:
+        qt = quant.table(res["quantisation"]["rows"])
+        md += "\n## Against the float model\n\n`%s`: each group of this model's outputs swapped into the float " \
+              "model's outputs in turn.\n\n%s\n" % (args.against, qt)
     write_text(out / "summary.md", md)
     print(summary_table(res))
+    if reference is not None:
+        print(qt)
     print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)
     return 0
 
