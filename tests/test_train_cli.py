@@ -176,3 +176,49 @@ def test_card_names_frozen_blocks_and_unlabelled_faces():
     assert lines[1] == ("- loss: YOLOv2 region loss with objectness target (1 - 0.5) + 0.5 x IoU of the predicted box "
                         "(`loss.rescore`); a 1 - DIoU box term, weight 2 (`loss.box`)")
     assert "moving average" in lines[2] and "0.998" in lines[2]
+
+
+def test_quantisation_aware_export(tmp_path):
+    """export.qat_epochs: the folded net is fine-tuned with int8 rounding before conversion; the
+    Keras file shipped is that net, and the float TFLite computes what it computes."""
+    import keras
+    import numpy as np
+
+    from picoface.export import qat
+    from picoface.train.config import load_config
+    from picoface.detectors import open_model
+
+    cfg = _write_config(tmp_path)
+    assert main(["train", "--config", str(cfg), "--quiet", "--no-export"]) == 0
+    qcfg = tmp_path / "qat.yaml"
+    qcfg.write_text(cfg.read_text().replace("parity_tolerance: 1.0,", "parity_tolerance: 1.0, clip_output: [-5, 4.2], "
+                                                                      "qat_epochs: 2, qat_lr: 0.001,"))
+    best = tmp_path / "run" / "best.keras"
+    for name, c in (("plain", cfg), ("qat", qcfg)):
+        assert main(["export", str(best), "--config", str(c), "--out", str(tmp_path / name), "--val", "none"]) == 0
+    s = json.loads((tmp_path / "qat" / "export.json").read_text())
+    assert s["qat"]["epochs"] == 2 and s["qat"]["steps"] == 4 and len(s["qat"]["loss"]) == 2
+    assert "qat" not in json.loads((tmp_path / "plain" / "export.json").read_text())
+
+    tuned = keras.models.load_model(tmp_path / "qat" / "picoface.keras", compile=False)
+    assert not any(l.__class__.__name__ == "BatchNormalization" for l in tuned.layers)
+    x = np.random.default_rng(3).integers(0, 256, (2, 64, 64, 3)).astype(np.uint8)
+    ref = np.clip(tuned(x.astype(np.float32) / 255.0).numpy(), -5.0, 4.2)
+    f_qat = open_model(tmp_path / "qat" / "picoface_float.tflite")
+    f_plain = open_model(tmp_path / "plain" / "picoface_float.tflite")
+    got = np.stack([f_qat.forward(im) for im in x])
+    np.testing.assert_allclose(got, ref, atol=1e-3)                 # the TFLite is the fine-tuned net
+    assert np.abs(got - np.stack([f_plain.forward(im) for im in x])).max() > 1e-3   # which moved
+    for name in ("qat", "plain"):
+        assert (tmp_path / name / "picoface_int8.tflite").is_file()
+
+    # the fine-tuning graph: every activation and the output on 256 levels, frozen layers listed
+    rounded = qat.rounded_model(tuned, qat.ranges(tuned, list(x)), (-5.0, 4.2))
+    taps = keras.Model(rounded.input, [l.output for l in rounded.layers if l.name.endswith("_act_int8")] + [rounded.output])
+    outs = taps(x.astype(np.float32) / 255.0)
+    assert len(outs) > 3
+    for o in outs:
+        assert len(np.unique(np.asarray(o))) <= 256
+    assert float(np.min(outs[-1])) >= -5.0 - 1e-6 and float(np.max(outs[-1])) <= 4.2 + 0.02
+    pre = load_config(None, ["model.pretrained=x.onnx", "model.pretrained_blocks=2", "model.pretrained_frozen=true"])
+    assert qat.frozen_layers(pre) == {"stem", "b0_dw", "b0_pw", "b1_dw", "b1_pw"}

@@ -59,9 +59,13 @@ def test_choices_and_ranges():
     with pytest.raises(PicofaceError, match=r"anchor_boxes must hold 5"):
         load_config(None, ["model.anchor_boxes=[[1, 1]]"])
     for bad in ["loss.rescore=1.5", "loss.extra_anchor_iou=1", "loss.box=-1", "train.ema=1",
-                "export.clip_output=[1, 6]", "export.clip_output=[-6]", "augment.occlude=1.5"]:
+                "export.clip_output=[1, 6]", "export.clip_output=[-6]", "augment.occlude=1.5",
+                "export.qat_epochs=-1", "export.qat_lr=0"]:
         with pytest.raises(PicofaceError, match=bad.split("=")[0].replace(".", r"\.") + " must be"):
             load_config(None, [bad])
+    with pytest.raises(PicofaceError, match=r"export\.qat_epochs needs .*export\.clip_output"):
+        load_config(None, ["export.qat_epochs=2"])
+    assert load_config(None, ["export.qat_epochs=2", "export.clip_output=[-5, 4.2]"]).export.qat_epochs == 2
 
 
 def test_values_are_parsed_without_eval():

@@ -81,7 +81,8 @@ def run(args):
         except (ValueError, AssertionError):
             raise PicofaceError("--input %r is not WxH" % args.input, "write e.g. --input 208x160") from None
     s = export_model(model, cfg, args.out, formats=args.formats, board=args.board, calib=args.calib,
-                     valset=valset, parity_tolerance=args.tolerance, input_size=size)
+                     valset=valset, parity_tolerance=args.tolerance, input_size=size,
+                     progress=True)
     for fmt, f in s["files"].items():
         print("%-13s %s  %d B" % (fmt, Path(args.out) / f["file"], f["bytes"]))
     if "arena_bytes" in s:

@@ -144,6 +144,11 @@ def write_card(cfg, result, summary, out):
     if cfg.export.clip_output:
         lines.append("- the TFLite outputs are clamped to [%g, %g] (`export.clip_output`), so the int8 output scale "
                      "covers the values that decode to a detection" % tuple(cfg.export.clip_output))
+    if s.get("qat"):
+        q = s["qat"]
+        lines.append("- before conversion the BN-folded net was fine-tuned %d epochs (%d steps, learning rate %g) with "
+                     "int8 rounding in its forward pass (`export.qat_epochs`); `picoface.keras` is that net, "
+                     "the TFLites and the kmodel are made from it" % (q["epochs"], q["steps"], cfg.export.qat_lr))
     lines += [
         "",
         "## Accuracy",

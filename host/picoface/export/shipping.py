@@ -86,7 +86,7 @@ def at_size(cfg, size, name=None):
 
 
 def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None, anchors=None, valset=None,
-                 parity_tolerance=None, log=print, input_size=None):
+                 parity_tolerance=None, log=print, input_size=None, progress=False):
     """Write the artifacts; return a summary dict (sizes, arena, parity APs).
 
     ``input_size`` (w, h): export the fully convolutional weights at another input size
@@ -126,12 +126,18 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
         raise PicofaceError("model output %s does not match the config grid %s" % (oshape, grid),
                             "export with the config the model was trained with")
     calib_imgs = None
-    if "tflite-int8" in formats or cfg.export.equalize:
+    if "tflite-int8" in formats or cfg.export.equalize or cfg.export.qat_epochs:
         calib_imgs = calibration_images(cfg, cfg.export.calib_images, seed=cfg.seed, calib=calib)
     folded = tflite.fold(model, cfg.model)
     if cfg.export.equalize:
         n = tflite.equalize(folded, calib_imgs)
         log("cross-layer equalisation: %d activations rescaled (outputs checked unchanged)" % n)
+    qat_summary = None
+    if cfg.export.qat_epochs:
+        from picoface.export import qat
+
+        qat_summary = qat.finetune(cfg, folded, anchors, calib_imgs, cfg.export.qat_epochs, cfg.export.qat_lr,
+                                   progress=progress, log=log)
     macs = count_macs(folded)
     if cfg.export.clip_output:
         folded = tflite.clip_output(folded, *cfg.export.clip_output)
@@ -139,9 +145,16 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
     chash = config_hash(train_cfg)
     summary = {"name": cfg.name, "trained_at": list(trained_at), "params": int(folded.count_params()), "macs": macs, "grid": list(grid),
                "anchors": np.round(anchors.astype(float), 4).tolist(), "config_hash": chash, "files": {}}
+    if qat_summary is not None:
+        summary["qat"] = qat_summary
     blobs = {}
-    # the Keras float model always ships (fine-tuning, kmodel path, bench), with its contract
-    if (cfg.input.w, cfg.input.h) == trained_at:
+    # the Keras float model always ships (fine-tuning, kmodel path, bench), with its contract;
+    # after quantisation-aware fine-tuning it is the fine-tuned (BN-folded) net the TFLites are made from
+    if qat_summary is not None:
+        with atomic.atomic_path(out / FILES["keras"]) as tmp:
+            keras.Model(folded.input, folded.layers[-1].output, name=folded.name).save(str(tmp) + ".keras")
+            os.replace(str(tmp) + ".keras", tmp)
+    elif (cfg.input.w, cfg.input.h) == trained_at:
         shutil.copyfile(keras_path, out / FILES["keras"])
     else:  # the resized copy, so the Keras file matches its contract
         with atomic.atomic_path(out / FILES["keras"]) as tmp:

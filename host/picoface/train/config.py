@@ -132,6 +132,10 @@ class ExportConfig:
     # [lo, hi]: the exported net's outputs clamped to this range (region models); the int8 output scale
     # then covers it, not objectness logits of -20 that decode to 0 anyway ([] = no clamp)
     clip_output: typing.List[float] = field(default_factory=list)
+    # quantisation-aware fine-tuning of the folded net before conversion (picoface.export.qat): epochs
+    # of training frames with int8 rounding in the forward pass, and its starting learning rate
+    qat_epochs: int = 0
+    qat_lr: float = 0.0001
     # extra exports of the same fully convolutional weights at other input sizes: {out folder: [w, h]}
     variants: typing.Dict[str, typing.List[int]] = field(default_factory=dict)
 
@@ -304,6 +308,13 @@ def validate(cfg):
     if co and (len(co) != 2 or not co[0] < 0 < co[1] or cfg.model.arch not in ("picoface", "mobilenetv2_exit")):
         raise PicofaceError("export.clip_output must be [lo, hi] with lo < 0 < hi (region models), got %s" % (co,),
                             "fix it or use []")
+    if cfg.export.qat_epochs < 0:
+        raise PicofaceError("export.qat_epochs must be >= 0, got %s" % cfg.export.qat_epochs, "0: no fine-tuning")
+    if cfg.export.qat_lr <= 0:
+        raise PicofaceError("export.qat_lr must be > 0, got %s" % cfg.export.qat_lr, "e.g. 0.0001")
+    if cfg.export.qat_epochs and (not co or cfg.model.arch != "picoface"):
+        raise PicofaceError("export.qat_epochs needs a picoface region model with export.clip_output (the int8 output range)",
+                            "set export.clip_output, e.g. [-5, 4.2], or export.qat_epochs: 0")
     for folder, size in cfg.export.variants.items():
         if len(size) != 2 or cfg.model.arch != "picoface":
             raise PicofaceError("export.variants[%s] must be [w, h] (picoface arch only)" % folder, "fix it")
