@@ -221,4 +221,4 @@ def test_quantisation_aware_export(tmp_path):
         assert len(np.unique(np.asarray(o))) <= 256
     assert float(np.min(outs[-1])) >= -5.0 - 1e-6 and float(np.max(outs[-1])) <= 4.2 + 0.02
     pre = load_config(None, ["model.pretrained=x.onnx", "model.pretrained_blocks=2", "model.pretrained_frozen=true"])
-    assert qat.frozen_layers(pre) == {"stem", "b0_dw", "b0_pw", "b1_dw", "b1_pw"}
+    assert qat.frozen_layers(pre, tuned) == {"stem", "b0_dw", "b0_pw", "b1_dw", "b1_pw"}

@@ -48,7 +48,8 @@ def collect(float_det, quant_det, samples, progress=True):
         img = read_image(s.image_path)
         fo, fit = float_det.raw(img)
         qo, _ = quant_det.raw(img)
-        _check_pair(float_det, quant_det)  # grids are known once a model has run
+        if not outs:
+            _check_pair(float_det, quant_det)  # grids are known once a model has run
         outs.append((fo, qo, fit))
     return outs
 

@@ -82,6 +82,8 @@ def rounded_model(folded, act_ranges, out_range):
 
     RoundedConv, Rounded = _layers()
     inp = keras.Input(folded.input_shape[1:], name="image")
+    if folded.layers[-1].output is not folded.output:
+        raise PicofaceError("quantisation-aware fine-tuning needs a plain chain of layers", "set export.qat_epochs: 0")
     x = inp
     for layer in folded.layers[1:]:
         if layer.__class__.__name__ in CONV:
@@ -90,24 +92,22 @@ def rounded_model(folded, act_ranges, out_range):
             x = layer(x)
         if layer.name in act_ranges:
             x = Rounded(0.0, act_ranges[layer.name], name=layer.name + "_int8")(x)
-    if folded.layers[-1].output is not folded.output:
-        raise PicofaceError("quantisation-aware fine-tuning needs a plain chain of layers", "set export.qat_epochs: 0")
     return keras.Model(inp, Rounded(*out_range, name="output_int8")(x), name=folded.name + "_qat")
 
 
-def frozen_layers(cfg):
+def frozen_layers(cfg, folded):
     """Names of the folded layers that stay as trained (model.pretrained_frozen blocks)."""
+    from picoface.train.pretrained import block_layers
+
     if not (cfg.model.pretrained and cfg.model.pretrained_frozen):
         return set()
-    names = {"stem"}
-    for b in range(cfg.model.pretrained_blocks):
-        names |= {"b%d_dw" % b, "b%d_pw" % b}
-    return names
+    return set(block_layers(folded, cfg.model.pretrained_blocks))
 
 
-def finetune(cfg, folded, anchors, calib_images, epochs, lr, cache=None, progress=True, log=print):
+def finetune(cfg, folded, anchors, grid, calib_images, epochs, lr, cache=None, progress=True, log=print):
     """Fine-tune ``folded`` in place for ``epochs`` epochs of the training frames with int8 rounding
-    in the forward pass. Returns {"epochs", "steps", "loss": [per-epoch mean]}."""
+    in the forward pass (output range: ``export.clip_output``, which the config requires with
+    ``export.qat_epochs``). Returns {"epochs", "steps", "loss": [per-epoch mean]}."""
     import keras
     import tensorflow as tf
 
@@ -116,18 +116,14 @@ def finetune(cfg, folded, anchors, calib_images, epochs, lr, cache=None, progres
     from picoface.train.loss import configured_loss
     from picoface.train.trainer import train_step
 
-    if not cfg.export.clip_output:
-        raise PicofaceError("export.qat_epochs needs export.clip_output (the int8 output range)",
-                            "set export.clip_output, e.g. [-5, 4.2]")
     if cfg.input.grayscale:
         raise PicofaceError("export.qat_epochs supports RGB models only", "set export.qat_epochs: 0")
-    frozen = frozen_layers(cfg)
+    frozen = frozen_layers(cfg, folded)
     for layer in folded.layers:
         layer.trainable = layer.name not in frozen and layer.__class__.__name__ in CONV
     model = rounded_model(folded, ranges(folded, calib_images), cfg.export.clip_output)
     if cache is None:
         cache = pipeline.load_train_cache(cfg, progress=progress, log=log)
-    grid = (cfg.input.w // cfg.model.stride, cfg.input.h // cfg.model.stride)
     data = pipeline.TrainData(cfg, cache, anchors, grid, seed=cfg.seed + 7919)
     schedule = keras.optimizers.schedules.CosineDecay(float(lr), max(1, epochs * data.steps))
     opt = keras.optimizers.Adam(learning_rate=schedule, clipnorm=10.0)

@@ -136,7 +136,7 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
     if cfg.export.qat_epochs:
         from picoface.export import qat
 
-        qat_summary = qat.finetune(cfg, folded, anchors, calib_imgs, cfg.export.qat_epochs, cfg.export.qat_lr,
+        qat_summary = qat.finetune(cfg, folded, anchors, grid, calib_imgs, cfg.export.qat_epochs, cfg.export.qat_lr,
                                    progress=progress, log=log)
     macs = count_macs(folded)
     if cfg.export.clip_output:
@@ -150,15 +150,12 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
     blobs = {}
     # the Keras float model always ships (fine-tuning, kmodel path, bench), with its contract;
     # after quantisation-aware fine-tuning it is the fine-tuned (BN-folded) net the TFLites are made from
-    if qat_summary is not None:
-        with atomic.atomic_path(out / FILES["keras"]) as tmp:
-            keras.Model(folded.input, folded.layers[-1].output, name=folded.name).save(str(tmp) + ".keras")
-            os.replace(str(tmp) + ".keras", tmp)
-    elif (cfg.input.w, cfg.input.h) == trained_at:
+    if qat_summary is None and (cfg.input.w, cfg.input.h) == trained_at:
         shutil.copyfile(keras_path, out / FILES["keras"])
-    else:  # the resized copy, so the Keras file matches its contract
+    else:  # the fine-tuned net (without the clamp), or the resized copy: the Keras file matches its contract
+        shipped = keras.Model(folded.input, folded.layers[-1].output, name=folded.name) if qat_summary else model
         with atomic.atomic_path(out / FILES["keras"]) as tmp:
-            model.save(str(tmp) + ".keras")
+            shipped.save(str(tmp) + ".keras")
             os.replace(str(tmp) + ".keras", tmp)
     kio = {"input": {"dtype": "float32", "scale": 1.0 / 255.0, "zero_point": 0},
            "output": {"dtype": "float32", "scale": 1.0, "zero_point": 0}}

@@ -53,7 +53,7 @@ def _conv_bn_chain(path):
     return chain
 
 
-def _targets(model, blocks):
+def block_layers(model, blocks):
     """picoface layer names, in order, for the stem and the first ``blocks`` blocks."""
     names = ["stem"]
     for i in range(blocks):
@@ -70,7 +70,7 @@ def _targets(model, blocks):
 def load_backbone(model, path, blocks):
     """Copy weights into ``model`` (a picoface Keras model with BatchNorm). Returns the layer names set."""
     chain = _conv_bn_chain(path)
-    names = _targets(model, blocks)
+    names = block_layers(model, blocks)
     if len(chain) < len(names):
         raise PicofaceError("%s has %d conv+BN layers, fewer than the %d needed for %d blocks"
                             % (path, len(chain), len(names), blocks), "lower model.pretrained_blocks")
@@ -109,7 +109,7 @@ def load_backbone(model, path, blocks):
 def freeze(model, blocks):
     """Make the stem and the first ``blocks`` blocks untrainable (their BatchNorm then normalises
     with the stored statistics). Returns the frozen layer names."""
-    names = _targets(model, blocks)
+    names = block_layers(model, blocks)
     for n in names:
         for layer in (model.get_layer(n), model.get_layer(n + "_bn")):
             layer.trainable = False
