@@ -46,7 +46,7 @@ def run(args):
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from picoface.errors import PicofaceError
-    from picoface.train.config import data_root, load_config
+    from picoface.train.config import load_config
 
     model = _find_model(args.model)
     cfg_path = args.config
@@ -58,19 +58,9 @@ def run(args):
     if cfg_path is None:
         raise PicofaceError("no training config beside %s" % model, "pass --config")
     cfg = load_config(cfg_path)
-    valset = None
-    val = args.val if args.val is not None else cfg.data.val
-    if val and val != "none":
-        from picoface.train.samples import load_eval_samples
-        from picoface.train.val import ValSet
+    from picoface.train.val import load_valset
 
-        vp = Path(val)
-        if not vp.exists():
-            vp = data_root(cfg) / val
-        vs = load_eval_samples(vp, cfg.data.val_min_size, cfg.data.val_size_rule)
-        if cfg.data.val_max_images:
-            vs = vs[:cfg.data.val_max_images]
-        valset = ValSet(vs)
+    valset = load_valset(cfg, args.val)
     from picoface.export.shipping import export_model
 
     size = None

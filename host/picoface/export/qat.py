@@ -97,11 +97,10 @@ def rounded_model(folded, act_ranges, out_range):
 
 def frozen_layers(cfg, folded):
     """Names of the folded layers that stay as trained (model.pretrained_frozen blocks)."""
-    from picoface.train.pretrained import block_layers
+    from picoface.train.pretrained import block_layers, frozen_blocks
 
-    if not (cfg.model.pretrained and cfg.model.pretrained_frozen):
-        return set()
-    return set(block_layers(folded, cfg.model.pretrained_blocks))
+    n = frozen_blocks(cfg.model)
+    return set(block_layers(folded, n)) if n else set()
 
 
 def finetune(cfg, folded, anchors, grid, calib_images, epochs, lr, cache=None, progress=True, log=print):

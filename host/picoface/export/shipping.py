@@ -239,22 +239,16 @@ def _face_sizes(samples, cfg):
 def ship(cfg, result, log=print):
     """After training: export into cfg.out, copy curves/log, write the model card."""
     from picoface.paths import resolve_path
-    from picoface.train.config import data_root
-    from picoface.train.samples import load_eval_samples
-    from picoface.train.val import ValSet
+    from picoface.train.val import load_valset
     from picoface.export.card import write_card
 
     out = resolve_path(cfg.out)
-    vpath = Path(cfg.data.val)
-    if not vpath.is_absolute():
-        vpath = data_root(cfg) / cfg.data.val
-    vs = load_eval_samples(vpath, cfg.data.val_min_size, cfg.data.val_size_rule)
-    if cfg.data.val_max_images:
-        vs = vs[:cfg.data.val_max_images]
+    valset = load_valset(cfg)
+    vs = valset.samples if valset is not None else []
     summary = None
     err = None
     try:
-        summary = export_model(result.model_path, cfg, out, valset=ValSet(vs), log=log)
+        summary = export_model(result.model_path, cfg, out, valset=valset, log=log)
     except PicofaceError as e:
         err = e
         ej = out / "export.json"
@@ -270,7 +264,7 @@ def ship(cfg, result, log=print):
         vout = resolve_path(folder)
         vcfg = at_size(cfg, size, vout.name)
         try:
-            vsum = export_model(result.model_path, cfg, vout, valset=ValSet(vs), log=log, input_size=size)
+            vsum = export_model(result.model_path, cfg, vout, valset=valset, log=log, input_size=size)
         except PicofaceError as e:
             log("variant %s (%dx%d) not shipped: %s" % (folder, size[0], size[1], e))
             continue

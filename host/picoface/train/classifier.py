@@ -84,11 +84,10 @@ def train_classifier(cfg, resume=False, progress=True, log=print):
     from picoface.errors import PicofaceError
     from picoface.train import pipeline
     from picoface.paths import resolve_path
-    from picoface.train.config import config_hash, data_root, save_config
+    from picoface.train.config import config_hash, save_config
     from picoface.train.model import build_model
-    from picoface.train.samples import load_eval_samples
     from picoface.train.trainer import TrainResult, _write_csv, configure_threads, set_seeds
-    from picoface.train.val import ValSet
+    from picoface.train.val import load_valset
 
     t0 = time.time()
     run_dir = resolve_path(cfg.run_dir)
@@ -103,11 +102,9 @@ def train_classifier(cfg, resume=False, progress=True, log=print):
         raise PicofaceError("tinyface crops are square", "set input.w = input.h (e.g. 100)")
     cache = pipeline.load_train_cache(cfg, progress=progress)
     vx = vy = None
-    if cfg.data.val:
-        vs = load_eval_samples(data_root(cfg) / cfg.data.val, cfg.data.val_min_size, cfg.data.val_size_rule)
-        if cfg.data.val_max_images:
-            vs = vs[:cfg.data.val_max_images]
-        v = ValSet(vs)
+    v = load_valset(cfg)
+    if v is not None:
+        vs = v.samples
         vx, vy = make_crops(v.images, [s.boxes for s in vs], [s.ignore for s in vs], 400, size,
                             np.random.default_rng(12345), train=False)
     model = build_model(cfg.model, size, size)

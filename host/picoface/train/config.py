@@ -44,6 +44,10 @@ class ModelConfig:
     pretrained: str = ""          # ONNX file whose stem + first blocks start the backbone ('' = from scratch)
     pretrained_blocks: int = 0    # how many depthwise-separable blocks to take from it
     pretrained_frozen: bool = False  # keep those blocks fixed (BatchNorm in inference mode) while training
+    pretrained_frozen_blocks: int = -1  # with pretrained_frozen: freeze only the first N of them (-1 = all)
+    # per-block strides (1 or 2) instead of the default layout of model.stride; their product x 2 (the
+    # stem) must be model.stride. E.g. slim-320's layout to its stride-16 branch, then stride-1 blocks
+    strides: typing.List[int] = field(default_factory=list)
 
 
 @dataclass
@@ -61,7 +65,11 @@ class DataConfig:
     unlabelled_detector: str = "../shared/anchors/ultralight_1mb/version-RFB-320.onnx"
     unlabelled_score: float = 0.5
     unlabelled_face_score: float = 0.0   # > 0: unlabelled detections scoring at least this become faces, not ignore
-    val: str = "widerface_val"
+    val: str = "widerface_val"    # a dataset folder, or "holdout": the photos data.holdout keeps out of training
+    # {set: share}: that share of each set's photos (fixed by file name) is held out of training;
+    # data.val "holdout" validates on them (picoface.train.val)
+    holdout: typing.Dict[str, float] = field(default_factory=dict)
+    val_framing: str = "stretch"  # letterbox: val photos padded to the camera's 4:3 first (as the camera frames a scene)
     val_min_size: float = 20.0    # val faces smaller than this (or invalid) are ignored
     val_size_rule: str = "geomean"  # a face's size: sqrt(w*h), or "min-side" (min(w, h), picoface bench's rule)
     max_images: int = 0           # 0 = all (a cap is for smoke tests)
@@ -161,6 +169,7 @@ _CHOICES = {
     "model.activation": ("relu", "relu6"),
     "model.stride": (8, 16, 32),
     "data.val_size_rule": ("geomean", "min-side"),
+    "data.val_framing": ("stretch", "letterbox"),
 }
 
 
@@ -355,6 +364,26 @@ def validate(cfg):
                             "fix it")
     if not cfg.data.train:
         raise PicofaceError("data.train is empty", "list at least one dataset")
+    for name, share in cfg.data.holdout.items():
+        _training_set("data.holdout", name, cfg)
+        if not 0.0 < share < 1.0:
+            raise PicofaceError("data.holdout[%s] must be a share in (0, 1), got %s" % (name, share),
+                                "e.g. 0.2 holds a fifth of its photos out of training")
+    if cfg.data.val == "holdout" and not cfg.data.holdout:
+        raise PicofaceError("data.val is 'holdout' but data.holdout names no set",
+                            "list the sets and the share of their photos to hold out, e.g. data.holdout={facemask_kaggle: 0.2}")
+    if m.strides:
+        from picoface.train.model import picoface_layers
+
+        total = 2
+        for _, s in picoface_layers(m)[1]:
+            total *= s
+        if any(s not in (1, 2) for s in m.strides) or total != m.stride:
+            raise PicofaceError("model.strides %s give an output stride of %d, not model.stride %d"
+                                % (list(m.strides), total, m.stride), "use 1s and 2s whose product x 2 (the stem) is model.stride")
+    if m.pretrained_frozen_blocks > m.pretrained_blocks:
+        raise PicofaceError("model.pretrained_frozen_blocks (%d) exceeds model.pretrained_blocks (%d)"
+                            % (m.pretrained_frozen_blocks, m.pretrained_blocks), "lower it")
     return cfg
 
 

@@ -96,6 +96,9 @@ def picoface_layers(m):
         blocks[0], blocks[1] = (blocks[0][0], 2), (blocks[1][0], 1)
     if m.stride == 32:
         blocks += list(BLOCKS_S32) + [(1024, 1)]
+    if m.strides:
+        # an explicit layout: one block per stride, channels from model.channels (or the last base width)
+        blocks = [((blocks[i][0] if i < len(blocks) else blocks[-1][0]), int(s)) for i, s in enumerate(m.strides)]
     chans = list(m.channels) if m.channels else None
     out = []
     for i, (base, s) in enumerate(blocks):

@@ -404,9 +404,14 @@ def train_samples(cfg):
         s = [x for x in samples_mod.load_samples(folder) if x.image_path.is_file()]
         if not s:
             raise PicofaceError("dataset %s has no readable images" % folder, "check data.root / data.train")
-        adj = cfg.data.box_adjust.get(name)
         for x in s:
             x.source = name
+        if name in cfg.data.holdout:   # those photos are validation's (picoface.train.val)
+            from picoface.data.holdout import split
+
+            s = split(s, cfg.data.holdout[name])[0]
+        adj = cfg.data.box_adjust.get(name)
+        for x in s:
             if adj:
                 x.boxes = adjust_boxes(x.boxes, adj)
         all_samples += s

@@ -106,6 +106,13 @@ def load_backbone(model, path, blocks):
     return [p[0] for p in plan]
 
 
+def frozen_blocks(m):
+    """How many pretrained blocks a model config keeps frozen (0 when none)."""
+    if not (m.pretrained and m.pretrained_frozen):
+        return 0
+    return m.pretrained_blocks if m.pretrained_frozen_blocks < 0 else m.pretrained_frozen_blocks
+
+
 def freeze(model, blocks):
     """Make the stem and the first ``blocks`` blocks untrainable (their BatchNorm then normalises
     with the stored statistics). Returns the frozen layer names."""

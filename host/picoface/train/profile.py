@@ -28,10 +28,10 @@ def profile(cfg, batches=5, log=print):
     if cfg.train.warm_size:
         sizes.insert(0, tuple(cfg.train.warm_size))
     model = build_model(cfg.model, cfg.input.w, cfg.input.h, dynamic=bool(cfg.train.warm_size))
-    if cfg.model.pretrained_frozen:   # as in training: frozen blocks cost no gradients (weights do not matter here)
-        from picoface.train.pretrained import freeze
+    from picoface.train.pretrained import freeze, frozen_blocks
 
-        freeze(model, cfg.model.pretrained_blocks)
+    if frozen_blocks(cfg.model):   # as in training: frozen blocks cost no gradients (weights do not matter here)
+        freeze(model, frozen_blocks(cfg.model))
     step = train_step(model, optimizer(cfg), configured_loss(cfg, anchors), weight_average(cfg, model))
 
     bs = cfg.train.batch_size

@@ -218,9 +218,8 @@ def train(cfg, resume=False, progress=True, log=print):
     from picoface.train import pipeline
     from picoface.train.loss import configured_loss
     from picoface.train.model import build_model, count_macs
-    from picoface.train.samples import load_eval_samples
-    from picoface.train.val import ValSet, val_ap, val_contract
-    from picoface.train.config import data_root
+    from picoface.train.pretrained import frozen_blocks, freeze
+    from picoface.train.val import load_valset, val_ap, val_contract
 
     if cfg.model.arch == "tinyface_squeezenet":
         from picoface.train.classifier import train_classifier
@@ -276,11 +275,10 @@ def train(cfg, resume=False, progress=True, log=print):
         src = shared_path(cfg.model.pretrained)
         done = load_backbone(model, src, cfg.model.pretrained_blocks)
         log("backbone: stem + %d blocks (%d layers) start from %s%s" % (
-            cfg.model.pretrained_blocks, len(done), cfg.model.pretrained, ", frozen" if cfg.model.pretrained_frozen else ""))
-    if cfg.model.pretrained_frozen:
-        from picoface.train.pretrained import freeze
-
-        freeze(model, cfg.model.pretrained_blocks)
+            cfg.model.pretrained_blocks, len(done), cfg.model.pretrained,
+            ", the first %d frozen" % frozen_blocks(cfg.model) if frozen_blocks(cfg.model) else ""))
+    if frozen_blocks(cfg.model):
+        freeze(model, frozen_blocks(cfg.model))
 
     data = pipeline.TrainData(cfg, cache, anchors, grid, seed=cfg.seed)
     warm_data = None
@@ -293,17 +291,10 @@ def train(cfg, resume=False, progress=True, log=print):
     aug_ips = pipeline.profile(cfg, cache, anchors, grid, batches=2)
     log("input pipeline alone: %.0f img/s (one thread)" % aug_ips)
 
-    val = None
-    if cfg.data.val:
-        vpath = Path(cfg.data.val)
-        if not vpath.is_absolute():
-            vpath = data_root(cfg) / cfg.data.val
-        vs = load_eval_samples(vpath, cfg.data.val_min_size, cfg.data.val_size_rule)
-        if cfg.data.val_max_images:
-            vs = vs[:cfg.data.val_max_images]
-        val = ValSet(vs)
-        log("val set %s: %d images, %d faces (%d ignored)" % (
-            vpath.name, len(vs), sum(len(s.boxes) for s in vs), sum(len(s.ignore) for s in vs)))
+    val = load_valset(cfg)
+    if val is not None:
+        log("val set %s: %s%s" % (cfg.data.val, val.describe(),
+                                  "; metric: mean AP@0.5 of the far/mid/close regimes" if val.metric == "regimes" else ""))
 
     loss_fn = configured_loss(cfg, anchors)
     lr_var = opt.learning_rate
