@@ -281,7 +281,8 @@ def test_k210_gap_line():
     (line,) = k210_gaps(res)
     assert "0.390 vs 0.780" in line and "gap -0.390" in line and "50% of YuNet-n" in line
     table = table_rows(res, "yunet-n-320")
-    assert table[2][8] == "80.00x" and table[3][-1] == "not available: gone"
+    assert table[0][12] == "latency vs yunet-n-320"
+    assert table[2][12] == "80.00x" and table[3][-1] == "not available: gone"
 
 
 def _run_cli(args, capsys):
@@ -316,6 +317,29 @@ def test_bench_cli_end_to_end(data_root, anchors, tmp_path, capsys):
         assert r["ms_median"] > 0 and r["macs"] > 1e7 and r["bytes"] > 1e5
     assert rows["yunet-n-320"]["ap50"] > rows["ultralight-slim-320"]["ap50"] - 0.3
     assert "yunet-n-320" in cap.out and "1.00x" in cap.out and "bench.md" in cap.out
+    # letterbox framing, regimes, the >= 32 px figure and the close-range set (K210 config's holdout)
+    info = data["info"]
+    assert info["framing"] == "letterbox" and info["strict_min_size"] == 32
+    assert info["close"]["data"] == "holdout" and info["close"]["images"] == 3
+    assert info["close"]["config"].endswith("models/picoface_k210_320x240/train.yaml")
+    for r in rows.values():
+        assert set(r["regimes"]) == {"0.5", "0.3"} and {"far", "mid", "close"} <= set(r["regimes"]["0.5"])
+        assert r["ap50_min32"] is None or 0.0 <= r["ap50_min32"] <= 1.0
+        assert r["close"]["status"] == "ok" and set(r["close"]["regimes"]) == {"0.5", "0.3"}
+        assert r["close"]["ap30"] >= r["close"]["ap50"]
+        assert r["deploy_threshold"] is None  # reference rows: no P/R at a deployed threshold
+    assert "AP@0.5 >=32 px" in md and "## Close range: holdout" in md and "close range (holdout)" in cap.out
+    y = rows["yunet-n-320"]
+    line = next(ln for ln in md.splitlines() if ln.startswith("| yunet-n-320 | box |"))
+    assert line.split(" | ")[3] == ("%.3f" % y["ap50_min32"] if y["ap50_min32"] is not None else "—")
+    # --no-close: no second set
+    rc, cap = _run_cli(["--data", str(data_root / "widerface_val"), "--anchors", str(anchors), "--limit", "2",
+                        "--only", "yunet-n-320", "--no-progress", "--models", "--no-close", "--framing", "stretch",
+                        "--out", str(out)], capsys)
+    assert rc == 0, cap.err
+    data = json.loads((out / "bench.json").read_text())
+    assert data["info"]["close"] is None and data["info"]["framing"] == "stretch" and "close" not in data["rows"][0]
+    assert "## Close range" not in (out / "bench.md").read_text()
 
 
 def test_bench_marks_missing_backends(data_root, tmp_path, capsys):
@@ -464,6 +488,101 @@ def test_runner_scores_rows_and_survives_a_failing_one(tmp_path):
     info = {"data": "synthetic", "images": 3, "min_size": 20, "size_rule": "geomean", "host": "test"}
     table = report.write_markdown(tmp_path / "bench.md", res, info, "oracle")
     report.write_png(tmp_path / "bench.png", res)
-    assert table[1][:5] == ["oracle", "box", "1.000", "1.000", "—"]
-    assert table[2][4] == "1.000" and table[3][-1].startswith("failed")
+    assert table[0][:6] == ["detector", "kind", "AP@0.5", "AP@0.5 >=32 px", "AP@0.3", "centroid AP"]
+    assert table[1][:6] == ["oracle", "box", "1.000", "—", "1.000", "—"]
+    assert table[2][5] == "1.000" and table[3][-1].startswith("failed")
     assert (tmp_path / "bench.png").stat().st_size > 10000
+
+
+def _synthetic(tmp_path, n=3, sizes=((25, 25), (40, 40)), shape=(60, 80)):
+    import cv2
+
+    from picoface.data import Sample
+
+    samples = []
+    for i in range(n):
+        p = tmp_path / ("s%d.png" % i)
+        cv2.imwrite(str(p), np.full(shape + (3,), 40 * i, np.uint8))
+        boxes, x = [], 2
+        for w, h in sizes:
+            boxes.append([x, 5, w, h])
+            x += w + 2
+        samples.append(Sample(p, shape[1], shape[0], boxes, [], "synthetic"))
+    return samples
+
+
+def test_bench_runs_each_detector_once_per_image_of_each_set(tmp_path):
+    """The >= 32 px figure is scored on the main set's detections (no second run), the close-range
+    set runs once more, and a picoface row's regimes carry P/R at its deployed threshold."""
+    from picoface.bench import STRICT_MIN_SIZE, report
+    from picoface.bench.rows import Row
+    from picoface.bench.run import bench_rows, with_min_size
+    from picoface.evaluate.regimes import frame_samples
+    from picoface.evaluate.sets import EvalSet
+
+    # 80x60 photos (4:3: framing changes nothing; camera scale 4): a 25 px face (100 camera px) and
+    # a 40 px one (160): both close
+    main = frame_samples(_synthetic(tmp_path), "letterbox")
+    strict = with_min_size(main, STRICT_MIN_SIZE, "min-side")
+    assert [len(s.boxes) for s in strict] == [1, 1, 1] and [len(s.boxes) for s in main] == [2, 2, 2]
+    close_dir = tmp_path / "close"
+    close_dir.mkdir()
+    close = EvalSet(frame_samples(_synthetic(close_dir, n=2, sizes=((10, 10), (30, 30)), shape=(240, 320))),
+                    "letterbox", note="synthetic close set")
+
+    class BigOnly:
+        """Finds the faces of 30 px and more (of the image it is shown), scores 0.9; one false
+        positive at 0.95."""
+        name, kind, bytes, macs, deploy_threshold = "big-only", "box", 1000, 5, 0.5
+
+        def __init__(self):
+            self.calls = 0
+
+        def detect(self, rgb):
+            self.calls += 1
+            h, w = rgb.shape[:2]
+            dets = [[w - 12, h - 12, 10, 10, 0.95]]
+            if h == 60:
+                dets.append([29, 5, 40, 40, 0.9])
+            else:
+                dets.append([14, 5, 30, 30, 0.9])
+            return np.asarray(dets, np.float32)
+
+    made = []
+
+    def build():
+        made.append(BigOnly())
+        return made[-1]
+
+    res = bench_rows([Row("big-only", "test", build, group="picoface")], main, progress=False, strict=strict,
+                     close=close)
+    (r,) = res
+    assert made[0].calls == 1 + 3 + 2  # warm-up, main set, close set
+    # main: 6 faces, 3 found after a false positive per image: AP@0.5 = 0.5 * 0.5; >= 32 px: the 25 px
+    # faces are ignored -> every face found, the false positives (10 px boxes) still ranked first
+    assert r["ap50"] == pytest.approx(0.25) and r["ap50_min32"] == pytest.approx(0.5)
+    reg = r["regimes"]["0.5"]
+    assert (reg["far"]["faces"], reg["mid"]["faces"], reg["close"]["faces"]) == (0, 0, 6)
+    at = reg["close"]["at_threshold"]
+    assert (at["score"], at["tp"], at["fp"], at["faces"]) == (0.5, 3, 0, 6)  # the FPs are 40 camera px: mid
+    # close set (320x240: camera scale 1): the 10 px faces are in no regime, the 30 px ones far; the
+    # 10 px false positives count in the plain AP, and in no regime
+    c = r["close"]
+    assert c["status"] == "ok" and c["counts"]["faces"] == 4 and c["ap50"] == pytest.approx(0.25)
+    creg = c["regimes"]["0.5"]
+    assert [creg[k]["faces"] for k in ("far", "mid", "close")] == [2, 0, 0]
+    assert creg["far"]["ap"] == pytest.approx(1.0) and creg["mid"]["ap"] is None
+    assert r["ms_median"] > 0 and len(r["recall_by_size"]) > 0
+
+    info = {"data": "synthetic", "images": 3, "min_size": 20, "size_rule": "min-side", "host": "test",
+            "strict_min_size": 32, "framing": "letterbox",
+            "close": {"data": "synthetic", "note": "synthetic close set", "images": 2, "faces": 4,
+                      "framing": "letterbox"}}
+    table = report.write_markdown(tmp_path / "bench.md", res, info, "big-only")
+    assert table[1][2:4] == ["0.250", "0.500"] and table[1][6:9] == ["—", "—", "%.3f" % reg["close"]["ap"]]
+    md = (tmp_path / "bench.md").read_text()
+    assert "## Close range: synthetic" in md and "## At the deployed score threshold" in md
+    assert "| big-only | 0.5 | — | — | 1.00 / 0.50 | 1.00 / 1.00 | — | — |" in md
+    report.write_json(tmp_path / "bench.json", res, info)
+    saved = json.loads((tmp_path / "bench.json").read_text())["rows"][0]
+    assert saved["regimes"] == r["regimes"] and saved["close"] == r["close"] and saved["ap50_min32"] == r["ap50_min32"]

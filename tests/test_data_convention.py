@@ -69,14 +69,14 @@ def test_nothing_matched_gives_zero_pairs():
 
 
 def test_box_adjust_reaches_the_training_cache(tmp_path):
-    from picoface.train import pipeline
+    from picoface.train import trainset
     from picoface.train.config import load_config
     from picoface.train.synthetic import make_dataset
 
     syn = make_dataset(tmp_path / "syn", n=4, size=(96, 72), seed=2)
     base = ["data.root=%s" % syn.parent, "data.train=[syn]", "input.w=64", "input.h=64", "data.cache_side=96"]
-    plain = pipeline.load_train_cache(load_config(None, base), progress=False)
-    moved = pipeline.load_train_cache(load_config(None, base + ["data.box_adjust={syn: [0.0, -0.1, 1.0, 1.2]}"]),
+    plain = trainset.load_train_cache(load_config(None, base), progress=False)
+    moved = trainset.load_train_cache(load_config(None, base + ["data.box_adjust={syn: [0.0, -0.1, 1.0, 1.2]}"]),
                                       progress=False)
     for a, b in zip(plain.boxes, moved.boxes):
         if not len(a):

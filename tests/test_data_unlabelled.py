@@ -94,13 +94,13 @@ def test_a_face_whose_label_is_dropped_comes_back_as_an_ignore_region(anchors, d
 
 @pytest.mark.slow
 def test_training_cache_gets_the_ignore_regions(anchors, data_root):
-    from picoface.train import pipeline
+    from picoface.train import trainset
 
     base = ["data.root=%s" % data_root, "data.train=[facemask_kaggle]", "data.max_images=12", "input.w=320",
             "input.h=240", "data.unlabelled_detector=%s" % (anchors / "ultralight_1mb" / "version-RFB-320.onnx")]
-    plain = pipeline.load_train_cache(load_config(None, base), progress=False)
+    plain = trainset.load_train_cache(load_config(None, base), progress=False)
     lines = []
-    marked = pipeline.load_train_cache(load_config(None, base + ["data.unlabelled=[facemask_kaggle]"]),
+    marked = trainset.load_train_cache(load_config(None, base + ["data.unlabelled=[facemask_kaggle]"]),
                                        progress=False, log=lines.append)
     n_plain = sum(len(x) for x in plain.ignore)
     n_marked = sum(len(x) for x in marked.ignore)
@@ -113,12 +113,12 @@ def test_training_cache_gets_the_ignore_regions(anchors, data_root):
 
 def test_a_missing_reference_detector_is_one_clear_error(tmp_path):
     from picoface.errors import PicofaceError
-    from picoface.train import pipeline
+    from picoface.train import trainset
     from picoface.train.synthetic import make_dataset
 
     syn = make_dataset(tmp_path / "syn", n=2, size=(96, 72), seed=1)
     cfg = load_config(None, ["data.root=%s" % syn.parent, "data.train=[syn]", "data.unlabelled=[syn]",
                              "data.unlabelled_detector=%s" % (tmp_path / "absent.onnx"), "input.w=64", "input.h=64"])
     with pytest.raises(PicofaceError, match="data.unlabelled_detector .*absent.onnx not found") as e:
-        pipeline.load_train_cache(cfg, progress=False)
+        trainset.load_train_cache(cfg, progress=False)
     assert "drop data.unlabelled" in e.value.todo

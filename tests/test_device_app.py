@@ -39,7 +39,9 @@ def _model(size):
 
 @pytest.fixture(scope="module")
 def kmodel_path(tmp_path_factory):
-    return tiny_model.kmodel(tmp_path_factory.mktemp("kmodel"))
+    # obj logits 1.5 lower: on the ../shared photos the random net then keeps at most 8 boxes a
+    # frame (at 0: up to 18), within the 10 MaixPy's run_yolo2 can return (boards/firmware.toml)
+    return tiny_model.kmodel(tmp_path_factory.mktemp("kmodel"), obj_shift=-1.5)
 
 
 def _artifact(board, kind, kmodel_path):

@@ -203,3 +203,115 @@ def test_eval_stock_kmodel_through_emulator(anchors, data_root, tmp_path, capsys
     assert res["detector"]["macs"] > 10_000_000
     # LFW faces are big and frontal: Sipeed's detector finds most of them
     assert res["ap"]["0.3"] > 0.5
+
+
+def make_wide_set(d, n=4):
+    """16:9 photos (letterboxed to 4:3 by default) with faces of every regime, some of them under
+    20 px on one side only (the size rules disagree on those)."""
+    import cv2
+
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    recs = []
+    sizes = [(14, 30), (18, 18), (26, 30), (40, 44), (90, 100), (150, 170)]
+    for i in range(n):
+        img = rng.integers(0, 255, (180, 320, 3), dtype=np.uint8)
+        cv2.imwrite(str(d / ("%d.jpg" % i)), img)
+        boxes = []
+        for k, (w, h) in enumerate(sizes[i % 2::2]):
+            boxes.append([float(rng.integers(0, 320 - w)), float(rng.integers(0, 180 - h)), float(w), float(h)])
+        recs.append({"image": "%d.jpg" % i, "width": 320, "height": 180, "boxes": boxes})
+    (d / "annotations.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    return d
+
+
+@pytest.mark.tf
+def test_eval_regime_table_and_framing(tiny_models, tmp_path, capsys):
+    import shutil
+
+    data = make_wide_set(tmp_path / "set")
+    # a model folder: eval takes the artifact its model.json names
+    folder = tmp_path / "tiny_folder"
+    folder.mkdir()
+    shutil.copy(tiny_models / "tiny_float.tflite", folder)
+    shutil.copy(tiny_models / "tiny_float.json", folder / "model.json")
+    out = tmp_path / "out"
+    assert main(["eval", str(folder), "--data", str(data), "--out", str(out), "--no-progress", "--examples", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "by regime" in printed and "letterbox" in printed
+    lines = {ln.split()[0]: ln for ln in printed.splitlines() if ln.split()}
+    assert {"far", "mid", "close", "mean"} <= set(lines)
+    assert "AP@0.5" in lines["regime"] and "AP@0.3" in lines["regime"] and "P@0.5" in lines["regime"]
+    res = json.loads((out / "results.json").read_text())
+    assert (res["framing"], res["size_rule"], res["min_size"]) == ("letterbox", "min-side", 20.0)
+    assert res["model"].endswith("tiny_float.tflite")
+    assert set(res["regimes"]) == {"0.5", "0.3"}
+    for key in ("0.5", "0.3"):
+        reg = res["regimes"][key]
+        assert set(reg) == {"far", "mid", "close", "mean_ap"}
+        for name in ("far", "mid", "close"):
+            assert reg[name]["faces"] > 0 and 0.0 <= reg[name]["ap"] <= 1.0
+            at = reg[name]["at_threshold"]
+            assert at["score"] == 0.5 and set(at) >= {"precision", "recall", "f1", "tp", "fp"}
+    # regimes are sized in camera pixels of the letterboxed photo (320 x 240, scale 1): far 26;
+    # mid 90 and 40; close 150 (14x30 and 18x18 are under 20 px on a side: ignored)
+    assert [res["regimes"]["0.5"][k]["faces"] for k in ("far", "mid", "close")] == [2, 4, 2]
+    assert res["counts"]["faces"] == 8 and res["counts"]["ignored"] == 4
+    md = (out / "summary.md").read_text()
+    assert "## By regime" in md and "| far | 12-40 |" in md and "| close | >=100 |" in md
+    assert "faces whose width or height is under 20 px are ignore regions" in md
+    # boxes are drawn on the framed photos
+    assert (out / "examples.png").is_file()
+    # stretch: the same faces, the detector sees the photo as it is
+    out2 = tmp_path / "out2"
+    assert main(["eval", str(folder), "--data", str(data), "--out", str(out2), "--no-progress", "--examples", "0",
+                 "--framing", "stretch", "--size-rule", "geomean"]) == 0
+    res2 = json.loads((out2 / "results.json").read_text())
+    assert res2["framing"] == "stretch" and res2["counts"]["faces"] > res["counts"]["faces"]
+    capsys.readouterr()
+    assert main(["eval", str(folder), "--data", str(data), "--config", "x.yaml", "--no-progress"]) == 1
+    assert "--config is for --data holdout" in capsys.readouterr().err
+
+
+@pytest.mark.tf
+def test_eval_equals_the_bench(tiny_models, tmp_path, capsys):
+    """eval --size-rule min-side --min-size 20 gives the bench's figures for the same model and
+    images: same framing, same size rule, same detections."""
+    data = make_wide_set(tmp_path / "set", n=6)
+    model = tiny_models / "tiny_int8.tflite"
+    out = tmp_path / "eval"
+    assert main(["eval", str(model), "--data", str(data), "--out", str(out), "--no-progress", "--examples", "0",
+                 "--size-rule", "min-side", "--min-size", "20", "--limit", "5"]) == 0
+    bout = tmp_path / "bench"
+    assert main(["bench", "--no-anchors", "--models", str(model), "--data", str(data), "--no-close", "--limit", "5",
+                 "--no-progress", "--out", str(bout)]) == 0
+    capsys.readouterr()
+    ev = json.loads((out / "results.json").read_text())
+    bench = json.loads((bout / "bench.json").read_text())
+    (row,) = bench["rows"]
+    assert row["status"] == "ok" and bench["info"]["framing"] == "letterbox" and bench["info"]["close"] is None
+    assert ev["counts"] == row["counts"]
+    assert ev["ap"]["0.5"] is not None
+    assert row["ap50"] == ev["ap"]["0.5"] and row["ap30"] == ev["ap"]["0.3"]
+    assert row["regimes"] == ev["regimes"]
+    assert row["deploy_threshold"] == 0.5
+
+
+@pytest.mark.tf
+def test_eval_holdout_of_a_training_config(tiny_models, data_root, root, tmp_path, capsys):
+    config = root / "models" / "picoface_k210_320x240" / "train.yaml"
+    if not config.is_file():
+        pytest.skip("%s is absent" % config)
+    out = tmp_path / "holdout"
+    assert main(["eval", str(tiny_models / "tiny_float.tflite"), "--data", "holdout", "--config", str(config),
+                 "--limit", "3", "--out", str(out), "--no-progress", "--examples", "1"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["counts"]["images"] == 3 and res["data"] == "holdout" and res["config"] == str(config)
+    assert res["min_size"] is None and res["framing"] == "letterbox"  # the config's data.val_framing
+    assert "held out of training" in res["data_note"] and set(res["regimes"]) == {"0.5", "0.3"}
+    assert "held out of training" in (out / "summary.md").read_text()
+    # without --config, the model's folder must hold a train.yaml
+    capsys.readouterr()
+    assert main(["eval", str(tiny_models / "tiny_float.tflite"), "--data", "holdout", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "train.yaml" in err and "--config" in err

@@ -13,7 +13,7 @@ import pytest
 
 from picoface import boards
 from picoface.errors import PicofaceError
-from picoface.kmodel import export, kfpkg
+from picoface.kmodel import kfpkg, pack
 from tiny_model import synthetic_v3
 
 
@@ -120,8 +120,8 @@ def test_read_rejects_broken_packages(tmp_path):
 
 def _pack(argv):
     p = argparse.ArgumentParser()
-    export.add_arguments_pack(p)
-    return export.run_pack(p.parse_args(argv))
+    pack.add_arguments_pack(p)
+    return pack.run_pack(p.parse_args(argv))
 
 
 def test_pack_command_checks_the_model(tmp_path, capsys):

@@ -65,12 +65,12 @@ def test_preprocess_stretch_is_a_resize():
 
 
 def test_augmented_frames_keep_boxes_valid(syn):
-    from picoface.train import pipeline
+    from picoface.train import augment, trainset
 
     cfg = _cfg(syn, "augment.min_face=6")
-    cache = pipeline.load_train_cache(cfg, progress=False)
+    cache = trainset.load_train_cache(cfg, progress=False)
     assert len(cache) == 12
-    aug = pipeline.Augmenter(cfg, train=True)
+    aug = augment.Augmenter(cfg, train=True)
     rng = np.random.default_rng(0)
     n_faces = n_ign = 0
     for k in range(40):
@@ -91,21 +91,21 @@ def _pixels_in(img, box):
 
 
 def test_mosaic_frames_tile_photos_and_carry_their_boxes(tmp_path):
-    from picoface.train import pipeline
+    from picoface.train import augment, trainset
     from picoface.train.synthetic import make_dataset
 
     syn = make_dataset(tmp_path / "syn", n=8, size=(96, 72), seed=4)
     cfg = _cfg(syn, "input.w=128", "input.h=96", "augment.mosaic=1.0", "augment.mosaic_max=3",
                "augment.min_face=2", "augment.zoom_out=0", "augment.crop_min=1.0")
-    cache = pipeline.load_train_cache(cfg, progress=False)
-    aug = pipeline.Augmenter(cfg, train=True)
-    p = pipeline.source_probabilities(cfg, cache)
+    cache = trainset.load_train_cache(cfg, progress=False)
+    aug = augment.Augmenter(cfg, train=True)
+    p = augment.source_probabilities(cfg, cache)
     rng = np.random.default_rng(0)
     plain = [len(aug.frame(cache.images[i], cache.boxes[i], cache.ignore[i], np.random.default_rng(i))[1])
              for i in range(len(cache))]
     counts = []
     for k in range(20):
-        img, b, ig = pipeline.make_frame(aug, cache, p, k % len(cache), rng)
+        img, b, ig = augment.make_frame(aug, cache, p, k % len(cache), rng)
         assert img.shape == (96, 128, 3) and img.dtype == np.uint8
         for box in b:
             assert box[0] >= 0 and box[1] >= 0 and box[0] + box[2] <= 128.01 and box[1] + box[3] <= 96.01
@@ -118,13 +118,13 @@ def test_mosaic_frames_tile_photos_and_carry_their_boxes(tmp_path):
 
 
 def test_mosaic_probability_zero_gives_plain_frames(syn):
-    from picoface.train import pipeline
+    from picoface.train import augment, trainset
 
     cfg = _cfg(syn, "augment.mosaic=0")
-    cache = pipeline.load_train_cache(cfg, progress=False)
-    aug = pipeline.Augmenter(cfg, train=True)
-    p = pipeline.source_probabilities(cfg, cache)
-    a = pipeline.make_frame(aug, cache, p, 3, np.random.default_rng(7))
+    cache = trainset.load_train_cache(cfg, progress=False)
+    aug = augment.Augmenter(cfg, train=True)
+    p = augment.source_probabilities(cfg, cache)
+    a = augment.make_frame(aug, cache, p, 3, np.random.default_rng(7))
     b = aug.frame(cache.images[3], cache.boxes[3], cache.ignore[3], np.random.default_rng(7))
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
@@ -132,37 +132,37 @@ def test_mosaic_probability_zero_gives_plain_frames(syn):
 
 @pytest.mark.parametrize("mosaic", [0.0, 1.0])
 def test_a_view_renders_the_window_of_the_full_frame(syn, mosaic):
-    from picoface.train import pipeline
+    from picoface.train import augment, trainset
 
     cfg = _cfg(syn, "input.w=128", "input.h=96", "augment.mosaic=%g" % mosaic, "augment.brightness=0",
                "augment.contrast=0", "augment.saturation=0", "augment.grayscale=0", "augment.blur=0",
                "augment.noise=0", "augment.min_face=0.5")
-    cache = pipeline.load_train_cache(cfg, progress=False)
-    aug = pipeline.Augmenter(cfg, train=True)
-    p = pipeline.source_probabilities(cfg, cache)
+    cache = trainset.load_train_cache(cfg, progress=False)
+    aug = augment.Augmenter(cfg, train=True)
+    p = augment.source_probabilities(cfg, cache)
     for k in range(8):
-        img, b, ig = pipeline.make_frame(aug, cache, p, k, np.random.default_rng(k))
+        img, b, ig = augment.make_frame(aug, cache, p, k, np.random.default_rng(k))
         view = (8 * k, 4 * k, 64, 48)
-        win, wb, _ = pipeline.make_frame(aug, cache, p, k, np.random.default_rng(k), view)
+        win, wb, _ = augment.make_frame(aug, cache, p, k, np.random.default_rng(k), view)
         assert win.shape == (48, 64, 3)
         full = img[view[1]:view[1] + 48, view[0]:view[0] + 64].astype(int)
         assert np.abs(win.astype(int) - full).max() <= 2      # warpAffine's fixed-point rounding
         assert np.mean(win == full) > 0.98
         # the window's faces are the full frame's faces cut to the window, at the same pixel size
-        cut, _ = pipeline.cut_boxes(b - np.array([view[0], view[1], 0, 0], np.float32), ig, 64, 48, 0.5)
+        cut, _ = augment.cut_boxes(b - np.array([view[0], view[1], 0, 0], np.float32), ig, 64, 48, 0.5)
         np.testing.assert_allclose(np.sort(wb, 0), np.sort(cut, 0), atol=1e-3)
 
 
 def test_warm_crop_batches_are_windows_at_net_scale(syn):
-    from picoface.train import pipeline
+    from picoface.train import feed, trainset
 
     cfg = _cfg(syn, "input.w=128", "input.h=96", "train.warm_size=[64, 48]", "train.warm_crop=true",
                "augment.zoom_out=0", "augment.crop_min=1.0", "augment.aspect_jitter=0", "augment.min_face=1")
-    cache = pipeline.load_train_cache(cfg, progress=False)
+    cache = trainset.load_train_cache(cfg, progress=False)
     anchors = np.array([[0.5, 0.5], [1, 1]], np.float32)
-    full = pipeline.TrainData(cfg, cache, anchors, (8, 6))
-    warm = pipeline.TrainData(cfg, cache, anchors, (8, 6), size=(64, 48), crop=True)
-    shrunk = pipeline.TrainData(cfg, cache, anchors, (8, 6), size=(64, 48))
+    full = feed.TrainData(cfg, cache, anchors, (8, 6))
+    warm = feed.TrainData(cfg, cache, anchors, (8, 6), size=(64, 48), crop=True)
+    shrunk = feed.TrainData(cfg, cache, anchors, (8, 6), size=(64, 48))
     assert warm.crop and not shrunk.crop
     x, y, gt, ig = warm.example(0, np.random.default_rng(1))
     assert x.shape == (48, 64, 3) and y.shape == (3, 4, 2, 6)
@@ -181,17 +181,17 @@ def test_warm_crop_batches_are_windows_at_net_scale(syn):
 
 
 def test_flip_mirrors_image_and_boxes(tmp_path):
-    from picoface.train import pipeline
+    from picoface.train import augment, trainset
     from picoface.train.synthetic import make_dataset
 
     sq = make_dataset(tmp_path / "sq", n=4, size=(64, 64), seed=5)
     cfg = _cfg(sq, "augment.flip=1.0", "augment.crop_min=1.0", "augment.zoom_out=0", "augment.aspect_jitter=0",
                "augment.brightness=0", "augment.contrast=0", "augment.saturation=0", "augment.grayscale=0",
                "augment.blur=0", "augment.noise=0", "augment.min_face=0.5")
-    cache = pipeline.load_train_cache(cfg, progress=False)
+    cache = trainset.load_train_cache(cfg, progress=False)
     img, boxes, ign = cache.images[0], cache.boxes[0], cache.ignore[0]
-    x, b, _ = pipeline.Augmenter(cfg, train=False).frame(img, boxes, ign, np.random.default_rng(0))
-    xf, bf, _ = pipeline.Augmenter(cfg, train=True).frame(img, boxes, ign, np.random.default_rng(0))
+    x, b, _ = augment.Augmenter(cfg, train=False).frame(img, boxes, ign, np.random.default_rng(0))
+    xf, bf, _ = augment.Augmenter(cfg, train=True).frame(img, boxes, ign, np.random.default_rng(0))
     np.testing.assert_array_equal(x, img)                      # val: the image itself (64x64 net)
     assert np.abs(xf.astype(int) - x[:, ::-1].astype(int)).max() <= 1
     mirrored = b.copy()
@@ -201,7 +201,7 @@ def test_flip_mirrors_image_and_boxes(tmp_path):
 
 def test_targets_round_trip_through_decode():
     from picoface.detect.region import decode
-    from picoface.train.pipeline import encode_targets
+    from picoface.train.targets import encode_targets
 
     anchors = np.array([[0.5, 0.6], [1.2, 1.5], [2.3, 3.0], [4.2, 5.4], [9.9, 11.3]], np.float32)
     boxes = np.array([[10, 20, 30, 36], [200, 100, 80, 96], [150, 150, 8, 10]], np.float32)
@@ -219,7 +219,7 @@ def test_targets_round_trip_through_decode():
 
 
 def test_two_faces_in_one_cell_take_two_anchors():
-    from picoface.train.pipeline import encode_targets
+    from picoface.train.targets import encode_targets
 
     anchors = np.array([[1, 1], [2, 2]], np.float32)
     boxes = np.array([[4, 4, 16, 16], [5, 5, 15, 15]], np.float32)   # same cell, same best anchor
@@ -229,7 +229,7 @@ def test_two_faces_in_one_cell_take_two_anchors():
 
 def test_extra_anchor_iou_trains_every_similar_anchor_of_the_cell():
     from picoface.train.anchors import shape_iou
-    from picoface.train.pipeline import encode_targets
+    from picoface.train.targets import encode_targets
 
     anchors = np.array([[1, 1], [1.3, 1.3], [4, 4]], np.float32)
     face = np.array([[0, 0, 18, 18]], np.float32)                   # 1.125 cells: anchors 0, 1 similar, 2 not
@@ -251,14 +251,14 @@ def test_loss_decreases_on_a_tiny_synthetic_set(syn):
     import keras
     import tensorflow as tf
 
-    from picoface.train import pipeline
+    from picoface.train import feed, trainset
     from picoface.train.loss import region_loss
     from picoface.train.model import build_model
 
     cfg = _cfg(syn, "train.batch_size=8", "augment.zoom_out=0", "augment.crop_min=0.8")
-    cache = pipeline.load_train_cache(cfg, progress=False)
+    cache = trainset.load_train_cache(cfg, progress=False)
     anchors = np.array([[0.8, 1.0], [1.2, 1.4], [1.6, 1.9], [2.0, 2.4], [2.6, 3.1]], np.float32)
-    data = pipeline.TrainData(cfg, cache, anchors, (4, 4), seed=0)
+    data = feed.TrainData(cfg, cache, anchors, (4, 4), seed=0)
     data.steps = 1
     x, y, gt, ig = next(data.batches(0))
     tf.random.set_seed(0)
@@ -329,7 +329,7 @@ def test_no_object_loss_sees_every_real_box_whatever_the_padding():
 def _one_face_batch():
     """One 8x8 face centred in cell (0, 0) of a 2x2 grid over a 16x16 net, one anchor of the
     face's size: (anchors, targets, gt rows, no ignore rows)."""
-    from picoface.train.pipeline import encode_targets
+    from picoface.train.targets import encode_targets
 
     anchors = np.array([[1.0, 1.0]], np.float32)
     y = encode_targets(np.array([[0.0, 0.0, 8.0, 8.0]], np.float32), anchors, 2, 2, 16, 16)[None]
@@ -459,14 +459,14 @@ def test_no_occluders_draw_nothing_from_the_generator():
 
 
 def test_occluded_frames_differ_from_plain_ones_only_on_faces(syn):
-    from picoface.train import pipeline
+    from picoface.train import augment, trainset
 
     quiet = ["augment.brightness=0", "augment.contrast=0", "augment.saturation=0", "augment.grayscale=0",
              "augment.blur=0", "augment.noise=0", "augment.mosaic=0"]
-    plain = pipeline.Augmenter(_cfg(syn, *quiet), train=True)
+    plain = augment.Augmenter(_cfg(syn, *quiet), train=True)
     cfg = _cfg(syn, "augment.occlude=1.0", *quiet)
-    occl = pipeline.Augmenter(cfg, train=True)
-    cache = pipeline.load_train_cache(cfg, progress=False)
+    occl = augment.Augmenter(cfg, train=True)
+    cache = trainset.load_train_cache(cfg, progress=False)
     hit = 0
     for i in range(len(cache)):
         a, ba, _ = plain.frame(cache.images[i], cache.boxes[i], cache.ignore[i], np.random.default_rng(i))
@@ -507,11 +507,11 @@ def test_malloc_keeps_freed_buffers_on_glibc(monkeypatch):
 
 @pytest.mark.tf
 def test_training_dataset_runs_without_tf_data_autotuning(syn):
-    from picoface.train import pipeline
+    from picoface.train import feed, trainset
 
     cfg = _cfg(syn, "train.steps_per_epoch=2", "train.batch_size=3")
-    cache = pipeline.load_train_cache(cfg, progress=False)
-    td = pipeline.TrainData(cfg, cache, np.array([[1, 1], [2, 2]], np.float32), (4, 4))
+    cache = trainset.load_train_cache(cfg, progress=False)
+    td = feed.TrainData(cfg, cache, np.array([[1, 1], [2, 2]], np.float32), (4, 4))
     ds = td.dataset(0)
     assert ds.options().autotune.enabled is False
     assert ds.options().threading.private_threadpool_size == 1

@@ -143,24 +143,30 @@ def test_config_wants_both_keys(tmp_path):
 
 
 def test_shipped_k210_config_loads_ultralight_slim(anchors):
-    """The shipped K210 config's backbone is slim-320's: same stride-8 features inside the frame."""
+    """The shipped K210 config's backbone is slim-320's: all its pretrained blocks are copied, and its
+    frozen stride-8 part gives slim-320's features inside the frame (further in, slim's grey input
+    padding against picoface's black reaches every cell of the small stride-16 grid)."""
     import onnx
     import onnxruntime as ort
 
     from picoface.paths import REPO_ROOT, shared_path
     from picoface.train.model import build_model
-    from picoface.train.pretrained import load_backbone
+    from picoface.train.pretrained import frozen_blocks, load_backbone
 
     cfg = load_config(REPO_ROOT / "models" / "picoface_k210_320x240" / "train.yaml")
     src = shared_path(cfg.model.pretrained)
     if not src.is_file():
         pytest.skip("%s not present" % src)
     model = build_model(cfg.model, 320, 240)
-    load_backbone(model, src, cfg.model.pretrained_blocks)
-    last = "b%d_pw_act" % (cfg.model.pretrained_blocks - 1)
+    done = load_backbone(model, src, cfg.model.pretrained_blocks)
+    assert len(done) == 1 + 2 * cfg.model.pretrained_blocks
+    n = frozen_blocks(cfg.model)
+    last = "b%d_pw_act" % (n - 1)
     g = onnx.load(str(src))
-    relus = [n for n in g.graph.node if n.op_type == "Relu"]
-    tap = relus[2 * cfg.model.pretrained_blocks].output[0]   # stem + 2 per block
+    bn_out = {n.output[0] for n in g.graph.node if n.op_type == "BatchNormalization"}
+    # the backbone's Conv -> BN -> Relu chains (the detection headers' ReLUs follow no BN)
+    relus = [n for n in g.graph.node if n.op_type == "Relu" and n.input[0] in bn_out]
+    tap = relus[2 * n].output[0]   # stem + 2 per block
     g.graph.output.append(onnx.helper.make_tensor_value_info(tap, onnx.TensorProto.FLOAT, None))
     so = ort.SessionOptions()
     so.log_severity_level = 3

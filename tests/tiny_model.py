@@ -146,11 +146,13 @@ def build(out_dir, w, h):
     return paths
 
 
-def kmodel(out_dir, w=320, h=240, seed=0):
+def kmodel(out_dir, w=320, h=240, seed=0, obj_shift=0.0):
     """A tiny random kmodel v3 for the KPU emulator: four 3x3 convs with 2x2 max pools
     (w x h -> w/16 x h/16), the last one to 5 anchors x 6 channels, then DEQUANTIZE
     (q * 0.05 - 6). Each layer's BN is calibrated on a few frames (per channel: spread the
     uint8 outputs, centre them), and the obj channels so that a few cells pass SCORE.
+    ``obj_shift`` is added to every obj logit after that (negative: fewer cells pass; on photos
+    the random net fires more often than on the synthetic calibration frames).
     Needs no TensorFlow (the KPU emulator runs the calibration)."""
     from picoface.kmodel import emulator, v3
 
@@ -193,7 +195,7 @@ def kmodel(out_dir, w=320, h=240, seed=0):
         bns[i] = new
     emu = emulator.Emulator(build())
     obj = np.concatenate([emu.run(f)[0].reshape(len(ANCHORS), 6, -1)[:, 4].reshape(-1) for f in frames])
-    shift_q = (np.log(SCORE / (1 - SCORE)) + 0.3 - float(np.quantile(obj, 0.997))) / 0.05
+    shift_q = (np.log(SCORE / (1 - SCORE)) + 0.3 + obj_shift - float(np.quantile(obj, 0.997))) / 0.05
     bns[3] = [(g, c + (shift_q if k % 6 == 4 else 0)) for k, (g, c) in enumerate(bns[3])]
     data = build().serialize()
     out_dir = Path(out_dir)

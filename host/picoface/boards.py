@@ -1,6 +1,8 @@
 """Board facts as data: one TOML file per board under ``boards/``.
 
 ``load_board(name)`` returns a validated ``Board``; every error names the file and the key.
+A board's ``firmware`` lists the firmware families it runs; each must be a family of
+``boards/firmware.toml`` (``picoface.firmware``: their limits) for the board's chip.
 ``device_config(board, ...)`` makes the small dict that the device app reads at boot.
 """
 
@@ -13,7 +15,7 @@ from pathlib import Path
 from picoface.errors import PicofaceError
 from picoface.paths import REPO_ROOT
 
-FIRMWARE_FAMILIES = ("maixpy", "canmv", "openmv")
+NOT_BOARDS = ("firmware",)   # boards/firmware.toml: firmware limits, not a board
 MODEL_FORMATS = ("kmodel-v3", "tflite-int8")
 
 # section -> {key: (type, required)}
@@ -95,7 +97,7 @@ class Board:
 
 def list_boards():
     d = boards_dir()
-    return sorted(p.stem for p in d.glob("*.toml"))
+    return sorted(p.stem for p in d.glob("*.toml") if p.stem not in NOT_BOARDS)
 
 
 def _suggest(word, choices):
@@ -107,7 +109,7 @@ def load_board(name_or_path):
     p = Path(name_or_path)
     if p.suffix != ".toml":
         p = boards_dir() / (str(name_or_path) + ".toml")
-        if not p.is_file():
+        if not p.is_file() or p.stem in NOT_BOARDS:
             names = list_boards()
             raise PicofaceError(
                 "unknown board %r%s" % (str(name_or_path), _suggest(str(name_or_path), names)),
@@ -144,10 +146,18 @@ def _validate(raw, path):
                                     "remove or rename it")
     if raw["name"] != path.stem:
         raise PicofaceError("%s: name %r differs from the file name" % (where, raw["name"]), "make them equal")
+    from picoface import firmware  # local import: the firmware table is only needed here
+
+    families = firmware.load()
+    if not raw["firmware"]:
+        raise PicofaceError("%s: firmware lists no family" % where, "use one of " + ", ".join(families))
     for fw in raw["firmware"]:
-        if fw not in FIRMWARE_FAMILIES:
-            raise PicofaceError("%s: unknown firmware %r%s" % (where, fw, _suggest(fw, FIRMWARE_FAMILIES)),
-                                "use one of " + ", ".join(FIRMWARE_FAMILIES))
+        if fw not in families:
+            raise PicofaceError("%s: unknown firmware %r%s" % (where, fw, _suggest(fw, families)),
+                                "use one of " + ", ".join(families))
+        if families[fw].chip != raw["chip"]:
+            raise PicofaceError("%s: firmware %r runs on %s, the board's chip is %s" % (
+                where, fw, families[fw].chip, raw["chip"]), "list the firmware families of this chip")
     m = raw["model"]
     if m["format"] not in MODEL_FORMATS:
         raise PicofaceError("%s: unknown model format %r" % (where, m["format"]), "use one of " + ", ".join(MODEL_FORMATS))

@@ -1,4 +1,7 @@
-"""bench.md (table + notes), bench.png (PR curves + AP vs bytes) and bench.json from bench rows."""
+"""bench.md (table + notes), bench.png (PR curves + AP vs bytes) and bench.json from bench rows.
+
+Every figure in bench.md is read from the row dicts that bench.json holds (keys without a
+leading underscore); only bench.png draws the PR curves from the private full results."""
 
 import json
 import math
@@ -34,23 +37,101 @@ def reference_row(results, reference):
     return ok[0] if ok else None
 
 
+REGIME_NAMES = ("far", "mid", "close")
+
+
+def regime_ap(regimes, name, iou="0.5"):
+    """AP of one regime from a row's "regimes" dict (None when absent or without faces)."""
+    return ((regimes or {}).get(iou) or {}).get(name, {}).get("ap")
+
+
 def table_rows(results, reference):
     """The table as a list of lists of strings (header first)."""
     ref = reference_row(results, reference)
-    head = ["detector", "kind", "AP@0.5", "AP@0.3", "centroid AP", "bytes", "MACs",
-            "host ms (median)", "latency vs %s" % (ref["name"] if ref else "ref"), "status"]
+    head = ["detector", "kind", "AP@0.5", "AP@0.5 >=32 px", "AP@0.3", "centroid AP"] + \
+        ["%s AP@0.5" % n for n in REGIME_NAMES] + \
+        ["bytes", "MACs", "host ms (median)", "latency vs %s" % (ref["name"] if ref else "ref"), "status"]
     rows = [head]
     for r in results:
         if r["status"] != "ok":
-            rows.append([r["name"], r.get("kind", "—") or "—", "—", "—", "—", fmt_bytes(r.get("bytes")),
-                         fmt_macs(r.get("macs")), "—", "—", r["status"]])
+            rows.append([r["name"], r.get("kind", "—") or "—"] + ["—"] * 7 + [fmt_bytes(r.get("bytes")),
+                        fmt_macs(r.get("macs")), "—", "—", r["status"]])
             continue
         ms = r.get("ms_median")
         ratio = "%.2fx" % (ms / ref["ms_median"]) if ref and ms else "—"
-        rows.append([r["name"], r.get("kind", "box"), fmt_ap(r.get("ap50")), fmt_ap(r.get("ap30")),
-                     fmt_ap(r.get("ap_centroid")), fmt_bytes(r.get("bytes")), fmt_macs(r.get("macs")),
-                     "%.1f" % ms if ms else "—", ratio, "ok"])
+        rows.append([r["name"], r.get("kind", "box"), fmt_ap(r.get("ap50")), fmt_ap(r.get("ap50_min32")),
+                     fmt_ap(r.get("ap30")), fmt_ap(r.get("ap_centroid"))] +
+                    [fmt_ap(regime_ap(r.get("regimes"), n)) for n in REGIME_NAMES] +
+                    [fmt_bytes(r.get("bytes")), fmt_macs(r.get("macs")), "%.1f" % ms if ms else "—", ratio, "ok"])
     return rows
+
+
+def close_rows(results):
+    """The close-range set's table (header first), or None when the run had no such set."""
+    with_close = [r for r in results if r.get("close")]
+    if not with_close:
+        return None
+    head = ["detector", "AP@0.5", "AP@0.3", "centroid AP"] + ["%s AP@0.5" % n for n in REGIME_NAMES] + \
+        ["mean regime AP@0.5", "far AP@0.3", "mid AP@0.3", "close AP@0.3", "status"]
+    rows = [head]
+    for r in with_close:
+        c = r["close"]
+        if c.get("status") != "ok":
+            rows.append([r["name"]] + ["—"] * (len(head) - 2) + [c.get("status", "—")])
+            continue
+        reg = c.get("regimes")
+        rows.append([r["name"], fmt_ap(c.get("ap50")), fmt_ap(c.get("ap30")), fmt_ap(c.get("ap_centroid"))] +
+                    [fmt_ap(regime_ap(reg, n)) for n in REGIME_NAMES] +
+                    [fmt_ap(((reg or {}).get("0.5") or {}).get("mean_ap"))] +
+                    [fmt_ap(regime_ap(reg, n, "0.3")) for n in REGIME_NAMES] + ["ok"])
+    return rows
+
+
+def _pr(regimes, name):
+    row = ((regimes or {}).get("0.5") or {}).get(name) or {}
+    at = row.get("at_threshold")
+    if not at or not row.get("faces"):
+        return "—"
+    return "%.2f / %.2f" % (at["precision"], at["recall"])
+
+
+def threshold_rows(results, close=True):
+    """Precision / recall (IoU 0.5) per regime at each picoface model's deployed score threshold
+    (header first), or None when no picoface row ran."""
+    rows_in = [r for r in results if r["status"] == "ok" and r.get("group") == "picoface"
+               and r.get("deploy_threshold") is not None and r.get("regimes")]
+    if not rows_in:
+        return None
+    has_close = close and any((r.get("close") or {}).get("status") == "ok" for r in rows_in)
+    head = ["detector", "score"] + ["%s P / R" % n for n in REGIME_NAMES]
+    if has_close:
+        head += ["close set: %s P / R" % n for n in REGIME_NAMES]
+    rows = [head]
+    for r in rows_in:
+        cells = [r["name"], "%g" % r["deploy_threshold"]] + [_pr(r["regimes"], n) for n in REGIME_NAMES]
+        if has_close:
+            c = r.get("close") or {}
+            cells += [_pr(c.get("regimes"), n) if c.get("status") == "ok" else "—" for n in REGIME_NAMES]
+        rows.append(cells)
+    return rows
+
+
+def regime_faces(results, key=None):
+    """{regime: faces} of the main set (``key`` "close": of the close-range set), from the first row
+    that has regimes (the same for every row: same samples)."""
+    for r in results:
+        src = r.get("close") if key == "close" else r
+        reg = ((src or {}).get("regimes") or {}).get("0.5")
+        if r["status"] == "ok" and reg:
+            return {n: reg[n]["faces"] for n in REGIME_NAMES if n in reg}
+    return None
+
+
+def faces_text(faces):
+    if not faces:
+        return "no regime figures"
+    return ", ".join("%s %s: %d" % (n, {"far": "12-40", "mid": "40-100", "close": ">=100"}[n], faces[n])
+                     for n in REGIME_NAMES if n in faces)
 
 
 def markdown_table(rows):
@@ -98,15 +179,15 @@ def size_rule_text(info):
 
 def recall_by_size_rows(results):
     """Recall at any score (IoU 0.5; centroid hits for centroid rows) per face-size bucket."""
-    ok = [r for r in results if r["status"] == "ok" and r.get("_result")]
+    ok = [r for r in results if r["status"] == "ok" and r.get("recall_by_size")]
     buckets = None
     rows = []
+    counts = {}
     for r in ok:
-        key = "centroid" if r.get("metric") == "centroid" else "0.5"
-        one = r["_result"].get("results", {}).get(key, {})
-        by = [b for b in one.get("recall_by_size", []) if b.get("faces")]
+        by = [b for b in r["recall_by_size"] if b.get("faces")]
         if buckets is None:
             buckets = [b["bucket"] for b in by]
+            counts = {b["bucket"]: b["faces"] for b in r["recall_by_size"]}  # the same for every row
         got = {b["bucket"]: b for b in by}
         cells = []
         for name in buckets:
@@ -115,10 +196,6 @@ def recall_by_size_rows(results):
         rows.append([r["name"]] + cells)
     if not rows or not buckets:
         return None
-    # faces per bucket: the same for every row (same samples)
-    first = ok[0]
-    key = "centroid" if first.get("metric") == "centroid" else "0.5"
-    counts = {b["bucket"]: b["faces"] for b in first["_result"]["results"][key]["recall_by_size"]}
     head = ["detector"] + ["%s px (%d)" % (b, counts.get(b, 0)) for b in buckets]
     return [head] + rows
 
@@ -127,20 +204,40 @@ def write_markdown(path, results, info, reference, png_name="bench.png"):
     rows = table_rows(results, reference)
     ok = [r for r in results if r["status"] == "ok"]
     counts = ok[0]["counts"] if ok else {}
+    framing = info.get("framing") or "none"
     lines = [
         "# picoface bench",
         "",
-        "Data: `%s` — %d images, %d faces scored, %d ignore regions (invalid faces and %s). "
-        "Host: %s." % (info["data"], counts.get("images", info.get("images", 0)), counts.get("faces", 0),
-                       counts.get("ignored", 0), size_rule_text(info), info.get("host", "?")),
+        "Data: `%s` — %d images, %d faces scored, %d ignore regions (invalid faces and %s), photos framed: %s. "
+        "Faces by regime (shorter side in camera px): %s. Host: %s." % (
+            info["data"], counts.get("images", info.get("images", 0)), counts.get("faces", 0),
+            counts.get("ignored", 0), size_rule_text(info), framing, faces_text(regime_faces(results)),
+            info.get("host", "?")),
         "",
         markdown_table(rows),
         "",
+        "AP@0.5 >=32 px: the same detections with the faces under %g px (%s) ignored as well (on WIDER "
+        "FACE's ~640 px wide photos: under ~16 camera px)." % (info.get("strict_min_size", 32),
+                                                              "min(w, h)" if info.get("size_rule") == "min-side"
+                                                              else "sqrt(w*h)"),
+        "",
         "![PR curves and AP vs size](%s)" % png_name,
         "",
-        "## K210 gap to YuNet-n",
-        "",
     ]
+    close = info.get("close")
+    crows = close_rows(results)
+    if close and crows:
+        lines += ["## Close range: %s" % close.get("data"), "",
+                  "%s — %d images, %d faces scored, photos framed: %s. Faces by regime: %s. Scored at IoU 0.5 "
+                  "and 0.3." % (close.get("note") or close.get("data"), close.get("images", 0), close.get("faces", 0),
+                                close.get("framing"), faces_text(regime_faces(results, "close"))),
+                  "", markdown_table(crows), ""]
+    trows = threshold_rows(results)
+    if trows:
+        lines += ["## At the deployed score threshold", "",
+                  "Precision / recall (IoU 0.5) per regime of each picoface model at the score threshold of its "
+                  "model.json (what the board shows).", "", markdown_table(trows), ""]
+    lines += ["## K210 gap to YuNet-n", ""]
     lines += k210_gaps(results) or ["- no K210 row in this run."]
     by_size = recall_by_size_rows(results)
     if by_size:
@@ -157,10 +254,17 @@ def write_markdown(path, results, info, reference, png_name="bench.png"):
         "a detection matching an ignore region counts neither as a hit nor as a false positive).",
         "- AP@0.5 / AP@0.3: IoU thresholds. Faces marked invalid in WIDER FACE and %s are ignore "
         "regions, not misses (`--min-size`, `--size-rule`)." % size_rule_text(info),
+        "- Framing (`--framing`): %s" % (
+            "each photo whose aspect is not 4:3 is padded to 4:3 with black bars before a detector sees it "
+            "(letterbox: as the QVGA camera frames a scene), boxes shifted with it." if framing == "letterbox" else
+            "photos at their own aspect (each detector's own fit squashes or pads them)."),
+        "- Regimes (`picoface.evaluate.regimes`): a face's size is its shorter side in camera pixels (the framed "
+        "photo scaled to 320 px wide); far 12-40, mid 40-100, close >= 100. A regime's AP counts its own faces: "
+        "the other faces are ignore regions and a false positive whose size lies outside the regime is left out.",
         "- Each detector uses a low score threshold (0.01–0.05) so its PR curve runs to its highest "
         "recall; its own NMS is kept.",
         "- Host latency: wall time of `detect()` (pre-processing, inference, decoding, NMS; not image "
-        "file decoding), median over the images of this run, single-threaded runtimes (OpenCV, "
+        "file decoding), median over the images of this run's main set, single-threaded runtimes (OpenCV, "
         "onnxruntime, TFLite with 1 thread); one untimed warm-up call first. The ratio column divides "
         "by the `%s` row. Latency on a shared machine is noisy: compare ratios, not absolute ms." % reference,
         "- bytes: size of the model file as shipped (Haar: the OpenCV XML cascade). MACs: "

@@ -53,13 +53,32 @@ def row_macs(det, path=None):
     return int(m) if m is not None else None
 
 
-def bench_rows(rows, samples, iou=(0.5, 0.3), progress=True, debug=False):
+def with_min_size(samples, min_size, rule):
+    """Copies of ``samples`` with the faces under ``min_size`` px (``rule``) moved to ignore as
+    well (the originals are left as they are): a stricter size rule on the same detections."""
+    import copy
+
+    from picoface.data import apply_min_size
+
+    out = []
+    for s in samples:
+        c = copy.copy(s)
+        c.meta = dict(s.meta)
+        out.append(c)
+    return apply_min_size(out, min_size, rule)
+
+
+def bench_rows(rows, samples, iou=(0.5, 0.3), progress=True, debug=False, strict=None, close=None):
     """Evaluate every row on ``samples`` -> list of result dicts (one per row, in row order).
 
+    Each detector is built once and runs once per image of each set: ``samples`` (timed), then
+    ``close`` (an ``EvalSet``, optional; its figures under "close"). ``strict``: the same samples
+    under the stricter size rule (``with_min_size``, 32 px), scored on the same detections
+    ("ap50_min32").
     A row whose detector cannot be built is "not available: <reason>"; one that fails while
     running is "failed: <reason>". Neither stops the bench (unless ``debug``)."""
-    from picoface.data.images import read_image
     from picoface.evaluate import evaluate
+    from picoface.evaluate.regimes import sample_image
 
     if not samples:
         raise PicofaceError("the bench data set has no images", "check --data / --limit")
@@ -73,7 +92,8 @@ def bench_rows(rows, samples, iou=(0.5, 0.3), progress=True, debug=False):
             entry["kind"] = getattr(det, "kind", "box")
             entry["bytes"] = getattr(det, "bytes", None)
             entry["macs"] = row_macs(det, getattr(det, "path", None))
-            det.detect(read_image(samples[0].image_path))  # warm-up (lazy init, delegates), untimed
+            entry["deploy_threshold"] = getattr(det, "deploy_threshold", None)
+            det.detect(sample_image(samples[0]))  # warm-up (lazy init, delegates), untimed
         except Exception as e:
             if debug and not isinstance(e, PicofaceError):
                 raise
@@ -82,11 +102,12 @@ def bench_rows(rows, samples, iou=(0.5, 0.3), progress=True, debug=False):
         built.append((entry, det))
 
     n_run = sum(1 for _, d in built if d is not None)
+    n_close = len(close.samples) if close is not None else 0
     bar = None
     if progress and n_run:
         from tqdm import tqdm
 
-        bar = tqdm(total=n_run * len(samples), unit="img", desc="bench", file=sys.stderr, leave=False)
+        bar = tqdm(total=n_run * (len(samples) + n_close), unit="img", desc="bench", file=sys.stderr, leave=False)
     results = []
     try:
         for entry, det in built:
@@ -98,13 +119,18 @@ def bench_rows(rows, samples, iou=(0.5, 0.3), progress=True, debug=False):
                 try:
                     res = evaluate(timed, samples, iou=iou, progress=False)
                     entry.update(_summary(res, timed.times))
+                    if strict is not None:
+                        entry["ap50_min32"] = _strict_ap(res, strict)
                     entry["_result"] = res
                 except Exception as e:
                     if debug and not isinstance(e, PicofaceError):
                         raise
                     entry["status"] = "failed: %s" % _reason(e)
                     if bar is not None:
-                        bar.update(len(samples) - len(timed.times))
+                        bar.update(len(samples) + n_close - len(timed.times))
+                    det = None
+            if det is not None and close is not None:
+                entry["close"] = _close(det, close, iou, bar, debug)
             results.append(entry)
     finally:
         if bar is not None:
@@ -112,17 +138,53 @@ def bench_rows(rows, samples, iou=(0.5, 0.3), progress=True, debug=False):
     return results
 
 
-def _summary(res, times):
-    out = {"metric": res.get("metric", "box"), "ap": dict(res.get("ap", {})),
-           "ms_median": float(np.median(times) * 1000) if times else None,
-           "ms_mean": float(np.mean(times) * 1000) if times else None,
-           "counts": res.get("counts", {})}
-    if out["metric"] == "centroid":
-        r = res["results"].get("centroid", {})
-        out["ap50"] = out["ap30"] = None
-        out["ap_centroid"] = r.get("ap")
+def _strict_ap(res, strict):
+    """AP@0.5 of the detections of ``res`` against the samples under the stricter size rule."""
+    from picoface.evaluate import score
+
+    if res.get("metric") == "centroid":
+        return None
+    return score(res["_detections"], strict, iou=(0.5,))["ap"]["0.5"]
+
+
+def _close(det, es, iou, bar, debug):
+    """The detector on the close-range set -> its figures (or {"status": "failed: ..."})."""
+    from picoface.evaluate import evaluate, to_json
+
+    counted = TimedDetector(det, bar)
+    try:
+        res = evaluate(counted, es.samples, iou=iou, progress=False, images=es.images)
+    except Exception as e:
+        if debug and not isinstance(e, PicofaceError):
+            raise
+        if bar is not None:
+            bar.update(len(es.samples) - len(counted.times))
+        return {"status": "failed: %s" % _reason(e)}
+    out = _figures(res)
+    out["status"] = "ok"
+    out["regimes"] = to_json(res.get("regimes"))
+    return out
+
+
+def _figures(res):
+    if res.get("metric") == "centroid":
+        ap50 = ap30 = None
+        apc = res["results"].get("centroid", {}).get("ap")
     else:
-        out["ap50"] = res["ap"].get("0.5")
-        out["ap30"] = res["ap"].get("0.3")
-        out["ap_centroid"] = None
+        ap50, ap30, apc = res["ap"].get("0.5"), res["ap"].get("0.3"), None
+    return {"metric": res.get("metric", "box"), "ap": dict(res.get("ap", {})), "ap50": ap50, "ap30": ap30,
+            "ap_centroid": apc, "counts": res.get("counts", {})}
+
+
+def _summary(res, times):
+    from picoface.evaluate import to_json
+
+    out = _figures(res)
+    out.update(ms_median=float(np.median(times) * 1000) if times else None,
+               ms_mean=float(np.mean(times) * 1000) if times else None)
+    out["regimes"] = to_json(res.get("regimes"))
+    key = "centroid" if out["metric"] == "centroid" else "0.5"
+    out["recall_by_size"] = [{k: b.get(k) for k in ("bucket", "lo", "hi", "faces", "found_any_score",
+                                                    "recall_any_score")}
+                             for b in res["results"].get(key, {}).get("recall_by_size", [])]
     return out

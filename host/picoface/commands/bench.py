@@ -11,7 +11,20 @@ def add_arguments(parser):
     parser.add_argument("--min-size", type=float, default=20.0,
                         help="faces smaller than this (px, see --size-rule) are ignored (default 20)")
     parser.add_argument("--size-rule", choices=("geomean", "min-side"), default="min-side",
-                        help="face size for --min-size: min(w, h) (default; the protocol of the issue's reference figures) or sqrt(w*h) (as picoface eval)")
+                        help="face size for --min-size: min(w, h) (default; the protocol of the issue's reference "
+                             "figures) or sqrt(w*h)")
+    parser.add_argument("--framing", choices=("letterbox", "stretch"), default=None,
+                        help="photo -> camera frame: letterbox (default; photos padded to 4:3 with black bars before "
+                             "a detector sees them) or stretch (photos as they are); for --close-data holdout the "
+                             "default is its config's data.val_framing")
+    parser.add_argument("--close-data", default=None, metavar="SPEC",
+                        help="close-range set run in the same bench: 'holdout' (the photos --config holds out of "
+                             "training) or a dataset folder (default: holdout of "
+                             "models/picoface_k210_320x240/train.yaml when it and ../shared are here)")
+    parser.add_argument("--config", default=None, metavar="TRAIN.yaml",
+                        help="training config of --close-data holdout "
+                             "(default models/picoface_k210_320x240/train.yaml)")
+    parser.add_argument("--no-close", action="store_true", help="no close-range set")
     parser.add_argument("--models", nargs="*", default=None, metavar="PATH",
                         help="picoface model files or folders (default: the repo's models/*/)")
     parser.add_argument("--no-anchors", action="store_true", help="only picoface's models, no reference rows")
@@ -24,13 +37,34 @@ def add_arguments(parser):
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def close_choice(args):
+    """(spec, config) of the close-range set the arguments ask for, or None."""
+    from picoface.bench import CLOSE_CONFIG, default_close
+    from picoface.errors import PicofaceError
+
+    if args.no_close:
+        if args.close_data or args.config:
+            raise PicofaceError("--no-close with --close-data/--config", "drop one of them")
+        return None
+    if args.close_data is None:
+        if args.config:
+            return "holdout", Path(args.config)
+        return default_close()
+    if args.close_data == "holdout":
+        return "holdout", Path(args.config) if args.config else CLOSE_CONFIG
+    if args.config:
+        raise PicofaceError("--config is for --close-data holdout", "drop --config")
+    return args.close_data, None
+
+
 def run(args):
     from picoface.bench import REFERENCE, all_rows, run_bench
-    from picoface.bench.report import text_table
+    from picoface.bench.report import close_rows, text_table
     from picoface.errors import PicofaceError
 
     if args.limit is not None and args.limit < 1:
         raise PicofaceError("--limit must be at least 1", "give a positive number of images")
+    close = close_choice(args)
     rows = all_rows(args.anchors, args.models, use_anchors=not args.no_anchors)
     if args.list:
         for r in rows:
@@ -42,8 +76,14 @@ def run(args):
     results, table = run_bench(Path(args.out), data=args.data, only=args.only, limit=args.limit,
                                min_size=args.min_size, reference=args.reference or REFERENCE,
                                progress=not args.no_progress, debug=getattr(args, "debug", False), rows=rows,
-                               size_rule=args.size_rule)
+                               size_rule=args.size_rule, framing=args.framing or "letterbox", close=close,
+                               close_framing=args.framing)
     print(text_table(table))
     print()
+    crows = close_rows(results)
+    if crows:
+        print("close range (%s):" % close[0])
+        print(text_table(crows))
+        print()
     print("wrote %s, %s, %s" % tuple(str(Path(args.out) / n) for n in ("bench.md", "bench.png", "bench.json")))
     return 0

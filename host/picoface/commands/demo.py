@@ -89,11 +89,12 @@ def stop_board(proc, grace=10.0):
 def run(args):
     from picoface import monitor as mon
     from picoface.boards import load_board
-    from picoface.commands.sim import resolve_model
+    from picoface.commands.sim import check_limits, resolve_model
     from picoface.transport import Transport
 
     board = load_board(args.board)
-    resolve_model(board, args.model)  # fail fast, with the how-to-get-a-model hint
+    model, contract = resolve_model(board, args.model)  # fail fast, with the how-to-get-a-model hint
+    check_limits(board, model, contract)                # and before the board starts: firmware limits
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_path = Path(args.log or Path("build") / "demo" / ("demo-%s.jsonl" % stamp))
     capture_path = log_path.with_suffix(".log")

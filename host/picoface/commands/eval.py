@@ -1,5 +1,8 @@
-"""picoface eval MODEL --data SPEC: AP, PR curve and recall by face size of a model.
+"""picoface eval MODEL --data SPEC: AP, PR curve, recall by face size and AP by regime of a model.
 
+Each photo is framed as the QVGA camera would frame the scene (``--framing``) before the model
+sees it; faces under the size rule (``--size-rule``, ``--min-size``: the bench's defaults) are
+ignore regions. ``--data holdout``: the val mix of a training config (``picoface.train.val``).
 Writes results.json, pr.png and summary.md into --out (atomically) and prints a short table.
 """
 
@@ -7,17 +10,30 @@ import json
 import sys
 from pathlib import Path
 
+from picoface.data.loader import SIZE_RULES
 from picoface.errors import PicofaceError
+from picoface.evaluate.regimes import FRAMINGS
 
 
 def add_arguments(p):
-    p.add_argument("model", help="model file: .keras, .tflite (float or int8) or .kmodel (v3)")
+    p.add_argument("model", help="model file: .keras, .tflite (float or int8) or .kmodel (v3), or a model folder "
+                                 "(the artifact its model.json names)")
     p.add_argument("--data", required=True, metavar="SPEC",
                    help="dataset (folder with annotations.jsonl, WIDER txt, VOC/YOLO folder, COCO json, "
-                        "or a shared set name such as widerface_val)")
+                        "or a shared set name such as widerface_val), or 'holdout': the photos a training "
+                        "config holds out of training (its data.holdout), as its val sees them")
+    p.add_argument("--config", metavar="TRAIN.yaml",
+                   help="training config of --data holdout (default: train.yaml in the model's folder)")
     p.add_argument("--iou", type=float, nargs="+", default=[0.5, 0.3], help="IoU thresholds (default 0.5 0.3)")
-    p.add_argument("--min-size", type=float, default=20.0,
-                   help="faces smaller than this (px, sqrt(w*h)) become ignore regions (default 20)")
+    p.add_argument("--framing", choices=FRAMINGS, default=None,
+                   help="photo -> camera frame: letterbox (default; a photo whose aspect is not 4:3 is padded "
+                        "to 4:3 with black bars, boxes shifted with it) or stretch (the photo as it is). "
+                        "With --data holdout the default is the config's data.val_framing")
+    p.add_argument("--size-rule", choices=SIZE_RULES, default="min-side",
+                   help="face size for --min-size: min(w, h) (default, as picoface bench) or sqrt(w*h)")
+    p.add_argument("--min-size", type=float, default=None,
+                   help="faces smaller than this (px, see --size-rule) become ignore regions (default 20, as "
+                        "picoface bench; with --data holdout none: its faces under 12 camera px are ignored)")
     p.add_argument("--fddb-box", choices=("bbox", "csem"), default="bbox",
                    help="FDDB ellipse -> box: tight bounding box or the CSEM paper's square box")
     p.add_argument("--out", help="output folder (default: ./eval-<model name>)")
@@ -43,32 +59,62 @@ def add_arguments(p):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def model_file(path):
+    """The artifact to evaluate: ``path`` itself, or for a model folder the file its model.json names."""
+    p = Path(path)
+    if p.is_dir():
+        from picoface.contract import load_contract
+
+        if not (p / "model.json").is_file():
+            raise PicofaceError("model folder %s has no model.json" % p, "give the model file itself")
+        p = p / load_contract(p / "model.json")["file"]
+    if not p.is_file():
+        raise PicofaceError("model not found: %s" % p, "give the path of a .keras, .tflite or .kmodel file or of a "
+                                                       "model folder")
+    return p
+
+
+def train_config(model, config=None):
+    """The training config for --data holdout: ``config``, else train.yaml beside the model."""
+    if config is not None:
+        return Path(config)
+    p = Path(model).parent / "train.yaml"
+    if not p.is_file():
+        raise PicofaceError("--data holdout needs the training config whose held-out photos to use, and %s has "
+                            "no train.yaml" % Path(model).parent,
+                            "pass --config TRAIN.yaml (e.g. models/picoface_k210_320x240/train.yaml)")
+    return p
+
+
 def run(args):
     from picoface.atomic import write_text
-    from picoface.data import apply_min_size, load_dataset
+    from picoface.data import apply_min_size
     from picoface.detectors import open_model
     from picoface.evaluate import evaluate, plot_pr, to_json
+    from picoface.evaluate.regimes import sample_image
     from picoface.evaluate.report import markdown, summary_table
+    from picoface.evaluate.sets import HOLDOUT, camera_set, holdout_set
 
-    model = Path(args.model)
-    if not model.is_file():
-        raise PicofaceError("model not found: %s" % model, "give the path of a .keras, .tflite or .kmodel file")
+    model = model_file(args.model)
     if args.limit is not None and args.limit < 1:
         raise PicofaceError("--limit must be >= 1", "drop --limit to evaluate every image")
     if any(not 0 < t <= 1 for t in args.iou):
         raise PicofaceError("IoU thresholds must be in (0, 1], got %s" % args.iou, "e.g. --iou 0.5 0.3")
     others = [_load_results(p) for p in args.compare]
-    samples = load_dataset(args.data, fddb_box=args.fddb_box)
-    apply_min_size(samples, args.min_size)
-    if args.limit:
-        samples = samples[:args.limit]
+    if args.data == HOLDOUT:
+        # the val mix of a training config: its own size rule (faces under 12 camera px ignored)
+        es = holdout_set(train_config(model, args.config), args.framing, args.limit)
+        min_size = args.min_size
+        apply_min_size(es.samples, min_size, args.size_rule)
+    else:
+        if args.config:
+            raise PicofaceError("--config is for --data holdout", "drop --config, or pass --data holdout")
+        min_size = 20.0 if args.min_size is None else args.min_size
+        es = camera_set(args.data, args.framing or "letterbox", min_size, args.size_rule, args.limit,
+                        fddb_box=args.fddb_box)
+    samples, images = es.samples, es.images
     if not samples:
         raise PicofaceError("dataset %s has no images" % args.data, "check the dataset")
-    missing = [s for s in samples if not s.image_path.is_file()]
-    if missing:
-        raise PicofaceError("%d of %d images of %s are missing (e.g. %s)" % (len(missing), len(samples), args.data,
-                                                                             missing[0].image_path),
-                            "evaluation needs the photos: put them in place or pick a dataset with images")
     reference = None
     if args.against:
         if not Path(args.against).is_file():
@@ -78,8 +124,12 @@ def run(args):
     det = open_model(model, preset=args.preset, anchors=args.anchors, grid=args.grid, fit=args.fit,
                      threshold=args.threshold, name=args.name,
                      **({"num_threads": args.threads} if model.suffix.lower() == ".tflite" else {}))
-    res = evaluate(det, samples, iou=tuple(args.iou), progress=not args.no_progress, score_threshold=args.score)
-    res.update(model=str(model), data=str(args.data), min_size=args.min_size, limit=args.limit)
+    res = evaluate(det, samples, iou=tuple(args.iou), progress=not args.no_progress, score_threshold=args.score,
+                   images=images)
+    res.update(model=str(model), data=str(args.data), min_size=min_size, size_rule=args.size_rule,
+               framing=es.framing, limit=args.limit)
+    if es.note:
+        res.update(config=es.info.get("config"), data_note=es.note)
     if reference is not None:
         from picoface.evaluate import quant
 
@@ -95,7 +145,8 @@ def run(args):
 
         n = min(args.examples, len(samples))
         thr = res.get("score_threshold") or 0.0
-        grid_png(samples[:n], out / "examples.png", detections=res["_detections"][:n], min_score=thr)
+        shown = images[:n] if images is not None else [sample_image(s) for s in samples[:n]]
+        grid_png(samples[:n], out / "examples.png", detections=res["_detections"][:n], min_score=thr, images=shown)
         md += "\nFirst %d images: faces green, ignore regions grey, detections with score >= %g red.\n\n" \
               "![examples](examples.png)\n" % (n, thr)
         written.append(out / "examples.png")

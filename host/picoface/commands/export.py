@@ -13,7 +13,8 @@ def add_arguments(parser):
     parser.add_argument("model", help="trained .keras model, or a folder with best.keras / picoface.keras")
     parser.add_argument("--format", action="append", choices=["tflite-int8", "tflite-float"], dest="formats",
                         help="artifact(s) to write (repeatable; default: the config's export.formats)")
-    parser.add_argument("--board", default=None, help="check the int8 model against this board's budget")
+    parser.add_argument("--board", default=None, help="check the model against this board's budget and the "
+                        "limits of its firmware families (default: the config's export.board)")
     parser.add_argument("--calib", default=None, help="folder of photos or a dataset for int8 calibration "
                         "(default: the training sets)")
     parser.add_argument("--out", required=True, help="output folder")
@@ -41,6 +42,21 @@ def _find_model(p):
     return p
 
 
+def _check_firmware(board_name, cfg, size, formats, model):
+    """Refuse, before anything slow, a head the board's firmware families cannot decode
+    (picoface.firmware): the grid at the export size, the anchors and classes of the config."""
+    if not board_name:
+        return
+    from picoface import firmware
+    from picoface.boards import load_board
+
+    w, h = size or (cfg.input.w, cfg.input.h)
+    firmware.check_board(load_board(board_name), grid_w=w // cfg.model.stride, grid_h=h // cfg.model.stride,
+                         anchors=cfg.model.anchors, classes=cfg.model.classes, layout="NHWC",
+                         dtype="int8" if "tflite-int8" in formats else "float32",
+                         subject="model %s exported at %dx%d" % (model.name, w, h))
+
+
 def run(args):
     import os
 
@@ -58,11 +74,6 @@ def run(args):
     if cfg_path is None:
         raise PicofaceError("no training config beside %s" % model, "pass --config")
     cfg = load_config(cfg_path)
-    from picoface.train.val import load_valset
-
-    valset = load_valset(cfg, args.val)
-    from picoface.export.shipping import export_model
-
     size = None
     if args.input:
         try:
@@ -70,6 +81,13 @@ def run(args):
             assert len(size) == 2
         except (ValueError, AssertionError):
             raise PicofaceError("--input %r is not WxH" % args.input, "write e.g. --input 208x160") from None
+    _check_firmware(args.board if args.board is not None else cfg.export.board, cfg, size,
+                    args.formats or cfg.export.formats, model)
+    from picoface.train.val import load_valset
+
+    valset = load_valset(cfg, args.val)
+    from picoface.export.shipping import export_model
+
     s = export_model(model, cfg, args.out, formats=args.formats, board=args.board, calib=args.calib,
                      valset=valset, parity_tolerance=args.tolerance, input_size=size,
                      progress=True)

@@ -10,19 +10,20 @@ from picoface.errors import PicofaceError
 # model.json beside it and no --anchors were given.
 MAIXPY_FACE_ANCHORS = [1.889, 2.5245, 2.9465, 3.94056, 3.99987, 5.3658, 5.155437, 6.92275, 6.718375, 9.01025]
 
-_EXPORT = "picoface.kmodel.export"
+# subcommand -> (module with add_arguments_<name> and run_<name>, help)
 _DELEGATED = {
-    "convert": "compile a trained model to kmodel v3 (nncase 1.9 + v5->v3 transcoding)",
-    "verify": "compare a kmodel's emulated outputs with its float model on images",
-    "pack": "build a .kfpkg for kflash (model at the board's flash address)",
+    "convert": ("picoface.kmodel.convert", "compile a trained model to kmodel v3 (nncase 1.9 + v5->v3 transcoding)"),
+    "verify": ("picoface.kmodel.verify", "compare a kmodel's emulated outputs with its float model on images"),
+    "pack": ("picoface.kmodel.pack", "build a .kfpkg for kflash (model at the board's flash address)"),
 }
 
 
-def _export_module():
+def _delegate_module(name):
+    module = _DELEGATED[name][0]
     try:
-        return importlib.import_module(_EXPORT)
+        return importlib.import_module(module)
     except ModuleNotFoundError as e:
-        if e.name == _EXPORT:
+        if e.name == module:
             return None
         raise
 
@@ -49,11 +50,11 @@ def add_arguments(p):
     sp.add_argument("--out", default=None, help="write the image with the boxes drawn to this PNG")
     sp.add_argument("--json", action="store_true", help="print detections as JSON")
 
-    export = _export_module()
-    for name, help_text in _DELEGATED.items():
+    for name, (_, help_text) in _DELEGATED.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
-        if export is not None:
-            getattr(export, "add_arguments_" + name)(sp)
+        module = _delegate_module(name)
+        if module is not None:
+            getattr(module, "add_arguments_" + name)(sp)
 
 
 def run(args):
@@ -63,10 +64,10 @@ def run(args):
     if cmd == "run":
         return _run(args)
     if cmd in _DELEGATED:
-        export = _export_module()
-        if export is None:
+        module = _delegate_module(cmd)
+        if module is None:
             raise PicofaceError("`picoface kmodel %s` is not available in this build" % cmd, "update picoface")
-        return getattr(export, "run_" + cmd)(args)
+        return getattr(module, "run_" + cmd)(args)
     raise PicofaceError("missing subcommand", "use one of: info, run, convert, verify, pack (see --help)")
 
 

@@ -8,11 +8,16 @@ attach), or a pyserial URL / device path (socket://host:port, rfc2217://..., /de
 Model: --model, else the board's shipped model from models/ (model.json); on K210 boards a
 shipped TFLite with the right input size stands in for the kmodel (the simulated KPU runs it)
 when no kmodel is shipped. Without any, the command stops with a PicofaceError that says how
-to get one (`make train`, or --model).
+to get one (`make train`, or --model). A model that breaks a static limit of the simulated
+firmware (boards/firmware.toml: region boxes, anchors, output size) is refused before the board
+starts (``check_limits``), as `kmodel pack` and `flash` refuse it; a limit the fake firmware hits
+while running (e.g. more than 10 run_yolo2 results) stops the run with a PicofaceError.
 """
 
+import struct
 import sys
 import time
+from pathlib import Path
 
 from picoface.errors import PicofaceError
 
@@ -97,6 +102,34 @@ def resolve_model(board, model):
     return resolve(board, model, allow_standin=True)
 
 
+def check_limits(board, model, contract, firmware=None):
+    """Raise PicofaceError when ``model`` breaks a static limit of the firmware family the board is
+    simulated with (``firmware``: family[/generation], default the board's first): a v3 kmodel by
+    its real output (picoface.kmodel.budget.check_firmware), anything else by its model.json. Bytes
+    that are no v3 kmodel are left to the simulated loader, which rejects them as the board does."""
+    from picoface import firmware as limits
+    from picoface.sim.runner import parse_firmware
+
+    family, _ = parse_firmware(board, firmware)
+    model = Path(model)
+    subject = "model %s" % model.name
+    if model.suffix.lower() == ".kmodel":
+        from picoface.kmodel import budget, detect_version
+
+        data = model.read_bytes()
+        try:
+            facts = budget.facts(data) if detect_version(data) == 3 else None
+        except (PicofaceError, ValueError, IndexError, struct.error):
+            facts = None
+        if facts is not None and facts["output"]:
+            budget.check_firmware(facts, board, contract, families=[family], subject=subject)
+        return family
+    det = limits.detector_from_contract(contract)
+    if det is not None:
+        limits.check_board(board, families=[family], subject=subject, **det)
+    return family
+
+
 def simulate(board, source="builtin", model=None, frames=None, serial=None, firmware=None, show=False,
              lcd_dir=None, pace=0.0, seed=0, contract=None):
     """Run the app once; returns (summary dict, wall seconds, frames seen by the camera)."""
@@ -125,6 +158,7 @@ def run(args):
     model, contract = resolve_model(board, args.model)
     if args.frames is not None and args.frames <= 0:
         raise PicofaceError("--frames must be positive", "e.g. --frames 100")
+    check_limits(board, model, contract, args.firmware)
 
     def announce(text):
         print(text, flush=True)  # stdout: `picoface demo` and scripts read the pty path from here
@@ -146,4 +180,7 @@ def run(args):
     if summary.get("traceback"):
         print(summary["traceback"], file=sys.stderr)
         return 1
+    fault = summary.get("fault")
+    if fault:
+        raise PicofaceError("the simulated board stopped: %s" % fault["text"], fault["todo"] or "see docs/firmware.md")
     return 0

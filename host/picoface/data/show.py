@@ -7,14 +7,15 @@ GREY = (150, 150, 150)
 RED = (235, 40, 40)
 
 
-def draw_sample(sample, tile=256, detections=None, min_score=0.0):
+def draw_sample(sample, tile=256, detections=None, min_score=0.0, image=None):
     """The sample's image scaled to fit ``tile`` x ``tile`` with its boxes drawn (RGB uint8):
-    faces green, ignore regions grey, and ``detections`` ((N, 5), score >= min_score) red."""
+    faces green, ignore regions grey, and ``detections`` ((N, 5), score >= min_score) red.
+    ``image``: the image the boxes refer to (default: the sample's photo read from disk)."""
     import cv2
 
     from picoface.data.images import read_image
 
-    img = read_image(sample.image_path)
+    img = read_image(sample.image_path) if image is None else image
     h, w = img.shape[:2]
     k = tile / max(w, h)
     img = cv2.resize(img, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
@@ -38,15 +39,17 @@ def draw_sample(sample, tile=256, detections=None, min_score=0.0):
     return canvas
 
 
-def grid_png(samples, png, cols=4, tile=256, detections=None, min_score=0.0):
+def grid_png(samples, png, cols=4, tile=256, detections=None, min_score=0.0, images=None):
     """Write a grid of the samples to ``png`` atomically; returns its (h, w).
-    ``detections``: optional list (one (N, 5) array per sample) drawn in red."""
+    ``detections``: optional list (one (N, 5) array per sample) drawn in red; ``images``: the
+    images the boxes refer to, one per sample (default: the photos read from disk)."""
     import cv2
 
     from picoface.atomic import write_bytes
 
     dets = detections if detections is not None else [None] * len(samples)
-    tiles = [draw_sample(s, tile, d, min_score) for s, d in zip(samples, dets)]
+    imgs = images if images is not None else [None] * len(samples)
+    tiles = [draw_sample(s, tile, d, min_score, im) for s, d, im in zip(samples, dets, imgs)]
     if not tiles:
         tiles = [np.zeros((tile, tile, 3), np.uint8)]
     cols = max(1, min(cols, len(tiles)))

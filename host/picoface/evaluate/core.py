@@ -12,9 +12,12 @@ from picoface.evaluate.ap import match_centroids, match_image, pr_curve, voc_ap
 MAX_PR_POINTS = 400  # PR arrays kept in results (subsampled evenly; the AP uses every point)
 
 
-def run_detector(detector, samples, progress=True):
-    """detector.detect on every sample's image -> (list of float32 (N,5), seconds per image)."""
-    from picoface.data.images import read_image
+def run_detector(detector, samples, progress=True, images=None):
+    """detector.detect on every sample's image -> (list of float32 (N,5), seconds per image).
+
+    The image is the sample's photo framed as its ``meta["framing"]`` records
+    (``regimes.sample_image``), or ``images[i]`` when given (images as the detector is to see them)."""
+    from picoface.evaluate.regimes import sample_image
 
     it = samples
     if progress:
@@ -23,8 +26,8 @@ def run_detector(detector, samples, progress=True):
         it = tqdm(samples, desc="eval %s" % getattr(detector, "name", "model"), unit="img",
                   file=sys.stderr, leave=False)
     out, spent = [], 0.0
-    for s in it:
-        img = read_image(s.image_path)
+    for i, s in enumerate(it):
+        img = sample_image(s) if images is None else images[i]
         t = time.perf_counter()
         d = np.asarray(detector.detect(img), np.float32).reshape(-1, 5)
         spent += time.perf_counter() - t
@@ -124,16 +127,23 @@ def score(detections, samples, iou=(0.5, 0.3), kind="box", score_threshold=None)
     }
 
 
-def evaluate(detector, samples, iou=(0.5, 0.3), progress=True, score_threshold=None):
+def evaluate(detector, samples, iou=(0.5, 0.3), progress=True, score_threshold=None, images=None):
     """Run ``detector`` on ``samples`` and score it (ARCHITECTURE section 9).
 
     ``score_threshold``: the deployment threshold for the "at threshold" point and recall by
-    size (default: the detector's ``deploy_threshold`` attribute when it has one)."""
+    size (default: the detector's ``deploy_threshold`` attribute when it has one). ``images``:
+    the images the detector sees, one per sample (default: read, and framed as each sample's
+    ``meta["framing"]`` says). Box detectors also get "regimes": far / mid / close AP and the
+    operating point at each IoU (``picoface.evaluate.regimes``; sizes in camera pixels)."""
+    from picoface.evaluate.regimes import score_ious
+
     if score_threshold is None:
         score_threshold = getattr(detector, "deploy_threshold", None)
     kind = getattr(detector, "kind", "box")
-    dets, sec = run_detector(detector, samples, progress=progress)
+    dets, sec = run_detector(detector, samples, progress=progress, images=images)
     res = score(dets, samples, iou=iou, kind=kind, score_threshold=score_threshold)
+    if kind != "centroid":
+        res["regimes"] = score_ious(dets, samples, iou, score_threshold)
     res["detector"] = {"name": getattr(detector, "name", "detector"), "kind": kind,
                        "bytes": getattr(detector, "bytes", None), "macs": getattr(detector, "macs", None)}
     res["ms_per_image"] = round(sec * 1000, 3)

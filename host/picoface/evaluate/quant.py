@@ -35,8 +35,9 @@ def _channels(flat, det):
 
 
 def collect(float_det, quant_det, samples, progress=True):
-    """[(float output, quantised output, fit)] per sample (flat float32 arrays)."""
-    from picoface.data.images import read_image
+    """[(float output, quantised output, fit)] per sample (flat float32 arrays); each sample's image
+    framed as the sample records (``regimes.sample_image``)."""
+    from picoface.evaluate.regimes import sample_image
 
     it = samples
     if progress:
@@ -45,7 +46,7 @@ def collect(float_det, quant_det, samples, progress=True):
         it = tqdm(samples, desc="float and quantised outputs", unit="img", file=sys.stderr, leave=False)
     outs = []
     for s in it:
-        img = read_image(s.image_path)
+        img = sample_image(s)
         fo, fit = float_det.raw(img)
         qo, _ = quant_det.raw(img)
         if not outs:

@@ -69,6 +69,51 @@ def frame_sample(sample, framing="letterbox", camera=CAMERA):
     return s
 
 
+def frame_samples(samples, framing="letterbox", camera=CAMERA):
+    """``frame_sample`` of every sample, each photo's size read from its file's header (an
+    annotation's width and height may be missing or not the file's)."""
+    import copy
+
+    from picoface.data.images import image_size
+
+    out = []
+    for s in samples:
+        size = image_size(s.image_path)
+        if size and tuple(size) != (s.width, s.height):
+            s = copy.copy(s)
+            s.width, s.height = int(size[0]), int(size[1])
+        out.append(frame_sample(s, framing, camera))
+    return out
+
+
+def sample_image(sample, camera=CAMERA):
+    """The image a detector sees for ``sample``: its photo, framed as ``sample.meta["framing"]``
+    records (the photo itself for a sample that was not framed)."""
+    from picoface.data.images import read_image
+    from picoface.errors import PicofaceError
+
+    img = read_image(sample.image_path)
+    f = sample.meta.get("framing")
+    if not f:
+        return img
+    out, pad = frame_image(img, f["mode"], camera)
+    if list(pad) != list(f["pad"]) or [out.shape[1], out.shape[0]] != list(f["size"]):
+        raise PicofaceError("%s is %dx%d, not the size its sample was framed for" % (
+            sample.image_path, img.shape[1], img.shape[0]), "frame samples with regimes.frame_samples, which "
+                            "reads the sizes from the image files")
+    return out
+
+
+def ignore_under(samples, lo=REGIMES[0][1]):
+    """Move the faces of framed samples whose shorter side is under ``lo`` camera pixels (default:
+    the far regime's lower bound) to the ignore regions, in place; returns the samples."""
+    from picoface.data.sample import move_to_ignore
+
+    for s in samples:
+        move_to_ignore(s, camera_px(s.boxes, camera_scale(s)) < lo)
+    return samples
+
+
 def camera_scale(sample, camera=CAMERA):
     """Camera pixels per image pixel of a (framed) sample."""
     f = sample.meta.get("framing")
@@ -144,6 +189,11 @@ def score_regimes(detections, samples, iou_thr=0.5, threshold=None, regimes=REGI
     return out
 
 
+def score_ious(detections, samples, ious=(0.5, 0.3), threshold=None, regimes=REGIMES):
+    """``score_regimes`` at each IoU -> {"0.5": {...}, "0.3": {...}} (keys as ``picoface.evaluate.score``)."""
+    return {"%g" % t: score_regimes(detections, samples, float(t), threshold, regimes) for t in ious}
+
+
 def best_threshold(detections, samples, iou_thr=0.5, regimes=REGIMES, candidates=None):
     """The score threshold that maximises the mean F1 over the regimes that have faces -> (threshold,
     mean F1). Every regime counts alike, whatever its number of faces (a val mix of many far faces
@@ -154,9 +204,9 @@ def best_threshold(detections, samples, iou_thr=0.5, regimes=REGIMES, candidates
         return None, 0.0
     if candidates is None:
         allsc = np.concatenate([p[0] for p in per])
-        candidates = np.unique(np.round(allsc[allsc > 0], 3))
+        candidates = np.unique(allsc[allsc > 0])   # the detections' own scores: each is a step of the curve
         if len(candidates) > 400:
-            candidates = np.quantile(candidates, np.linspace(0, 1, 400))
+            candidates = candidates[np.unique(np.linspace(0, len(candidates) - 1, 400).round().astype(int))]
     best, best_f = None, -1.0
     for t in candidates:
         f = float(np.mean([point_at(sc, lb, n, t)["f1"] for sc, lb, n in per]))

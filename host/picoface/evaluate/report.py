@@ -5,6 +5,74 @@ def _f(v, fmt="%.3f"):
     return "—" if v is None else fmt % v
 
 
+def size_rule_text(min_size, rule):
+    """How faces under the size rule were treated (one phrase), or None without a rule."""
+    if not min_size:
+        return None
+    if rule == "min-side":
+        return "faces whose width or height is under %g px are ignore regions" % min_size
+    return "faces smaller than %g px (sqrt(w*h)) are ignore regions" % min_size
+
+
+def _range(row):
+    return ">=%g" % row["lo"] if row.get("hi") is None else "%g-%g" % (row["lo"], row["hi"])
+
+
+def regime_rows(res):
+    """The regime table of ``evaluate`` results as rows of strings (header first), or None (centroid
+    detectors, no regimes). AP at every IoU; precision / recall / F1 at the deployed score at the
+    first IoU."""
+    reg = res.get("regimes")
+    if not reg:
+        return None
+    keys = list(reg)
+    first = reg[keys[0]]
+    thr = res.get("score_threshold")
+    head = ["regime", "camera px", "faces"] + ["AP@%s" % k for k in keys]
+    if thr is not None:
+        head += ["P@%g" % thr, "R@%g" % thr, "F1@%g" % thr]
+    rows = [head]
+    for name, row in first.items():
+        if name == "mean_ap":
+            continue
+        cells = [name, _range(row), "%d" % row["faces"]] + [_f(reg[k][name]["ap"]) for k in keys]
+        if thr is not None:
+            at = row.get("at_threshold") if row["faces"] else None
+            cells += [_f((at or {}).get(k)) for k in ("precision", "recall", "f1")]
+        rows.append(cells)
+    mean = ["mean", "", ""] + [_f(reg[k].get("mean_ap")) for k in keys]
+    rows.append(mean + [""] * (len(head) - len(mean)))
+    return rows
+
+
+def outside_regimes(res):
+    """Scored faces that fall in no regime (under the far regime's lower bound)."""
+    reg = res.get("regimes")
+    if not reg:
+        return 0
+    first = next(iter(reg.values()))
+    return res["counts"]["faces"] - sum(r["faces"] for k, r in first.items() if k != "mean_ap")
+
+
+def regime_note(res):
+    """How the regime sizes were measured (framing), in a few sentences."""
+    f = res.get("framing") or "letterbox"
+    how = "padded to the camera's 4:3 with black bars" if f == "letterbox" else "left at its own aspect"
+    iou = next(iter(res.get("regimes") or {"0.5": None}))
+    n = outside_regimes(res)
+    return ("Face size = shorter side in camera pixels (each photo %s, then scaled to 320 px wide, as "
+            "the QVGA camera would frame the scene). A regime's AP counts its own faces only: the other "
+            "faces are ignore regions and a false positive whose size lies outside the regime is left "
+            "out. Precision / recall / F1 at the deployed score, IoU %s.%s" % (
+                how, iou, " %d scored faces are under 12 camera px, in no regime." % n if n else ""))
+
+
+def _text(rows):
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+                     for r in rows)
+
+
 def summary_table(res):
     """A few plain-text lines for the console."""
     d = res.get("detector", {})
@@ -17,6 +85,12 @@ def summary_table(res):
         at = r.get("at_threshold", {})
         lines.append("%-34s %7s %7s %7s %7s" % (r["label"], _f(r["ap"]), _f(r["recall_max"]),
                                                  _f(at.get("precision")), _f(at.get("recall"))))
+    rows = regime_rows(res)
+    if rows:
+        n = outside_regimes(res)
+        lines += ["", "by regime (face size = shorter side in camera px, photos framed: %s%s)"
+                  % (res.get("framing") or "letterbox", "; %d faces under 12 px in none" % n if n else ""),
+                  _text(rows)]
     return "\n".join(lines)
 
 
@@ -36,8 +110,15 @@ def markdown(res, data_spec=None, png_name="pr.png"):
         out.append("- data: `%s`" % data_spec)
     out.append("- %d images, %d faces, %d ignore regions (invalid/small faces, don't-care areas), %d detections"
                % (c["images"], c["faces"], c["ignored"], c["detections"]))
-    if res.get("min_size"):
-        out.append("- faces smaller than %g px (sqrt(w*h)) are ignore regions" % res["min_size"])
+    rule = size_rule_text(res.get("min_size"), res.get("size_rule", "geomean"))
+    if rule:
+        out.append("- " + rule)
+    if res.get("framing"):
+        out.append("- framing: %s (%s)" % (res["framing"], "each photo padded to the camera's 4:3 with black bars, "
+                                                         "boxes shifted with it" if res["framing"] == "letterbox"
+                                                         else "photos at their own aspect"))
+    if res.get("data_note"):
+        out.append("- " + res["data_note"])
     thr = res.get("score_threshold")
     out += ["", "| metric | AP | max recall | best F1 (score) | precision / recall at score %s |" % _f(thr, "%g"),
             "|---|---:|---:|---|---|"]
@@ -51,6 +132,11 @@ def markdown(res, data_spec=None, png_name="pr.png"):
     if res["metric"] == "centroid":
         out += ["", "Centroid metric: a detection is a hit when its centre falls inside a face box "
                     "(each face once); not comparable with box AP."]
+    reg = regime_rows(res)
+    if reg:
+        out += ["", "## By regime", "", regime_note(res), "", "| " + " | ".join(reg[0]) + " |",
+                "|---|---|" + "---:|" * (len(reg[0]) - 2)]
+        out += ["| " + " | ".join(r) + " |" for r in reg[1:]]
     first = next(iter(res["results"].values()))
     out += ["", "Recall by face size (%s; face size = sqrt(w*h) in image pixels):" % first["label"], "",
             "| face size px | faces | recall, any score | recall at score >= %s |" % _f(thr, "%g"),

@@ -85,6 +85,51 @@ def _start_lines(cfg):
     return lines
 
 
+def _fmt(v, nd=3):
+    return ("%%.%df" % nd) % v if isinstance(v, (int, float)) else "n/a"
+
+
+def _regime_lines(cfg, s, par, result):
+    """The val mix (photos held out of training) and the figures per regime at the deployed score."""
+    vm = s.get("val_mix") or {}
+    sets = ", ".join("%s %d %% (%s photos)" % (k, round(100 * v), vm.get("images", {}).get(k, "?"))
+                     for k, v in sorted(cfg.data.holdout.items()))
+    lines = [
+        "Validation mix (`data.val: holdout`): the photos of %s held out of training, chosen by a hash of "
+        "the file name (`picoface.data.holdout`, the same on every machine and run); each is framed as a QVGA "
+        "camera frames the scene (`data.val_framing: %s`: padded to 4:3), its boxes mapped to WIDER's "
+        "convention (`data.box_adjust`), faces under 12 camera pixels ignored. No bench image is in it. "
+        "The best epoch is the one with the best mean AP@0.5 of the three regimes, and the deployed score "
+        "threshold the one with the best mean F1 of the regimes (int8 TFLite): every regime counts alike."
+        % (sets, cfg.data.val_framing),
+        "",
+        "Regimes by a face's shorter side in camera pixels (320x240): far 12-40, mid 40-100, close >= 100. "
+        "Measured at export on the TFLite models with the device's preprocessing; P / R / F1 at the "
+        "deployed score %s:" % _fmt(par.get("deployed_score")),
+        "",
+        "| regime | faces | AP@0.5 float | AP@0.5 int8 | AP@0.3 int8 | P / R / F1 @0.5 int8 | P / R / F1 @0.3 int8 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    rf = (par.get("regimes_float") or {}).get("0.5", {})
+    rq = (par.get("regimes_int8") or {}).get("0.5", {})
+    rq3 = (par.get("regimes_int8") or {}).get("0.3", {})
+    for name in ("far", "mid", "close"):
+        q, q3 = rq.get(name) or {}, rq3.get(name) or {}
+        a, a3 = q.get("at_threshold") or {}, q3.get("at_threshold") or {}
+        lines.append("| %s | %s | %s | %s | %s | %s / %s / %s | %s / %s / %s |" % (
+            name, q.get("faces", "n/a"), _fmt((rf.get(name) or {}).get("ap")), _fmt(q.get("ap")), _fmt(q3.get("ap")),
+            _fmt(a.get("precision")), _fmt(a.get("recall")), _fmt(a.get("f1")),
+            _fmt(a3.get("precision")), _fmt(a3.get("recall")), _fmt(a3.get("f1"))))
+    lines += [
+        "| mean of the regimes | | %s | %s | %s | | |" % (_fmt(rf.get("mean_ap")), _fmt(rq.get("mean_ap")),
+                                                         _fmt(rq3.get("mean_ap"))),
+        "",
+        "Best val figure during training (Keras float, mean regime AP@0.5): %.4f at epoch %d. The bench "
+        "(`models/BENCH.md`) has widerface_val and the kmodel." % (result.best_ap, result.best_epoch),
+    ]
+    return lines
+
+
 def write_card(cfg, result, summary, out):
     s = summary or {}
     par = s.get("parity") or {}
@@ -149,24 +194,29 @@ def write_card(cfg, result, summary, out):
         lines.append("- before conversion the BN-folded net was fine-tuned %d epochs (%d steps, learning rate %g) with "
                      "int8 rounding in its forward pass (`export.qat_epochs`); `picoface.keras` is that net, "
                      "the TFLites and the kmodel are made from it" % (q["epochs"], q["steps"], cfg.export.qat_lr))
+    lines += ["", "## Accuracy", ""]
+    if par.get("metric") == "regimes":
+        lines += _regime_lines(cfg, s, par, result)
+    else:
+        lines += [
+            "AP@0.5 on `%s` (invalid faces and faces %s ignored), measured at export on the TFLite models "
+            "with the same preprocessing as the device:" % (cfg.data.val, _small_faces(cfg)),
+            "",
+            "| model | AP@0.5 |",
+            "|---|---|",
+            "| float TFLite | %s |" % par.get("ap_float", "n/a"),
+            "| int8 TFLite | %s |" % par.get("ap_int8", "n/a"),
+            "",
+            "Best val AP during training (Keras float): %.4f at epoch %d." % (result.best_ap, result.best_epoch),
+        ]
     lines += [
-        "",
-        "## Accuracy",
-        "",
-        "AP@0.5 on `%s` (invalid faces and faces %s ignored), measured at export on the TFLite models "
-        "with the same preprocessing as the device:" % (cfg.data.val, _small_faces(cfg)),
-        "",
-        "| model | AP@0.5 |",
-        "|---|---|",
-        "| float TFLite | %s |" % par.get("ap_float", "n/a"),
-        "| int8 TFLite | %s |" % par.get("ap_int8", "n/a"),
-        "",
-        "Best val AP during training (Keras float): %.4f at epoch %d." % (result.best_ap, result.best_epoch),
         "",
         "## Training",
         "",
-        "- data: %s (widerface_val is never trained on); per-source weights %s" % (
-            ", ".join(cfg.data.train), cfg.data.weights or "equal"),
+        "- data: %s (widerface_val is never trained on%s); per-source weights %s" % (
+            ", ".join(cfg.data.train),
+            "; the val photos of `data.holdout` are not trained on either" if cfg.data.holdout else "",
+            cfg.data.weights or "equal"),
     ]
     lines += _start_lines(cfg)
     lines += [

@@ -110,10 +110,11 @@ def finetune(cfg, folded, anchors, grid, calib_images, epochs, lr, cache=None, p
     import keras
     import tensorflow as tf
 
-    from picoface.train import pipeline
     from picoface.train.ema import WeightAverage
+    from picoface.train.feed import TrainData
     from picoface.train.loss import configured_loss
     from picoface.train.trainer import train_step
+    from picoface.train.trainset import load_train_cache
 
     if cfg.input.grayscale:
         raise PicofaceError("export.qat_epochs supports RGB models only", "set export.qat_epochs: 0")
@@ -122,8 +123,8 @@ def finetune(cfg, folded, anchors, grid, calib_images, epochs, lr, cache=None, p
         layer.trainable = layer.name not in frozen and layer.__class__.__name__ in CONV
     model = rounded_model(folded, ranges(folded, calib_images), cfg.export.clip_output)
     if cache is None:
-        cache = pipeline.load_train_cache(cfg, progress=progress, log=log)
-    data = pipeline.TrainData(cfg, cache, anchors, grid, seed=cfg.seed + 7919)
+        cache = load_train_cache(cfg, progress=progress, log=log)
+    data = TrainData(cfg, cache, anchors, grid, seed=cfg.seed + 7919)
     schedule = keras.optimizers.schedules.CosineDecay(float(lr), max(1, epochs * data.steps))
     opt = keras.optimizers.Adam(learning_rate=schedule, clipnorm=10.0)
     ema = WeightAverage(model.trainable_variables, 0.99)

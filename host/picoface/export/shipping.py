@@ -125,6 +125,7 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
     if (oshape[2], oshape[1]) != grid or oshape[3] != len(anchors) * (5 + cfg.model.classes):
         raise PicofaceError("model output %s does not match the config grid %s" % (oshape, grid),
                             "export with the config the model was trained with")
+    _check_firmware(cfg, board, grid, len(anchors), int(oshape[3]), formats, keras_path)
     calib_imgs = None
     if "tflite-int8" in formats or cfg.export.equalize or cfg.export.qat_epochs:
         calib_imgs = calibration_images(cfg, cfg.export.calib_images, seed=cfg.seed, calib=calib)
@@ -182,12 +183,19 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
     if valset is not None and "tflite-int8" in blobs:
         par = _parity_safe(blobs, anchors, valset, cfg, parity_tolerance, grid, macs)
         summary["parity"] = par
+        if getattr(valset, "metric", "ap") == "regimes":
+            summary["val_mix"] = {"images": {k: sum(1 for x in valset.samples if x.source == k)
+                                             for k in sorted(cfg.data.holdout)}}
         log("val AP@0.5 float %.4f, int8 %.4f (delta %+.4f)" % (par["ap_float"], par["ap_int8"], par["delta"]))
     score = cfg.export.score
     if score <= 0:
+        from picoface.export.parity import deployed_score
+
         auto = (par or {}).get("best_f1_score")
-        score = round(min(0.9, max(0.1, auto)), 3) if auto is not None else 0.5
-        log("deployed score threshold %.3f (%s)" % (score, "best F1 of int8 on val" if auto is not None else "default"))
+        score = deployed_score(auto)
+        log("deployed score threshold %.3f (%s)" % (score, "default" if auto is None else
+                                                      "best mean F1 of the regimes, int8 on val" if par.get("metric") == "regimes"
+                                                      else "best F1 of int8 on val"))
     summary["score_threshold"] = score
     kc = write_contract(out / "picoface.json",
                         _contract(cfg, "keras", FILES["keras"], anchors, kio, chash, grid, {"macs": macs}, score))
@@ -219,12 +227,26 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
     return summary
 
 
+def _check_firmware(cfg, board, grid, n_anchors, channels, formats, keras_path):
+    """Refuse a head the board's firmware cannot decode, before QAT and conversion (boards/firmware.toml)."""
+    from picoface import firmware
+    from picoface.boards import load_board
+
+    name = board if board is not None else cfg.export.board
+    if not name:
+        return
+    firmware.check_board(load_board(name), grid_w=grid[0], grid_h=grid[1], anchors=n_anchors,
+                         classes=cfg.model.classes, output_values=grid[0] * grid[1] * channels, layout="NHWC",
+                         dtype="int8" if "tflite-int8" in formats else "float32",
+                         subject="model %s" % Path(keras_path).name)
+
+
 def _parity_safe(blobs, anchors, valset, cfg, tol, grid, macs):
     from picoface.export.parity import parity
     from picoface.train.val import val_contract
 
     return parity(blobs["tflite-float"], blobs["tflite-int8"], val_contract(cfg, anchors, grid, macs), valset, tol,
-                  raise_on_fail=False)
+                  raise_on_fail=False, score=cfg.export.score)
 
 
 def _face_sizes(samples, cfg):

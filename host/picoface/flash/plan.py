@@ -8,6 +8,8 @@ A plan for a board:
      each read back by SHA-256;
   3. soft reset, then the boot hello line is read back and checked: board name, firmware
      family, model hash and app version.
+Before any of it the model is checked: its format, the board's budgets and the limits of every
+firmware family the board lists (``picoface.firmware``, boards/firmware.toml).
 """
 
 import dataclasses
@@ -113,16 +115,19 @@ def _check_model(board, path, data, contract):
         if ver != 3:
             raise PicofaceError("%s is a kmodel v%d; stock MaixPy/CanMV on %s load v3" % (path, ver, board.name),
                                 "export a v3 kmodel (`picoface export --format kmodel`)")
-        try:
-            from picoface.kmodel import budget
-        except ImportError:
-            budget = None
-        if budget is not None:
-            budget.check(data, board, contract)
+        from picoface.kmodel import budget
+
+        budget.check(data, board, contract)
+        budget.check_firmware(data, board, contract, subject="model %s" % path.name)
     else:
         if data[4:8] != b"TFL3":
             raise PicofaceError("%s is not a TFLite flatbuffer (board %s takes %s)" % (path, board.name, fmt),
                                 "export an int8 TFLite for this board")
+        from picoface import firmware
+
+        det = firmware.detector_from_contract(contract)
+        if det is not None:  # without model.json the device has no anchors: build() notes it
+            firmware.check_board(board, subject="model %s" % path.name, **det)
     limit = board.model_byte_budget()
     if len(data) > limit:
         raise PicofaceError("model %s is %d B, more than the %d B board %s has for models" % (

@@ -10,6 +10,11 @@ PicofaceError listing every failed check. Checks (PLATFORM.md A1/A3, KMODEL.md ย
   (MaixPy: "first layer not conv layer!", "check img format err");
 - the output is K210_CONV (KLF_MAIN_MEM_OUT) -> DEQUANTIZE float32, with 5 anchors x (5 + C)
   channels, as run_yolo2 assumes; and it matches the contract's grid/anchors/classes when given.
+
+``check_firmware(model, board, contract=None, families=None)``: the same model against the limits of
+the board's firmware families (boards/firmware.toml via ``picoface.firmware``): region boxes on the
+task stack, anchors, output size. Without a contract, the anchors are the 5 run_yolo2 assumes and
+the classes what it derives from the channels (channels / 5 - 5).
 """
 
 from picoface.errors import PicofaceError
@@ -122,3 +127,32 @@ def check(model, board, contract=None, firmware="full"):
         raise PicofaceError("the kmodel would not load or run on %s: %s" % (board.name, "; ".join(problems)),
                             "shrink or reshape the network (see boards/%s.toml and KMODEL.md ยง1.5)" % board.name)
     return f
+
+
+def detector(f, contract=None):
+    """picoface.firmware.check_detector's arguments for a kmodel's facts (and its model.json)."""
+    out = f["output"]
+    if not out:
+        return None
+    c = out["channels"]
+    d = {"grid_w": out["grid_w"], "grid_h": out["grid_h"], "anchors": RUN_YOLO2_ANCHORS,
+         "classes": max(1, c // RUN_YOLO2_ANCHORS - 5), "output_values": out["grid_w"] * out["grid_h"] * c,
+         "layout": "NCHW", "dtype": "float32" if f["output_float"] else None}
+    o = (contract or {}).get("output") or {}
+    if o.get("anchors"):
+        d["anchors"] = len(o["anchors"])
+        d["classes"] = int(o.get("classes", 1))
+    return d
+
+
+def check_firmware(model, board, contract=None, families=None, subject=None):
+    """Raise PicofaceError when the kmodel breaks a limit of the board's firmware families."""
+    from picoface import firmware
+    from picoface.boards import Board, load_board
+
+    if not isinstance(board, Board):
+        board = load_board(board)
+    d = detector(model if isinstance(model, dict) else facts(model), contract)
+    if d is None:
+        raise PicofaceError("the kmodel has no conv layer, so it has no detector output", "pass a detector kmodel")
+    return firmware.check_board(board, families=families, subject=subject or "the kmodel", **d)

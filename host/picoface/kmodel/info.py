@@ -1,9 +1,11 @@
 """What is in a kmodel file: ``summarize(path_or_bytes) -> dict`` and ``format_text(dict) -> str``.
 
 v3: every layer (type, shapes, kernel, depthwise, pool/stride, activation class, where the output
-goes), KPU-RAM use, main memory, weight bytes, MACs, whether all compute runs on the KPU, and the
-checks MaixPy/CanMV make before running a model. v4 (nncase 0.2): header facts and the node list
-with KPU conv shapes. v5 (nncase 1.x): container facts and, for pure-KPU graphs, the KPU layers.
+goes), KPU-RAM use, main memory, weight bytes, MACs, whether all compute runs on the KPU, the
+checks MaixPy/CanMV make before running a model, and (``runtime``, picoface.kmodel.heap) the heap
+it takes at run time on MaixPy and CanMV, with the model.json beside the file when there is one.
+v4 (nncase 0.2): header facts and the node list with KPU conv shapes. v5 (nncase 1.x): container
+facts and, for pure-KPU graphs, the KPU layers.
 """
 
 from pathlib import Path
@@ -107,12 +109,20 @@ def classify_activation(act):
 # v3 summary
 # ---------------------------------------------------------------------------------------------
 
+def conv_macs(r):
+    """MACs of a KPU conv as the KPU computes them: at its full input resolution (a stride-2 layer
+    is a stride-1 conv followed by the pool), ``r`` its registers (v3.Regs)."""
+    iw, ih, ic = r.in_shape
+    oc = r.out_shape[2]
+    return iw * ih * oc * (1 if r.depthwise else ic) * r.kernel ** 2
+
+
 def _conv_row(i, layer, bpw):
     r = layer.regs
     iw, ih, ic = r.in_shape
     ow, oh, oc = r.out_shape
     k = r.kernel
-    macs = iw * ih * oc * (1 if r.depthwise else ic) * k * k
+    macs = conv_macs(r)
     stride = v3.POOL_FILTER_STRIDE.get(r.pool_type, (1, 1))[1]
     dest = ["kpu@%d" % r.image_dst_addr]
     if layer.main_mem_out:
@@ -174,7 +184,7 @@ def _maixpy_checks(model):
     return problems
 
 
-def summarize_v3(model, size=None):
+def summarize_v3(model, size=None, contract=None):
     bpw = model.bytes_per_weight
     rows = []
     kpu_spans = []
@@ -214,7 +224,30 @@ def summarize_v3(model, size=None):
         "all_on_kpu": not compute_cpu, "cpu_layers": compute_cpu,
         "maixpy_problems": _maixpy_checks(model),
         "layer_table": rows,
+        "runtime": _runtime(model, contract),
     }
+
+
+def _runtime(model, contract):
+    """picoface.kmodel.heap.runtime for a detector kmodel (None without a conv output)."""
+    from picoface.kmodel import heap
+
+    if not model.convs or not isinstance(model.layers[0], v3.ConvLayer):
+        return None
+    return heap.runtime(model, contract)
+
+
+def _contract_beside(path):
+    """The model.json (dict) beside a kmodel file, or None when there is none or it is unreadable."""
+    import json
+
+    from picoface.contract import contract_path
+
+    try:
+        c = contract_path(path, strict=False)
+        return json.loads(c.read_text()) if c is not None else None
+    except (OSError, ValueError):
+        return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,7 +358,7 @@ def summarize(src):
         data, name = read_file(src), str(Path(src))
     ver = detect_version(data)
     if ver == 3:
-        d = summarize_v3(v3.parse(data), size=len(data))
+        d = summarize_v3(v3.parse(data), size=len(data), contract=_contract_beside(name) if name else None)
     elif ver == 4:
         d = summarize_v4(data)
     else:
@@ -392,4 +425,9 @@ def format_text(d):
         lines.append("MaixPy/CanMV checks: %s" % ("ok" if not probs else "; ".join(probs)))
     if d.get("note"):
         lines.append("note: %s" % d["note"])
+    if d.get("runtime"):
+        from picoface.kmodel import heap
+
+        lines.append("")
+        lines.append(heap.format_table(d["runtime"]))
     return "\n".join(lines)

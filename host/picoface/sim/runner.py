@@ -83,8 +83,14 @@ Returns a summary dict::
      "snapshots": int, "warnings": [str, ...],  # camera snapshots; firmware misuse noticed by the fakes
      "watchdog_ms": int | None,               # the watchdog the app started (None: none)
      "end": "max_frames" | "frames exhausted" | "time limit" | "watchdog reset" | "machine reset"
-            | "app exited" | "crash: <exc>",
+            | "firmware fault" | "app exited" | "crash: <exc>",
+     "fault": dict | None,                    # end == "firmware fault": {"text", "todo", "source"}
      "traceback": str | None}                 # set only when the app raised at top level
+
+A fake firmware call that reaches a limit of boards/firmware.toml where the real firmware
+overflows a buffer or its stack (``picoface.sim.world.FirmwareFault``, e.g. MaixPy run_yolo2 with
+more than 1500 region boxes or more than 10 results) ends the run: ``end == "firmware fault"``,
+``fault["text"]`` names the number, the limit and its source.
 
 Isolation: the app runs in this process (so ``frames`` and ``serial`` can be any Python
 objects). For the run, the fake family folder and ``device/`` go first on ``sys.path``;
@@ -317,7 +323,7 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
             except Exception:
                 pass  # bytes the firmware will reject: the app reports it
         world.put_file("/flash/picoface.json", _config_text(board, contract, placed or data, faults, config, max_frames))
-        end, tb = "app exited", None
+        end, tb, fault = "app exited", None, None
         with firmware_sandbox(world, family):
             for line in _BANNERS[family]:
                 world.serial_write(line + "\n")
@@ -331,6 +337,9 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
                 end = "watchdog reset"
             except world_mod.MachineReset:
                 end = "machine reset"
+            except world_mod.FirmwareFault as e:  # the real board would corrupt memory here
+                end = "firmware fault"
+                fault = {"text": str(e), "todo": e.todo, "source": e.limit.source if e.limit else None}
             except Exception as e:  # the app let an exception escape: a crash on the board
                 end = "crash: %s: %s" % (type(e).__name__, e)
                 tb = traceback.format_exc()
@@ -341,7 +350,7 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
                 world.flush_serial()
     summary = {"board": board.name, "firmware": family + "/" + gen, "lines": list(world.lines),
                "led": list(world.led_log), "lcd": list(world.lcd_log), "lcd_frames": world.lcd_frames,
-               "sim_ms": world.now_ms, "end": end, "traceback": tb, "warnings": list(world.warnings),
+               "sim_ms": world.now_ms, "end": end, "traceback": tb, "fault": fault, "warnings": list(world.warnings),
                "snapshots": world.snapshots,
                "watchdog_ms": world.wdt["timeout"] if world.wdt else None}
     summary.update(_decode(world.lines))

@@ -36,6 +36,19 @@ class MachineReset(BaseException):
     """The app called machine.reset()."""
 
 
+class FirmwareFault(BaseException):
+    """A fake firmware call reached a limit of boards/firmware.toml where the real firmware
+    overflows its stack or a buffer, or reads out of bounds: on the board memory is corrupted
+    silently; the simulated board stops (not an Exception: the app must not swallow it).
+    ``str(e)`` names the number, the limit and its source; ``todo`` says what to do."""
+
+    def __init__(self, message, limit=None, got=None, todo=None):
+        super().__init__(message)
+        self.limit = limit
+        self.got = got
+        self.todo = todo
+
+
 def enoent():
     """MicroPython's "OSError: [Errno 2] ENOENT" (CPython would turn OSError(2, ...) into
     FileNotFoundError, whose name the board never prints)."""
@@ -387,4 +400,4 @@ def device_open_factory(world, real_open):
 
 
 __all__ = ["World", "current", "activate", "sensor_frame", "synthetic_scene", "SimulationEnd",
-           "WatchdogReset", "MachineReset", "FRAMESIZES", "SerialStdout", "device_open_factory"]
+           "WatchdogReset", "MachineReset", "FirmwareFault", "FRAMESIZES", "SerialStdout", "device_open_factory"]

@@ -82,11 +82,11 @@ def train_classifier(cfg, resume=False, progress=True, log=print):
     import tensorflow as tf
 
     from picoface.errors import PicofaceError
-    from picoface.train import pipeline
     from picoface.paths import resolve_path
     from picoface.train.config import config_hash, save_config
     from picoface.train.model import build_model
     from picoface.train.trainer import TrainResult, _write_csv, configure_threads, set_seeds
+    from picoface.train.trainset import load_train_cache
     from picoface.train.val import load_valset
 
     t0 = time.time()
@@ -100,7 +100,7 @@ def train_classifier(cfg, resume=False, progress=True, log=print):
     size = cfg.input.w
     if cfg.input.h != size:
         raise PicofaceError("tinyface crops are square", "set input.w = input.h (e.g. 100)")
-    cache = pipeline.load_train_cache(cfg, progress=progress)
+    cache = load_train_cache(cfg, progress=progress)
     vx = vy = None
     v = load_valset(cfg)
     if v is not None:

@@ -12,14 +12,15 @@ import numpy as np
 
 
 def profile(cfg, batches=5, log=print):
-    from picoface.train import pipeline
+    from picoface.train.feed import TrainData
     from picoface.train.loss import configured_loss
     from picoface.train.model import build_model
     from picoface.train.trainer import configure_threads, optimizer, set_seeds, train_step, weight_average
+    from picoface.train.trainset import load_train_cache
 
     configure_threads(cfg.train.threads)
     set_seeds(cfg.seed)
-    cache = pipeline.load_train_cache(cfg, progress=False, log=lambda msg: None)
+    cache = load_train_cache(cfg, progress=False, log=lambda msg: None)
     out = {"images": len(cache), "cache_seconds": round(cache.seconds, 2), "cache_mb": round(cache.nbytes / 1e6, 1)}
     grid = (cfg.input.w // cfg.model.stride, cfg.input.h // cfg.model.stride)
     anchors = np.array(cfg.model.anchor_boxes or [[0.5, 0.6], [1.2, 1.5], [2.3, 3.0], [4.2, 5.4], [9.0, 11.0]],
@@ -37,7 +38,7 @@ def profile(cfg, batches=5, log=print):
     bs = cfg.train.batch_size
     for w, h in sizes:
         key = "%dx%d" % (w, h)
-        td = pipeline.TrainData(cfg, cache, anchors, grid, seed=cfg.seed, size=(w, h))
+        td = TrainData(cfg, cache, anchors, grid, seed=cfg.seed, size=(w, h))
         td.steps = batches
         t = time.time()
         data = list(td.batches(0))

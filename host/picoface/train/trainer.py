@@ -171,7 +171,7 @@ def _save_weights(model, path):
 
 def compute_anchors(cfg, cache):
     from picoface.train.anchors import anchors_for_training
-    from picoface.train.pipeline import augmented_box_sizes
+    from picoface.train.augment import augmented_box_sizes
 
     if cfg.model.anchor_boxes:
         return np.asarray(cfg.model.anchor_boxes, np.float32), None
@@ -215,10 +215,11 @@ def train_step(model, opt, loss_fn, ema=None):
 
 def train(cfg, resume=False, progress=True, log=print):
     """Train a region detector as configured. Returns a TrainResult."""
-    from picoface.train import pipeline
+    from picoface.train import feed
     from picoface.train.loss import configured_loss
     from picoface.train.model import build_model, count_macs
     from picoface.train.pretrained import frozen_blocks, freeze
+    from picoface.train.trainset import load_train_cache
     from picoface.train.val import load_valset, val_ap, val_contract
 
     if cfg.model.arch == "tinyface_squeezenet":
@@ -247,7 +248,7 @@ def train(cfg, resume=False, progress=True, log=print):
     set_seeds(cfg.seed)
 
     log("picoface train %s: config hash %s, run dir %s" % (cfg.name, chash, run_dir))
-    cache = pipeline.load_train_cache(cfg, progress=progress, log=log)
+    cache = load_train_cache(cfg, progress=progress, log=log)
     log("cached %d training images (%.0f MB) in %.1f s" % (len(cache), cache.nbytes / 1e6, cache.seconds))
 
     if state is not None:
@@ -280,15 +281,15 @@ def train(cfg, resume=False, progress=True, log=print):
     if frozen_blocks(cfg.model):
         freeze(model, frozen_blocks(cfg.model))
 
-    data = pipeline.TrainData(cfg, cache, anchors, grid, seed=cfg.seed)
+    data = feed.TrainData(cfg, cache, anchors, grid, seed=cfg.seed)
     warm_data = None
     if cfg.train.warm_size:
-        warm_data = pipeline.TrainData(cfg, cache, anchors, grid, seed=cfg.seed, size=tuple(cfg.train.warm_size),
-                                       crop=cfg.train.warm_crop)
+        warm_data = feed.TrainData(cfg, cache, anchors, grid, seed=cfg.seed, size=tuple(cfg.train.warm_size),
+                                   crop=cfg.train.warm_crop)
         log("progressive resizing: %dx%d %s for the first %.0f%% of the run, then %dx%d" % (
             warm_data.net_w, warm_data.net_h, "windows of full-size frames" if warm_data.crop else "frames",
             100 * cfg.train.warm_fraction, cfg.input.w, cfg.input.h))
-    aug_ips = pipeline.profile(cfg, cache, anchors, grid, batches=2)
+    aug_ips = feed.profile(cfg, cache, anchors, grid, batches=2)
     log("input pipeline alone: %.0f img/s (one thread)" % aug_ips)
 
     val = load_valset(cfg)

@@ -11,6 +11,10 @@ C behaviour kept on purpose:
   centre-form IoU > nms_value;
 - output rectangles: x1 = x*img_w - w*img_w/2 converted to uint32 (the RISC-V conversion
   saturates negatives to 0, truncates toward zero), w = x2 - x1 (no clipping on the right).
+
+Where the C code overflows or reads out of bounds (boards/firmware.toml via picoface.firmware), the
+fakes call ``region_boxes`` / ``results`` / ``output_size`` below at the call where the firmware
+would: they raise ``picoface.sim.world.FirmwareFault`` (the board would corrupt memory silently).
 """
 
 import math
@@ -137,3 +141,50 @@ class RegionLayer:
                     j = order[jj]
                     if self._iou(boxes[i], boxes[j]) > self.nms_value:
                         probs[j][k] = f32(0)
+
+
+# ---- where the firmware fails (limits from boards/firmware.toml) ---------------------------------
+CORRUPTS = "corrupts memory silently"
+READS_OUT = "reads out of bounds, or decodes the wrong values"
+
+
+def _fault(family, call, key, found, effect=CORRUPTS, todo=None):
+    from picoface import firmware
+    from picoface.sim.world import FirmwareFault
+
+    fam = firmware.family(family)
+    lim = fam.limits[key]
+    raise FirmwareFault("%s %s: %s; on the board this %s: %s (%s)" % (fam.title, call, found, effect, lim.why,
+                                                                     lim.source), limit=lim, todo=todo or lim.todo)
+
+
+def region_boxes(family, call, layer_w, layer_h, anchor_num):
+    """The region layer's stack array: layer_w x layer_h x anchor_num boxes at most."""
+    from picoface import firmware
+
+    lim = firmware.family(family).limits["region_boxes"]
+    n = int(layer_w) * int(layer_h) * int(anchor_num)
+    if n > lim.value:
+        _fault(family, call, "region_boxes", "%s %dx%dx%d = %d, more than %d"
+               % (lim.what, layer_w, layer_h, anchor_num, n, lim.value))
+
+
+def results(family, call, n):
+    """MaixPy's static obj_info_t: at most ``value`` boxes after NMS."""
+    from picoface import firmware
+
+    lim = firmware.family(family).limits["results"]
+    if n > lim.value:
+        _fault(family, call, "results", "%d %s, more than %d" % (n, lim.what, lim.value),
+               todo="keep at most %d faces above the score threshold in the scene, or raise the threshold "
+                    "(docs/firmware.md)" % lim.value)
+
+
+def output_size(family, call, layer_w, layer_h, anchor_num, classes, values):
+    """CanMV's init_yolo2 figures against the model's real output size."""
+    want = int(layer_w) * int(layer_h) * int(anchor_num) * (int(classes) + 5)
+    if want != values:
+        _fault(family, call, "output_size", "init_yolo2(layer_w=%d, layer_h=%d, anchor_num=%d, classes=%d) makes the "
+               "region layer read %dx%dx%d x (%d + 5) = %d values, the model outputs %d"
+               % (layer_w, layer_h, anchor_num, classes, layer_w, layer_h, anchor_num, classes, want, values),
+               effect=READS_OUT)

@@ -1,7 +1,9 @@
 """Fake MaixPy `KPU` module (PLATFORM.md A1, KMODEL.md §1.5): load / init_yolo2 / run_yolo2 /
 forward / deinit. The region layer is the firmware's C decoder re-implemented in _yolo2.py.
+run_yolo2 stops the simulated board (FirmwareFault) where sipeed_yolo2.c overflows: more region
+boxes than its stack array holds, or more than 10 results (boards/firmware.toml, maixpy).
 Generation "maixpy/forward" simulates a build without run_yolo2/init_yolo2."""
-from picoface.sim.fakes import _common, _k210
+from picoface.sim.fakes import _common, _k210, _yolo2
 from picoface.sim.fakes._yolo2 import RegionLayer
 
 
@@ -108,7 +110,10 @@ def run_yolo2(task, img):
     if out is None:
         _common.W().warn("run_yolo2 on an image without AI buffer (call pix_to_ai())")
         return None
-    res = task.rl.run(out)
+    rl = task.rl
+    _yolo2.region_boxes("maixpy", "KPU.run_yolo2", rl.lw, rl.lh, rl.anchor_num)   # do_nms_sort's stack array
+    res = rl.run(out)
+    _yolo2.results("maixpy", "KPU.run_yolo2", len(res))                          # static obj_info_t.obj[10]
     if not res:
         return None
     return [_Obj(x, y, w, h, c, p, i, len(res)) for i, (x, y, w, h, c, p) in enumerate(res)]

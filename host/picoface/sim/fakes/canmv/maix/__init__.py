@@ -1,7 +1,11 @@
 """Fake CanMV `maix` package (PLATFORM.md A2): KPU object (OLD API of released firmware),
 GPIO, utils. KPU().load_kmodel(path) / load_kmodel(offset, size), init_yolo2(...),
-run_with_output(img), regionlayer_yolo2() -> [[x, y, w, h, class, prob], ...]."""
-from picoface.sim.fakes import _common, _k210
+run_with_output(img), regionlayer_yolo2() -> [[x, y, w, h, class, prob], ...].
+The simulated board stops (FirmwareFault) where yolo2_region_layer.c reads out of bounds
+(init_yolo2's layer_w x layer_h x anchor_num x (classes + 5) is not the model's output size: at
+init_yolo2 once a model is loaded, else at regionlayer_yolo2) or overflows its stack array (more
+region boxes than boards/firmware.toml allows, at regionlayer_yolo2)."""
+from picoface.sim.fakes import _common, _k210, _yolo2
 from picoface.sim.fakes._yolo2 import RegionLayer
 
 GPIO = _k210.GPIO
@@ -33,6 +37,7 @@ class KPU:
     def __init__(self):
         self._runner = None
         self._rl = None
+        self._init = None
         self._out = None
 
     def load_kmodel(self, path, size=0):
@@ -60,14 +65,15 @@ class KPU:
                 raise TypeError("can't convert %s to int (%s)" % (type(v).__name__, name))
         threshold = 0.7 if threshold is None else float(threshold)
         nms_value = 0.4 if nms_value is None else float(nms_value)
-        channels = (5 + classes) * 5  # region layer derives classes from channels/5 - 5
         if self._runner is not None:
             gh, gw, ch = self._runner.output_shape
+            _yolo2.output_size("canmv", "KPU.init_yolo2", layer_w, layer_h, anchor_num, classes, gw * gh * ch)
             if (gw, gh) != (layer_w, layer_h):
                 _common.W().warn("init_yolo2 layer %dx%d differs from the model output %dx%d" % (layer_w, layer_h, gw, gh))
-            channels = ch
-        self._rl = RegionLayer(list(anchor), anchor_num, threshold, nms_value, layer_w, layer_h, channels,
+        # CanMV takes classes from the caller; RegionLayer derives them from channels/5 - 5
+        self._rl = RegionLayer(list(anchor), anchor_num, threshold, nms_value, layer_w, layer_h, (5 + classes) * 5,
                                img_w, img_h, net_w, net_h)
+        self._init = (layer_w, layer_h, anchor_num, classes)
 
     def run_with_output(self, input=None, getlist=False, get_feature=False):
         if input is None or self._runner is None:
@@ -88,6 +94,9 @@ class KPU:
     def regionlayer_yolo2(self):
         if self._rl is None or self._out is None:
             raise OSError("region layer not ready (init_yolo2 and run_with_output first)")
+        lw, lh, na, classes = self._init
+        _yolo2.output_size("canmv", "KPU.regionlayer_yolo2", lw, lh, na, classes, len(self._out))  # input copy
+        _yolo2.region_boxes("canmv", "KPU.regionlayer_yolo2", lw, lh, na)                        # do_nms_sort
         return [[x, y, w, h, c, p] for (x, y, w, h, c, p) in self._rl.run(self._out)]
 
     def deinit(self):
