@@ -1,7 +1,12 @@
 # HAL for Sipeed MaixPy v1 (K210): `import KPU as kpu`, sensor, lcd, fm + Maix.GPIO.
-# The KPU runs the model; run_yolo2 (the firmware's C region layer) decodes it when the
-# build has it, else kpu.forward returns the raw output and pfcore.region decodes it.
+# Every frame: kpu.forward() runs the model once and returns a kpu_fmap that points at the
+# KPU's float output (no copy); pfcore.region decodes it through memoryview(fmap), objectness
+# first. kpu.run_yolo2 (the firmware's C region layer) is never called: it writes every box
+# it keeps into a static 10-entry array without a bound (sipeed_yolo2.h:19), so a frame with
+# 11 faces corrupts memory, and proving a frame safe needs the output, which run_yolo2 would
+# compute a second time (docs/firmware.md, "MaixPy: why the app decodes kpu.forward's output").
 from hal_k210 import K210Base
+from pfcore import region
 
 
 def probe():
@@ -36,27 +41,20 @@ class Hal(K210Base):
         self.fit = self._fit()
         src = self._model_source()
         self._check_file(src)
-        task = kpu.load(src)
-        # The C region layer assumes 5 anchors and an NCHW float output (KMODEL.md 1.5).
-        self.c_decoder = self.yolo2 and len(m["anchors"]) == 5 and m.get("layout", "NCHW") == "NCHW"
-        if self.c_decoder:
-            kpu.init_yolo2(task, self.cfg["score"], self.cfg["nms"], 5, self._flat_anchors())
-        self.task = task
+        self.task = kpu.load(src)
         return self._model_info()
 
     def infer(self, img):
         kpu = self.kpu
-        net = self._net_image(img)
-        if self.c_decoder:
-            objs = kpu.run_yolo2(self.task, net) or []
-            rects = []
-            for o in objs:
-                r = o.rect()
-                rects.append((r[0], r[1], r[2], r[3], o.value()))
-            return self._finish(self._rects_to_dets(rects))
-        from pfcore import region
-        fmap = kpu.forward(self.task, net)
-        out = fmap[:]
-        kpu.fmap_free(fmap)
-        return region.postprocess(out, self.cfg["model"], self.fit, self.cfg["score"], self.cfg["nms"],
-                                  self.cfg["max_faces"])
+        fmap = kpu.forward(self.task, self._net_image(img))
+        try:
+            # a float32 view of the KPU output buffer (kpu_fmap has the buffer protocol, typecode
+            # 'f' after a DEQUANTIZE layer); fmap[:] would box every value on the GC heap
+            out = memoryview(fmap)
+            if len(out) and not isinstance(out[0], float):
+                raise ValueError("kpu.forward gave uint8 (the model ends in a KPU conv): "
+                                 "convert it with a dequantized float output")
+            return region.postprocess(out, self.cfg["model"], self.fit, self.cfg["score"], self.cfg["nms"],
+                                      self.cfg["max_faces"])
+        finally:
+            kpu.fmap_free(fmap)     # a no-op in v0.5.0-v0.6.3; the view is not used after it

@@ -1,6 +1,9 @@
 # HAL for OpenMV Cams: camera via csi.CSI() (>= 4.8) or sensor; model via ml.Model (>= 4.5.6,
-# decoded by ml.postprocessing.darknet.YoloV2 when present, else pfcore.region on the raw
-# NHWC output) or the older tf module; LEDs via pyb.LED(n) or machine.LED("LED_RED").
+# decoded by ml.postprocessing.darknet.YoloV2 when present, else pfcore.region on the NHWC
+# output) or the older tf module; LEDs via pyb.LED(n) or machine.LED("LED_RED").
+# ml.Model.predict() without a post-processor returns float32 arrays already dequantised,
+# (q - zero_point) * scale, on every ml firmware; with one, >= 4.8 hands it the raw tensor in
+# the model's dtype: infer() checks what it got (docs/firmware.md, "The app's firmware paths").
 # No LCD: show() draws on the frame buffer that the IDE displays.
 import gc
 
@@ -127,13 +130,19 @@ class Hal:
             self.spec["zero_point"] = self.model.output_zero_point[0]
             self.post = None
             if self.yolo is not None and m.get("classes", 1) == 1:
-                # soft-NMS with OpenMV's defaults; pfcore.nms then applies the config's IoU
-                self.post = self.yolo(threshold=self.cfg["score"], anchors=m["anchors"])
+                # soft-NMS with OpenMV's defaults; pfcore.nms then applies the config's IoU. The
+                # anchors go through ulab's np.take: an ndarray of shape (N, 2), not a list
+                from ulab import numpy as np
+                self.post = self.yolo(threshold=self.cfg["score"], anchors=np.array(m["anchors"]))
         else:
             self.model = self.tf.load(m["path"], load_to_fb=True)
             self.spec["dtype"] = "float32"
             self.spec["scale"] = 1.0
             self.spec["zero_point"] = 0
+        self.float_spec = dict(self.spec)
+        self.float_spec["dtype"] = "float32"
+        self.float_spec["scale"] = 1.0
+        self.float_spec["zero_point"] = 0
         return {"source": m["path"]}
 
     def _net_image(self, img):
@@ -146,8 +155,9 @@ class Hal:
     def infer(self, img):
         net = self._net_image(img)
         cfg = self.cfg
+        spec = self.spec
         if self.tf is not None:
-            out = self.tf.classify(self.model, net)[0].output()
+            out = self.tf.classify(self.model, net)[0].output()     # dequantised floats
         elif self.post is not None:
             nw, nh = self.fit.net_size
             dets = []
@@ -161,8 +171,16 @@ class Hal:
             return nms.nms(self.fit.map(dets), cfg["nms"], cfg["max_faces"])
         else:
             raw = self.model.predict([net])[0]
-            out = raw.tobytes() if self.spec["dtype"] != "float32" else raw.flatten()
-        return region.postprocess(out, self.spec, self.fit, cfg["score"], cfg["nms"], cfg["max_faces"])
+            if raw.itemsize == 1:
+                # the model's int8/uint8 tensor: decoded with its scale and zero point
+                out = raw.tobytes()
+            elif raw.itemsize >= 4:
+                # ulab float32 (the only 4-byte ulab dtype): already (q - zero_point) * scale
+                out = raw.reshape((raw.size,))
+                spec = self.float_spec
+            else:
+                raise ValueError("model output has %d-byte values; export an int8 or float32 model" % raw.itemsize)
+        return region.postprocess(out, spec, self.fit, cfg["score"], cfg["nms"], cfg["max_faces"])
 
     # ---- frame buffer, LED, serial, watchdog -------------------------------------------------
     def show(self, img, faces, fps, message=None):

@@ -16,6 +16,9 @@ CONFIG_PATHS = ("/flash/picoface.json", "/sd/picoface.json")
 # App-only keys, read here (not device settings): max_frames > 0 stops the loop (simulator
 # and tests only); model_retry_ms is how often a missing/broken model is loaded again.
 APP_KEYS = {"max_frames": 0, "model_retry_ms": 10000}
+# Pause after a failed frame: 50 << backoff ms, at most 1 s. The counter stops at 5 (50 << 5 =
+# 1600 ms): an unbounded shift would leave small ints, an OverflowError on ports without long ints.
+MAX_BACKOFF = 5
 
 
 def read_config():
@@ -101,12 +104,12 @@ def main():
             img = None
             gc.collect()
             fail("memory", e)
-            backoff = backoff + 1
+            backoff = min(backoff + 1, MAX_BACKOFF)
             compat.sleep_ms(min(50 << backoff, 1000))
             continue
         except Exception as e:
             fail("camera" if img is None else "inference", e, img)
-            backoff = backoff + 1
+            backoff = min(backoff + 1, MAX_BACKOFF)
             compat.sleep_ms(min(50 << backoff, 1000))
             continue
         seq += 1

@@ -127,6 +127,48 @@ def test_decode_order_anchor_then_cell():
          for r in range(2) for c in range(3)]
 
 
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("kind", ["float", "int8", "quant_list"])
+@pytest.mark.parametrize("classes", [1, 3])
+def test_postprocess_is_nms_of_map_of_decode(layout, kind, classes):
+    """postprocess ranks candidates by score and decodes boxes best first until max_out are kept:
+    the result is exactly nms(fit.map(decode(...))), for every max_out, clipping and ties."""
+    import random
+
+    rnd = random.Random(11 * classes + len(layout) + len(kind))
+    gw, gh, na = 7, 5, 3
+    ne = 5 + classes
+    anchors = ANCHORS[:na]
+    fit = geom.Fit(320, 240, 160, 160, "crop")
+    for trial in range(12):
+        q = [rnd.randint(-128, 127) for _ in range(gw * gh * na * ne)]
+        for i in range(0, len(q), 17):
+            q[i] = q[i - 1]                       # repeated values: equal scores
+        scale, zp = 0.06, -3
+        spec = {"grid_w": gw, "grid_h": gh, "anchors": anchors, "classes": classes, "layout": layout}
+        if kind == "float":
+            out = [(v - zp) * scale for v in q]
+        elif kind == "int8":
+            out = bytes(v & 0xFF for v in q)
+            spec.update(dtype="int8", scale=scale, zero_point=zp)
+        else:
+            out = q
+            spec.update(scale=scale, zero_point=zp)
+        for thr in (0.2, 0.5):
+            dets = region.decode(out, gw, gh, anchors, classes, layout, thr, spec.get("scale", 1.0),
+                                 spec.get("zero_point", 0), spec.get("dtype"))
+            for max_out in (0, 1, 3, 10):
+                want = nms.nms(fit.map(dets), 0.3, max_out)
+                assert region.postprocess(out, spec, fit, thr, 0.3, max_out) == want, (trial, thr, max_out)
+
+
+def test_nms_greedy_offers_one_box_at_a_time():
+    boxes = [[0, 0, 10, 10, 0.9], [1, 1, 10, 10, 0.8], [50, 50, 10, 10, 0.7], [52, 50, 10, 10, 0.6]]
+    g = nms.Greedy(0.3, 2)
+    assert [g.offer(b) for b in boxes] == [True, False, True, False]
+    assert g.keep == [boxes[0], boxes[2]] and g.full()
+
+
 # ---- nms -------------------------------------------------------------------------------------
 
 def test_nms_basic_ties_and_max_out():

@@ -40,7 +40,8 @@ def _model(size):
 @pytest.fixture(scope="module")
 def kmodel_path(tmp_path_factory):
     # obj logits 1.5 lower: on the ../shared photos the random net then keeps at most 8 boxes a
-    # frame (at 0: up to 18), within the 10 MaixPy's run_yolo2 can return (boards/firmware.toml)
+    # frame (at 0: up to 18), as few as a real scene (the app never calls run_yolo2, whose
+    # 10-result cap this once respected; test_firmware_paths.py runs a crowd)
     return tiny_model.kmodel(tmp_path_factory.mktemp("kmodel"), obj_shift=-1.5)
 
 
@@ -381,6 +382,8 @@ def test_model_example_runs_one_inference(tmp_path):
     w = world_mod.World(load_board("maix_dock"), "maixpy", "KPU-old", tmp_path,
                         frames=itertools.islice(world_mod.synthetic_scene(), 3))
     w.put_flash(0x300000, _model(320)["int8"].read_bytes())
+    w.put_file("/flash/picoface.json", __import__("json").dumps(
+        {"model": {"address": 0x300000, "anchors": tiny_model.ANCHORS}, "score": 0.5, "nms": 0.3}))
     with firmware_sandbox(w, "maixpy"):
         runpy.run_path(str(ROOT / "device" / "examples" / "model_one_inference.py"), run_name="__main__")
     assert any(line.startswith("faces:") for line in w.lines), w.lines
@@ -416,6 +419,7 @@ def test_openmv_example_runs_on_the_fakes(tmp_path):
     w = world_mod.World(load_board("openmv_h7"), "openmv", "ml+csi", tmp_path,
                         frames=itertools.islice(world_mod.synthetic_scene(), 4))
     w.put_file("/flash/picoface.tflite", _model(128)["int8"].read_bytes())
+    w.put_file("/flash/picoface.json", '{"model": {"path": "/flash/picoface.tflite", "classes": 1}}')
     with firmware_sandbox(w, "openmv"):
         with pytest.raises(world_mod.SimulationEnd):
             runpy.run_path(str(ROOT / "device" / "examples" / "openmv_model_fps.py"), run_name="__main__")

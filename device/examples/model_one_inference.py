@@ -1,8 +1,22 @@
 # Bring-up 2 (MaixPy, K210): load the kmodel from flash, run one YOLOv2 inference, print faces.
-# Flash the model first (picoface flash ... writes it at 0x300000).
+# Flash the model first: picoface flash writes it at the board's model address and writes
+# /flash/picoface.json, whose "model" holds model.json's output spec (anchors, grid) and
+# whose "score" and "nms" are model.json's thresholds. This script reads them from there.
 import sensor
 import utime
 import KPU as kpu
+try:
+    import ujson as json
+except ImportError:
+    import json
+
+# The model's contract, as picoface flash wrote it.
+with open("/flash/picoface.json") as f:
+    cfg = json.loads(f.read())
+m = cfg["model"]
+anchors = []
+for a in m["anchors"]:
+    anchors += [a[0], a[1]]
 
 # Camera at the net input size (320x240 for picoface_k210_320x240).
 sensor.reset()
@@ -12,11 +26,11 @@ sensor.skip_frames(30)
 sensor.run(1)
 
 # Load the model from flash (raises "load error:2002" when nothing valid is there).
-task = kpu.load(0x300000)
+task = kpu.load(m.get("address", 0x300000))
 
-# YOLOv2 region layer: score threshold, NMS IoU, 5 anchors in grid cells (see model.json).
-anchors = (1.889, 2.5245, 2.9465, 3.94056, 3.99987, 5.3658, 5.155437, 6.92275, 6.718375, 9.01025)
-kpu.init_yolo2(task, 0.5, 0.3, 5, anchors)
+# The firmware's region layer: score threshold, NMS IoU, anchors in grid cells. It assumes 5
+# anchors and keeps at most 10 faces (more overwrite memory): point the camera at a few people.
+kpu.init_yolo2(task, cfg.get("score", 0.5), cfg.get("nms", 0.3), len(m["anchors"]), anchors)
 
 # One frame, one inference, timed.
 img = sensor.snapshot()

@@ -28,24 +28,42 @@ def iou(a, b):
 
 def order(dets):
     """Indices of dets by score, best first; equal scores keep input order (stable)."""
-    idx = list(range(len(dets)))
-    # MicroPython's sort is not stable: make the key unique with the index
-    idx.sort(key=lambda i: (-dets[i][4], i))
+    # MicroPython's sort is not stable: the index makes each entry unique. No key function:
+    # MicroPython calls it at every comparison (a new tuple each time)
+    ranked = []
+    for i in range(len(dets)):
+        ranked.append((-dets[i][4], i))
+    ranked.sort()
+    idx = []
+    for r in ranked:
+        idx.append(r[1])
     return idx
 
 
-def nms(dets, iou_threshold, max_out=0):
-    keep = []
-    kb = []           # kept boxes as (x1, y1, x2, y2, area): IoU inlined, calls are slow on MicroPython
-    for i in order(dets):
-        d = dets[i]
+class Greedy:
+    """The NMS below one box at a time: offer() boxes best first (nms.order); keep holds what
+    nms() returns for them, full() says max_out boxes are kept (later ones can only be dropped)."""
+
+    def __init__(self, iou_threshold, max_out=0):
+        self.iou_threshold = iou_threshold
+        self.max_out = max_out
+        self.keep = []
+        self.kb = []          # kept boxes as (x1, y1, x2, y2, area): IoU inlined, calls are slow on MicroPython
+
+    def full(self):
+        return self.max_out > 0 and len(self.keep) >= self.max_out
+
+    def offer(self, d):
+        """Keep d unless it overlaps a kept box by IoU > iou_threshold or max_out are kept."""
+        if self.full():
+            return False
         x1 = d[0]
         y1 = d[1]
         x2 = x1 + d[2]
         y2 = y1 + d[3]
         area = d[2] * d[3]
-        ok = True
-        for k in kb:
+        t = self.iou_threshold
+        for k in self.kb:
             ix1 = k[0] if k[0] > x1 else x1
             iy1 = k[1] if k[1] > y1 else y1
             ix2 = k[2] if k[2] < x2 else x2
@@ -54,12 +72,17 @@ def nms(dets, iou_threshold, max_out=0):
                 continue
             inter = (ix2 - ix1) * (iy2 - iy1)
             union = k[4] + area - inter
-            if union > 0.0 and inter / union > iou_threshold:
-                ok = False
-                break
-        if ok:
-            keep.append(d)
-            kb.append((x1, y1, x2, y2, area))
-            if max_out and len(keep) >= max_out:
-                break
-    return keep
+            if union > 0.0 and inter / union > t:
+                return False
+        self.keep.append(d)
+        self.kb.append((x1, y1, x2, y2, area))
+        return True
+
+
+def nms(dets, iou_threshold, max_out=0):
+    g = Greedy(iou_threshold, max_out)
+    for i in order(dets):
+        g.offer(dets[i])
+        if g.full():
+            break
+    return g.keep

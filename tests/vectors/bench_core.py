@@ -1,6 +1,7 @@
 """Per-frame cost of the device core: decode a 20x15x30 output (5 anchors, 1 class, NCHW
-floats as MaixPy's fmap[:] gives them) with 10 faces, map to camera pixels, NMS, encode the
-frame line. Runs on MicroPython (wasm runner or a real board) and CPython:
+floats in a list) with 10 faces, map to camera pixels, NMS, encode the frame line. (MaixPy's
+path, a kpu_fmap read through memoryview, with its heap: tests/vectors/bench_fmap.py.)
+Runs on MicroPython (wasm runner or a real board) and CPython:
 
     node tests/mp_runner.mjs tests/vectors/bench_core.py 50
     mpremote run tests/vectors/bench_core.py       (pfcore copied to the board's /lib first)

@@ -122,10 +122,31 @@ def protocol_cases(rng):
     emit("protocol/crc", [protocol.crc16(b"123456789"), protocol.crc16(bytes(range(256)))])
 
 
+def fmap_cases(rng):
+    """MaixPy's forward path: a float32 buffer read through memoryview (array('f') stands in for
+    kpu_fmap), decoded and postprocessed as device/hal_maixpy.py does, against the same values
+    as a list."""
+    import array
+
+    for k in range(4):
+        gw = 4 + rng.below(17)
+        gh = 3 + rng.below(13)
+        n = gw * gh * 5 * 6
+        vals = [rng.uniform(-6.0, 2.5) for _ in range(n)]
+        buf = array.array("f", vals)
+        spec = {"grid_w": gw, "grid_h": gh, "anchors": ANCHORS, "classes": 1, "layout": "NCHW"}
+        fit = geom.Fit(320, 240, 8 * gw, 8 * gh, geom.MODES[k % 2])
+        thr = rng.uniform(0.3, 0.7)
+        emit("fmap/%d/decode" % k, region.decode(memoryview(buf), gw, gh, ANCHORS, 1, "NCHW", thr))
+        emit("fmap/%d/postprocess" % k, region.postprocess(memoryview(buf), spec, fit, thr, 0.3, 1 + k * 3))
+        emit("fmap/%d/list" % k, region.postprocess(list(buf), spec, fit, thr, 0.3, 1 + k * 3))
+
+
 rng = Rng(20240601)
 decode_cases(rng)
 geom_cases(rng)
 presence_cases(rng)
 config_cases()
 protocol_cases(rng)
+fmap_cases(rng)
 print("done")

@@ -17,8 +17,8 @@ firmware
     (default: the board's first family). A generation may follow a slash to simulate an older
     firmware: ``"openmv/tf+sensor"`` (<= 4.5.5: ``tf`` module, no ``csi``), ``"openmv/ml+sensor"``
     (4.5.6-4.7: ``ml`` without ``csi``), ``"openmv/ml+csi"`` (>= 4.8, the default),
-    ``"maixpy/forward"`` (a MaixPy build whose KPU lacks ``run_yolo2``: the HAL falls back to
-    ``kpu.forward`` + pfcore.region).
+    ``"maixpy/forward"`` (a MaixPy build whose KPU lacks ``run_yolo2``; the HAL decodes
+    ``kpu.forward``'s output with pfcore.region on every MaixPy build).
 frames
     Any iterator of RGB uint8 HxWx3 numpy frames (any size). Each frame is what the lens sees:
     the fake sensor centre-crops it to the framesize aspect ratio, resizes it (area
@@ -95,7 +95,7 @@ more than 1500 region boxes or more than 10 results) ends the run: ``end == "fir
 Isolation: the app runs in this process (so ``frames`` and ``serial`` can be any Python
 objects). For the run, the fake family folder and ``device/`` go first on ``sys.path``;
 firmware-named modules (sensor, image, lcd, KPU, maix, Maix, fpioa_manager, board, machine,
-utime, uos, csi, ml, tf, pyb, hal*, main; ``time`` on OpenMV, whose fake delegates everything but
+utime, uos, csi, ml, ulab, tf, pyb, hal*, main; ``time`` on OpenMV, whose fake delegates everything but
 ticks/sleep/clock to CPython's) and ``pfcore.*`` are removed from ``sys.modules``
 before and after (pfcore is re-imported so that ``pfcore.compat`` binds the fake ``utime``),
 ``builtins.open`` maps ``/flash/...`` and ``/sd/...`` to the World's folders, and stdout is
@@ -125,7 +125,7 @@ GENERATIONS = {"maixpy": ("KPU-old", "forward"), "canmv": ("maix.KPU",),
 # Module names the run installs fresh (fakes, app, core); removed before and after each run.
 _ISOLATED = ("sensor", "image", "lcd", "KPU", "maix", "Maix", "fpioa_manager", "board", "machine",
              "utime", "uos", "csi", "ml", "tf", "pyb", "omv", "micropython", "hal", "hal_maixpy",
-             "hal_canmv", "hal_openmv", "hal_k210", "main", "pfcore")
+             "hal_canmv", "hal_openmv", "hal_k210", "main", "pfcore", "ulab")
 _BANNERS = {"maixpy": ["[MaixPy] init end", "MicroPython v0.6.2 on 2021-04-30; Sipeed_M1 with kendryte-k210"],
             "canmv": ["[CanMV] init end", "MicroPython v1.0.7 on 2024-04-25; Canaan-Dock with kendryte-k210"],
             "openmv": []}

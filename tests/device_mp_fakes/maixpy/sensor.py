@@ -1,5 +1,6 @@
 # Minimal MaixPy `sensor` for running device/main.py under real MicroPython (wasm): no pixels,
-# just the calls the HAL makes, with the firmware's argument names.
+# just the calls the HAL makes, with the firmware's argument names. After 20 snapshots the run
+# ends with exit status 3 (an app that keeps failing its frames never reaches max_frames).
 import image
 
 RGB565 = 2
@@ -35,6 +36,8 @@ def snapshot():
     if not _ready[0]:
         raise RuntimeError("Sensor control failed.")
     _n[0] += 1
+    if _n[0] > 20:
+        raise SystemExit(3)
     if _n[0] == 3:
         raise RuntimeError("Sensor Timeout!!")   # one camera fault on the 3rd snapshot
     return image.Image(size=(320, 240))

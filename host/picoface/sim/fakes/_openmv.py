@@ -75,5 +75,14 @@ def run(runner, rgb):
     return runner.run_raw(rgb)
 
 
+def dequantize(raw, dtype_code, scale, zero_point):
+    """What ml.Model.predict() returns without a post-processor (py_ml.c's deep copy): a new
+    float32 array, float v = (q - zero_point); v * output_scale, in float32 arithmetic."""
+    if dtype_code == "f":
+        return np.array(raw, dtype=np.float32)
+    v = (np.asarray(raw).astype(np.int32) - int(zero_point)).astype(np.float32)
+    return (v * np.float32(scale)).astype(np.float32)
+
+
 DTYPE_CODES = {np.dtype(np.uint8): "B", np.dtype(np.int8): "b", np.dtype(np.int16): "h",
                np.dtype(np.uint16): "H", np.dtype(np.float32): "f"}

@@ -2,7 +2,13 @@
 forward / deinit. The region layer is the firmware's C decoder re-implemented in _yolo2.py.
 run_yolo2 stops the simulated board (FirmwareFault) where sipeed_yolo2.c overflows: more region
 boxes than its stack array holds, or more than 10 results (boards/firmware.toml, maixpy).
-Generation "maixpy/forward" simulates a build without run_yolo2/init_yolo2."""
+forward returns a kpu_fmap as Maix_kpu.c builds it (``_Fmap`` below: buffer protocol 'f',
+bounds-checked int subscripts, slices that build a tuple on the GC heap and raise MemoryError
+past it). Generation "maixpy/forward" simulates a build without run_yolo2/init_yolo2."""
+import array
+
+import numpy as np
+
 from picoface.sim.fakes import _common, _k210, _yolo2
 from picoface.sim.fakes._yolo2 import RegionLayer
 
@@ -61,17 +67,78 @@ class _Obj:
         return self._n
 
 
-class _Fmap:
-    def __init__(self, data):
-        self._d = data
+# kpu_fmap (sipeed/MaixPy-v1@d8901fd2272f components/micropython/port/src/Maix/Maix_kpu.c): the
+# object kpu.forward returns points at the KPU's output buffer (:1396, no copy). Typecode 'f'
+# after a DEQUANTIZE last layer (:1417; lib_sipeed_kpu.a's layer_type_dtype table). It has the
+# buffer protocol (:1084-1092, :1245), so memoryview(fmap) is a zero-copy float view; an int
+# subscript returns one float, bounds-checked (:1131-1133); a slice builds a tuple of new floats
+# (:1119-1130; step must be 1, :1122); no len(). w() is the byte count (get_typecode_size has no
+# break, :1251-1263) and typecode() reads memory at the typecode's value as an address (:1218).
+# MicroPython v1.11 on RV64 (components/micropython/core ced340d7): a boxed float takes one
+# 32-byte GC block, a tuple 8 bytes an item plus its header.
+FMAP_FLOAT_BYTES = 32
+FMAP_TUPLE_ITEM_BYTES = 8
+FMAP_TUPLE_HEAD_BYTES = 16
+
+
+class _Fmap(array.array):
+    def __new__(cls, data):
+        a = super().__new__(cls, "f")
+        a.frombytes(np.ascontiguousarray(data, dtype=np.float32).tobytes())
+        return a
 
     def __getitem__(self, k):
+        n = super().__len__()
         if isinstance(k, slice):
-            return [float(v) for v in self._d[k]]
-        return float(self._d[k])
+            if k.step not in (None, 1):
+                raise OSError("only slices with step=1 (aka None) are supported")
+            start, stop, _ = k.indices(n)
+            count = max(0, stop - start)
+            cost = FMAP_TUPLE_HEAD_BYTES + count * (FMAP_TUPLE_ITEM_BYTES + FMAP_FLOAT_BYTES)
+            w = _common.W()
+            w.fmap_slice_bytes = max(getattr(w, "fmap_slice_bytes", 0), cost)
+            heap = w.board.memory["gc_heap_bytes"]
+            if cost > heap:
+                raise MemoryError("memory allocation failed, allocating %d bytes (a tuple of %d floats "
+                                  "from kpu_fmap[%d:%d]; the GC heap is %d B)" % (cost, count, start, stop, heap))
+            return tuple(super().__getitem__(k))
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise TypeError("kpu_fmap indices must be integers, not %s" % type(k).__name__)
+        try:
+            return super().__getitem__(k)
+        except IndexError:
+            raise IndexError("kpu_fmap index out of range") from None
 
     def __len__(self):
-        return len(self._d)
+        raise TypeError("object of type 'kpu_fmap' has no len()")
+
+    def __repr__(self):
+        n = super().__len__()
+        return '{"fmap": "data"=0x80000000, "size"=%d, "index": 0, "w": %d, "h": 1, "ch": 1, "typecode": f}' % (
+            4 * n, (4 * n) & 0xFFFF)
+
+    def size(self):
+        return 4 * super().__len__()
+
+    def index(self, *args):
+        return 0
+
+    def w(self):
+        return (4 * super().__len__()) & 0xFFFF      # bytes, truncated to uint16 (Maix_kpu.c:1418)
+
+    def h(self):
+        return 1
+
+    def ch(self):
+        return 1
+
+    def typecode(self):
+        from picoface.sim.world import FirmwareFault
+
+        raise FirmwareFault("kpu_fmap.typecode() passes the typecode 0x66 to mp_obj_new_str as a pointer: on the "
+                            "board it reads memory at address 0x66 (sipeed/MaixPy-v1@d8901fd2272f "
+                            "components/micropython/port/src/Maix/Maix_kpu.c:1218)",
+                            todo="read the values through memoryview(fmap) instead")
 
 
 def load(offset_or_path):
@@ -119,7 +186,8 @@ def run_yolo2(task, img):
     return [_Obj(x, y, w, h, c, p, i, len(res)) for i, (x, y, w, h, c, p) in enumerate(res)]
 
 
-def forward(task, img, end_layer=-1):
+def forward(task, img, out_index=0, dma=-1):
+    # Maix_kpu.c:1294-1420: kpu_net, img (an image's AI buffer, or a list of floats), out_index, dma
     task = _task(task)
     out = _k210.run_model(task.runner, img, _check_fmt)
     if out is None:

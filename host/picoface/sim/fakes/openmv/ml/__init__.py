@@ -1,7 +1,19 @@
-"""Fake OpenMV `ml` (>= 4.5.6): Model(path) with input/output attributes and predict()."""
+"""Fake OpenMV `ml` (>= 4.5.6): Model(path) with input/output attributes and predict(), per generation
+as openmv/openmv's py_ml.c builds the outputs (docs/firmware.md, "OpenMV: what predict() returns"):
+
+- "ml+sensor" (v4.5.6 - v4.7.0): every output is a new float32 ulab array, dequantised in C as
+  float (q - zero_point) * scale (v4.5.6 src/omv/modules/py_ml.c:119-163; v4.7.0
+  modules/py_ml.c:160-210), also the one a callback gets (v4.7.0 :271-277). Model(path,
+  postprocess=...) is accepted and ignored (ml/model.py passes only load_to_fb).
+- "ml+csi" (v4.8.0+): the same float32 arrays without a post-processor; with callback= or
+  Model(postprocess=) the post-processor gets the raw tensor in the model's dtype (int8 for an
+  int8 model), a view of the tensor arena (v4.8.0 modules/py_ml.c:154-211, 264-276).
+
+Arrays are numpy arrays standing in for ulab's: shape (1, h, w, c), ``itemsize`` 4 for float, 1 for
+int8/uint8 (ulab's ``dtype`` is an int code, numpy's an object: device code tests ``itemsize``)."""
 import numpy as np
 
-from picoface.sim.fakes import _openmv
+from picoface.sim.fakes import _common, _openmv
 
 _openmv.require("ml")
 
@@ -18,7 +30,8 @@ class Model:
         self._r = r
         self.len = len(data)
         self.ram = 4096 + len(data) // 4
-        self.postprocess = postprocess
+        # ml/model.py before v4.8.0 passes only load_to_fb on to the C model
+        self.postprocess = postprocess if _common.W().generation == "ml+csi" else None
         w, h = r.input_size
         self.input_shape = [(1, h, w, 3)]
         self.input_dtype = [_openmv.DTYPE_CODES[r.in_dtype]]
@@ -32,7 +45,7 @@ class Model:
 
     def predict(self, args, callback=None):
         if not isinstance(args, list):
-            raise TypeError("predict() expects a list of inputs")
+            raise ValueError("Unsupported input type. Expected a list")
         if len(args) != 1:
             raise ValueError("model has 1 input, got %d" % len(args))
         from picoface.sim.fakes._common import Image
@@ -42,9 +55,12 @@ class Model:
             raise TypeError("predict() input must be an image.Image")
         rgb = _openmv.predict_input(img, self.input_shape[0], self.input_dtype[0],
                                     self.input_scale[0], self.input_zero_point[0])
-        out = _openmv.run(self._r, rgb)[None]
-        outputs = [out]
+        raw = _openmv.run(self._r, rgb)[None]
         cb = callback if callback is not None else self.postprocess
+        if cb is not None and _common.W().generation == "ml+csi":
+            outputs = [raw]             # v4.8.0+: the raw tensor for a post-processor
+        else:
+            outputs = [_openmv.dequantize(raw, self.output_dtype[0], self.output_scale[0], self.output_zero_point[0])]
         if cb is not None:
             return cb(self, [_Input(img)], outputs)
         return outputs

@@ -1,0 +1,474 @@
+"""Each firmware path of the device app against what the firmware's own source does (issue 24,
+docs/firmware.md):
+
+- MaixPy: kpu.forward's kpu_fmap is decoded through memoryview(fmap) (Maix_kpu.c: buffer protocol
+  'f'), never copied with fmap[:]; the simulator's and the MicroPython stubs' fmap behave as the
+  firmware's; the per-frame heap and time under real MicroPython (tests/vectors/bench_fmap.py).
+- MaixPy: run_yolo2 (static obj_info_t.obj[10], written without a bound) is never reached; a
+  crowded scene runs.
+- OpenMV: ml.Model.predict() returns float32 dequantised arrays without a post-processor (all ml
+  firmware) and the raw tensor with one (>= 4.8); the app checks what it got. One real output of
+  the shipped OpenMV model decodes identically on every path. YoloV2 gets its anchors as an ndarray.
+- main.py's backoff stays a small int; the bring-up examples read the model's contract.
+"""
+
+import base64
+import itertools
+import json
+import math
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fakeboard  # noqa: E402
+import tiny_model  # noqa: E402
+from conftest import ROOT  # noqa: E402
+from test_firmware_limits import head_kmodel  # noqa: E402
+
+from pfcore import geom, protocol, region  # noqa: E402
+from picoface.boards import load_board  # noqa: E402
+from picoface.sim import runners as sim_runners  # noqa: E402
+from picoface.sim import world as world_mod  # noqa: E402
+from picoface.sim.fakes import _yolo2  # noqa: E402
+from picoface.sim.runner import firmware_sandbox, run_app  # noqa: E402
+
+VECTORS = ROOT / "tests" / "vectors"
+ADDRESS = 0x300000
+K210_GC_HEAP = 524288
+
+
+# ------------------------------------------------------------------------------ stand-in outputs
+class Planted:
+    """A KPU stand-in: 320x240 in, NCHW float32 out on a gw x gh grid, 5 anchors x 6; frame n
+    plants counts[n % len(counts)] faces in anchor 0, 4 cells apart (NMS keeps them all)."""
+
+    input_size = (320, 240)
+    output_layout = "NCHW"
+
+    def __init__(self, gw, gh, counts):
+        self.output_shape = (gh, gw, 30)
+        self.counts = list(counts)
+        self.frame = 0
+        cells = [(r, c) for r in range(1, gh, 3) for c in range(1, gw, 3)]
+        self.outs = []
+        for k in self.counts:
+            out = np.full((5, 6, gh, gw), -6.0, np.float32)
+            out[:, 2:4] = -0.5
+            for r, c in cells[:k]:
+                out[0, 4, r, c] = 4.0
+            self.outs.append(out.reshape(-1))
+
+    def run(self, rgb):
+        out = self.outs[self.frame % len(self.outs)]
+        self.frame += 1
+        return out
+
+
+def _vector():
+    v = json.loads((VECTORS / "openmv_208x160_output.json").read_text())
+    v["q"] = np.frombuffer(base64.b64decode(v["int8_base64"]), np.int8).reshape(v["shape"])
+    return v
+
+
+class Replay:
+    """A TFLite stand-in that returns the stored real output of the shipped OpenMV model."""
+
+    input_size = (208, 160)
+    output_layout = "NHWC"
+    in_dtype = np.dtype(np.uint8)
+    out_dtype = np.dtype(np.int8)
+    in_scale, in_zero = 1.0 / 255.0, 0
+
+    def __init__(self, v):
+        self.q = v["q"][0]
+        self.output_shape = tuple(self.q.shape)
+        self.out_scale, self.out_zero = v["scale"], v["zero_point"]
+
+    def run_raw(self, rgb):
+        return self.q.copy()
+
+    def dequantize(self, raw):
+        return ((raw.astype(np.float32) - self.out_zero) * self.out_scale).astype(np.float32)
+
+    def run(self, rgb):
+        return self.dequantize(self.q).reshape(-1)
+
+
+def _use_runner(monkeypatch, runner):
+    monkeypatch.setattr(sim_runners, "open_runner", lambda data, layout="NHWC": runner)
+
+
+def _k210_world(tmp_path, model, gen="KPU-old"):
+    w = world_mod.World(load_board("maix_dock"), "maixpy", gen, tmp_path,
+                        frames=itertools.islice(world_mod.synthetic_scene(), 20))
+    w.put_flash(ADDRESS, Path(model).read_bytes())
+    return w
+
+
+def _image():
+    import sensor
+
+    sensor.reset()
+    sensor.set_pixformat(sensor.RGB565)
+    sensor.set_framesize(sensor.QVGA)
+    return sensor.snapshot()
+
+
+# ------------------------------------------------------------------------- 1. MaixPy kpu_fmap
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    return head_kmodel(tmp_path_factory.mktemp("big"), 8)        # 40x30x5x6 = 36,000 floats
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    return fakeboard.tiny_kmodel(tmp_path_factory.mktemp("small"))   # 20x15x5x6 = 9,000 floats
+
+
+def test_sim_kpu_fmap_behaves_as_maix_kpu_c(small, big, tmp_path):
+    w = _k210_world(tmp_path, small)
+    with firmware_sandbox(w, "maixpy"):
+        import KPU as kpu
+
+        task = kpu.load(ADDRESS)
+        fmap = kpu.forward(task, _image())
+        mv = memoryview(fmap)                               # buffer protocol, typecode 'f'
+        assert mv.format == "f" and mv.nbytes == fmap.size() == 9000 * 4 and len(mv) == 9000
+        assert isinstance(fmap[0], float) and fmap[-1] == mv[8999] == pytest.approx(-5.0)
+        with pytest.raises(IndexError, match="kpu_fmap index out of range"):
+            fmap[9000]
+        with pytest.raises(TypeError):
+            len(fmap)
+        with pytest.raises(OSError, match="step=1"):
+            fmap[0:10:2]
+        part = fmap[0:100]                                  # a tuple of new floats on the GC heap
+        assert isinstance(part, tuple) and len(part) == 100
+        assert w.fmap_slice_bytes == 16 + 100 * 40
+        with pytest.raises(world_mod.FirmwareFault, match="0x66"):
+            fmap.typecode()
+    w = _k210_world(tmp_path / "big", big)
+    with firmware_sandbox(w, "maixpy"):
+        import KPU as kpu
+
+        fmap = kpu.forward(kpu.load(ADDRESS), _image())
+        assert len(memoryview(fmap)) == 36000 and fmap.w() == (36000 * 4) & 0xFFFF
+        with pytest.raises(MemoryError, match="allocating 1440016 bytes"):
+            fmap[:]                                         # the old HAL's copy: 1.44 MB > 512 KiB
+
+
+@pytest.mark.parametrize("gen", ["KPU-old", "forward"])
+def test_maixpy_app_decodes_a_40x30_output_through_memoryview(big, gen, monkeypatch):
+    """The stride-8 grid (40x30x5x6 = 36,000 floats): fmap[:] would need 1.44 MB of a 512 KiB heap,
+    run_yolo2 overflows its stack (6000 boxes); the app takes neither."""
+    _use_runner(monkeypatch, Planted(40, 30, [3]))
+    s = run_app("maix_dock", firmware="maixpy/" + gen, frames=itertools.islice(world_mod.synthetic_scene(), 10),
+                model_path=big, max_frames=8)
+    assert s["end"] == "max_frames", (s["end"], s["fault"], s["errors"][:2])
+    assert s["errors"] == [] and len(s["frames"]) == 8
+    assert all(f["n"] == 3 for f in s["frames"])
+
+
+def _mp_app(node, tmp_path, grid):
+    """device/main.py + HALs + pfcore under MicroPython (wasm) with the MaixPy stubs."""
+    from test_device_app import MP_CONFIG
+
+    cfg = dict(MP_CONFIG)
+    cfg["model"] = dict(cfg["model"], grid_w=grid[0], grid_h=grid[1])
+    p = tmp_path / "picoface.json"
+    p.write_text(json.dumps(cfg))
+    mounts = ["--mount", "%s:/lib" % (ROOT / "tests" / "device_mp_fakes" / "maixpy"),
+              "--mount", "%s:/flash/picoface.json" % p]
+    for f in sorted((ROOT / "device").glob("hal*.py")):
+        mounts += ["--mount", "%s:/lib/%s" % (f, f.name)]
+    r = subprocess.run([node, str(ROOT / "tests" / "mp_runner.mjs")] + mounts + [str(ROOT / "device" / "main.py")],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    msgs = [d for d in (protocol.decode(ln) for ln in r.stdout.splitlines()) if d]
+    return [d for d in msgs if d["type"] == "frame"], [d for d in msgs if d["type"] == "error"]
+
+
+@pytest.mark.micropython
+def test_micropython_app_decodes_a_40x30_fmap(node, tmp_path):
+    """Real MicroPython, a kpu_fmap stub with the board's slice cost: the 40x30 output is decoded
+    in place (the old fmap[:] raised MemoryError on every frame)."""
+    frames, errors = _mp_app(node, tmp_path, (40, 30))
+    assert [e["code"] for e in errors] == ["camera"]         # the stubs' one camera fault
+    assert len(frames) == 5 and all(f["n"] == 1 for f in frames)
+    x, y, w, h, score = frames[0]["faces"][0]
+    assert (x, y, w, h, score) == (152, 107, 25, 33, 0.953)   # anchor 0 at row 15, column 20
+
+
+@pytest.mark.micropython
+def test_forward_decode_heap_and_time_on_micropython(node):
+    """tests/vectors/bench_fmap.py under the MicroPython wasm runner: the shipped K210 model's
+    20x15x5x6 float output decoded through memoryview allocates less than 64 KiB a frame (garbage
+    included, the collector off), on an empty scene, 1, 10 and a crowd of 35 faces; fmap[:]
+    alone allocated 180 KB. Figures are printed, the times never asserted."""
+    from test_micropython import run_micropython
+
+    r = run_micropython(node, VECTORS / "bench_fmap.py", 100, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(ln) for ln in r.stdout.strip().splitlines()]
+    scenes = [x for x in rows if "faces_in_scene" in x and x["grid"] == "20x15x5x6"]
+    assert [x["faces_in_scene"] for x in scenes] == [0, 1, 10, 35]
+    for x in scenes:
+        assert x["impl"] == "micropython" and x["faces"] == min(x["faces_in_scene"], 10)
+        assert x["candidates"] == 2 * x["faces_in_scene"]
+        assert 0 < x["alloc_bytes"] < 65536, x
+    old = [x for x in rows if "old_tuple_bytes" in x]
+    assert old[0]["values"] == 9000 and old[0]["old_tuple_bytes"] > 65536
+    print("\nMaixPy forward path under MicroPython (wasm), per frame:")
+    for x in rows:
+        print("  ", json.dumps(x, sort_keys=True))
+
+
+def test_region_decode_reads_a_memoryview_as_a_list():
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        out = rng.normal(0, 2, size=9000).astype(np.float32)
+        out[4 * 300:5 * 300] -= 3.0
+        arr = __import__("array").array("f", out.tobytes())
+        want = region.decode([float(v) for v in out], 20, 15, tiny_model.ANCHORS, 1, "NCHW", 0.5)
+        assert region.decode(memoryview(arr), 20, 15, tiny_model.ANCHORS, 1, "NCHW", 0.5) == want
+        fit = geom.Fit(320, 240, 320, 240, "stretch")
+        spec = {"grid_w": 20, "grid_h": 15, "anchors": tiny_model.ANCHORS, "classes": 1, "layout": "NCHW"}
+        from pfcore import nms
+
+        full = nms.nms(fit.map(want), 0.3, 10)
+        assert region.postprocess(memoryview(arr), spec, fit, 0.5, 0.3, 10) == full
+
+
+# ------------------------------------------------------------------ 2. MaixPy: no run_yolo2
+def test_crowded_scene_never_reaches_run_yolo2(small, monkeypatch):
+    """Frames of 0, 5, 10, 11 and 35 faces on MaixPy with run_yolo2 in the firmware (KPU-old):
+    one KPU run a frame, run_yolo2 never called, at most max_faces (10) reported, no fault."""
+    import time
+
+    counts = [0, 5, 10, 11, 35]
+    _use_runner(monkeypatch, Planted(20, 15, counts))
+    calls = {"run_yolo2": 0, "kpu": 0}
+    real_results, real_infer = _yolo2.results, world_mod.World.check_infer_fault
+
+    def results(*a, **k):
+        calls["run_yolo2"] += 1
+        return real_results(*a, **k)
+
+    def infer(self):
+        calls["kpu"] += 1
+        return real_infer(self)
+
+    monkeypatch.setattr(_yolo2, "results", results)
+    monkeypatch.setattr(world_mod.World, "check_infer_fault", infer)
+    t0 = time.perf_counter()
+    s = run_app("maix_dock", firmware="maixpy", frames=itertools.islice(world_mod.synthetic_scene(), 30),
+                model_path=small, max_frames=25)
+    host_ms = (time.perf_counter() - t0) * 1000.0 / 25
+    assert s["end"] == "max_frames", (s["end"], s["fault"])
+    assert s["hello"]["firmware"] == "maixpy/KPU-old" and s["errors"] == []
+    assert calls == {"run_yolo2": 0, "kpu": 25}
+    assert [f["n"] for f in s["frames"]] == [min(counts[i % 5], 10) for i in range(25)]
+    print("\ncrowded scene on simulated MaixPy (faces planted a frame: %s): faces reported %s, KPU runs %d for "
+          "25 frames, run_yolo2 calls %d, host %.1f ms a frame (app + fakes, not the board)"
+          % (counts, [f["n"] for f in s["frames"][:5]], calls["kpu"], calls["run_yolo2"], host_ms))
+
+
+# -------------------------------------------------------------------------------- 3. OpenMV
+def test_openmv_vector_is_the_shipped_models_output():
+    v = _vector()
+    model = ROOT / v["model"]
+    import hashlib
+
+    assert hashlib.sha256(model.read_bytes()).hexdigest() == v["model_sha256"], \
+        "the model changed: run tests/vectors/make_openmv_output.py"
+    spec = json.loads((model.parent / "model.json").read_text())["output"]
+    assert v["shape"] == [1, spec["grid_h"], spec["grid_w"], len(spec["anchors"]) * (5 + spec["classes"])]
+    assert v["dtype"] == "int8" and v["scale"] == pytest.approx(spec["scale"]) and v["zero_point"] == spec["zero_point"]
+
+
+@pytest.mark.tf
+def test_openmv_vector_reproduces_with_the_tflite_interpreter(shared):
+    import cv2
+    import tensorflow as tf
+
+    v = _vector()
+    photo = ROOT / v["photo"]
+    if not photo.is_file():
+        pytest.skip("%s is absent" % v["photo"])
+    rgb = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
+    it = tf.lite.Interpreter(model_path=str(ROOT / v["model"]), num_threads=1)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], cv2.resize(rgb, (208, 160), interpolation=cv2.INTER_AREA)[None])
+    it.invoke()
+    assert np.array_equal(it.get_tensor(it.get_output_details()[0]["index"]), v["q"])
+
+
+def _frame_line(faces):
+    return protocol.encode_frame(1, 0, 0.0, faces)
+
+
+def test_openmv_output_decodes_identically_on_every_path():
+    """int8 bytes (a post-processor's raw tensor), float32 as py_ml.c dequantises it (ml 4.5.6+,
+    no post-processor) and floats as tf.classify returns them: the same faces."""
+    v = _vector()
+    spec = json.loads((ROOT / v["model"]).parent.joinpath("model.json").read_text())["output"]
+    fspec = dict(spec, dtype="float32", scale=1.0, zero_point=0)
+    fit = geom.Fit(208, 160, 208, 160, "stretch")
+    # py_ml.c: float v = (q - zero_point); v * output_scale (float32)
+    f32 = (v["q"].astype(np.int32) - v["zero_point"]).astype(np.float32) * np.float32(v["scale"])
+    assert f32.dtype == np.float32
+    paths = {
+        "int8": region.postprocess(v["q"].tobytes(), spec, fit, v["score"], v["nms"], 10),
+        "float32": region.postprocess(f32.reshape(-1), fspec, fit, v["score"], v["nms"], 10),
+        "tf floats": region.postprocess([float(x) for x in f32.reshape(-1)], fspec, fit, v["score"], v["nms"], 10),
+    }
+    want = v["faces"]
+    assert len(want) == 3
+    for name, faces in paths.items():
+        assert _frame_line(faces) == _frame_line(want), name
+        for f, g in zip(faces, want):
+            assert f == pytest.approx(g, abs=1e-4), name
+    # the old HAL decoded the float32 array's bytes as int8
+    garbage = region.postprocess(f32.tobytes(), spec, fit, v["score"], v["nms"], 10)
+    assert _frame_line(garbage) != _frame_line(want)
+
+
+def test_openmv_generations_decode_the_real_output(monkeypatch):
+    """The unchanged app on each OpenMV generation, the model's output replayed: pfcore paths
+    (ml 4.5.6-4.7 floats, tf floats) give the same faces; YoloV2 (>= 4.8, raw int8, ndarray
+    anchors) the same faces and scores, boxes within 2 px (its integer boxes, soft-NMS)."""
+    v = _vector()
+    _use_runner(monkeypatch, Replay(v))
+    model = ROOT / v["model"]
+    faces = {}
+    for fw in ("openmv/ml+sensor", "openmv/tf+sensor", "openmv/ml+csi"):
+        s = run_app("openmv_h7", firmware=fw, frames=itertools.islice(world_mod.synthetic_scene(), 4),
+                    model_path=model, max_frames=3)
+        assert s["end"] == "max_frames" and s["errors"] == [], (fw, s["errors"][:2])
+        assert len({json.dumps(f["faces"]) for f in s["frames"]}) == 1
+        faces[fw] = s["frames"][0]["faces"]
+    fit = geom.Fit(320, 240, 208, 160, "stretch")
+    spec = json.loads((model.parent / "model.json").read_text())["output"]
+    want = [[round(x) for x in f[:4]] + [round(f[4], 3)] for f in
+            region.postprocess(v["q"].tobytes(), spec, fit, v["score"], v["nms"], 10)]
+    assert len(want) == 3
+    assert faces["openmv/ml+sensor"] == faces["openmv/tf+sensor"] == want
+    yolo = faces["openmv/ml+csi"]
+    assert [f[4] for f in yolo] == [f[4] for f in want]
+    for f, g in zip(yolo, want):
+        assert all(abs(f[i] - g[i]) <= 2 for i in range(4)), (yolo, want)
+
+
+def _openmv_world(tmp_path, gen, model):
+    w = world_mod.World(load_board("openmv_h7"), "openmv", gen, tmp_path,
+                        frames=itertools.islice(world_mod.synthetic_scene(), 6))
+    w.put_file("/flash/picoface.tflite", Path(model).read_bytes())
+    return w
+
+
+@pytest.mark.parametrize("gen", ["ml+sensor", "ml+csi"])
+def test_ml_fake_predict_returns_what_py_ml_c_returns(gen, tmp_path, monkeypatch):
+    v = _vector()
+    _use_runner(monkeypatch, Replay(v))
+    w = _openmv_world(tmp_path, gen, ROOT / v["model"])
+    with firmware_sandbox(w, "openmv"):
+        import ml
+        import sensor
+
+        sensor.reset()
+        sensor.set_framesize(sensor.QVGA)
+        img = sensor.snapshot()
+        seen = []
+        model = ml.Model("/flash/picoface.tflite", postprocess=lambda m, i, o: seen.append(o[0]) or o)
+        out = model.predict([img])[0]
+        if gen == "ml+csi":                      # >= 4.8: the post-processor gets the raw tensor
+            assert seen[0].dtype == np.int8 and seen[0].itemsize == 1
+            assert np.array_equal(seen[0], v["q"])
+            model = ml.Model("/flash/picoface.tflite")
+            out = model.predict([img])[0]
+        else:                                    # 4.5.6 - 4.7.0: postprocess= is ignored
+            assert seen == []
+        assert out.dtype == np.float32 and out.itemsize == 4 and out.shape == (1, 20, 26, 30)
+        want = ((v["q"].astype(np.int32) + 1).astype(np.float32) * np.float32(v["scale"]))
+        assert np.array_equal(out, want)
+        cb = model.predict([img], callback=lambda m, i, o: o)[0]
+        assert cb.dtype == (np.int8 if gen == "ml+csi" else np.float32)
+        with pytest.raises(ValueError, match="Expected a list"):
+            model.predict(img)
+
+
+def test_yolov2_fake_needs_ndarray_anchors_only_once_something_is_detected(tmp_path, monkeypatch):
+    v = _vector()
+    _use_runner(monkeypatch, Replay(v))
+    w = _openmv_world(tmp_path, "ml+csi", ROOT / v["model"])
+    anchors = json.loads((ROOT / v["model"]).parent.joinpath("model.json").read_text())["output"]["anchors"]
+    with firmware_sandbox(w, "openmv"):
+        import csi
+        import ml
+        from ml.postprocessing.darknet import YoloV2
+        from ulab import numpy as np_ulab
+
+        cam = csi.CSI()
+        cam.reset()
+        cam.framesize(csi.QVGA)
+        img = cam.snapshot()
+        model = ml.Model("/flash/picoface.tflite")
+        assert model.predict([img], callback=YoloV2(threshold=0.9999, anchors=anchors)) == ()
+        with pytest.raises(TypeError, match="input is not an array"):
+            model.predict([img], callback=YoloV2(threshold=0.43, anchors=anchors))
+        res = model.predict([img], callback=YoloV2(threshold=0.43, anchors=np_ulab.array(anchors)))
+        assert len(res) == 1 and len(res[0]) >= 3
+
+
+# ------------------------------------------------------------------------ 4. backoff, examples
+def test_backoff_shift_stays_a_small_int(small, monkeypatch):
+    """40 camera faults in a row: the pause 50 << backoff must stay a small int (< 2**30, the
+    31-bit small ints of a 32-bit port; without long ints a bigger shift is an OverflowError)."""
+    seen = []
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_name == "main" and frame.f_code.co_filename.endswith("main.py"):
+            if "backoff" in frame.f_locals:
+                seen.append(frame.f_locals["backoff"])
+            return tracer
+        return None
+
+    sys.settrace(tracer)
+    try:
+        s = run_app("maix_dock", firmware="maixpy", frames=itertools.islice(world_mod.synthetic_scene(), 60),
+                    model_path=small, max_frames=5, faults={"camera_raise": list(range(40))})
+    finally:
+        sys.settrace(None)
+    assert s["end"] == "max_frames" and len(s["errors"]) == 40
+    assert max(seen) >= 5 and (50 << max(seen)) < 2 ** 30
+
+
+def test_model_example_reads_the_models_contract(small, tmp_path):
+    anchors = [[1.3604, 1.7797], [1.9361, 2.6205], [2.9127, 3.8835], [4.9377, 6.1454], [8.8089, 10.0]]  # not Sipeed's
+    w = _k210_world(tmp_path, small)
+    cfg = {"model": {"address": ADDRESS, "anchors": anchors, "grid_w": 20, "grid_h": 15}, "score": 0.61, "nms": 0.27}
+    w.put_file("/flash/picoface.json", json.dumps(cfg))
+    with firmware_sandbox(w, "maixpy"):
+        g = runpy.run_path(str(ROOT / "device" / "examples" / "model_one_inference.py"), run_name="__main__")
+    rl = g["task"].rl
+    assert [float(a) for a in rl.anchors] == pytest.approx([a for p in anchors for a in p])
+    assert float(rl.threshold) == pytest.approx(0.61) and float(rl.nms_value) == pytest.approx(0.27)
+    assert any(ln.startswith("faces: 0 ") for ln in w.lines), w.lines
+
+
+def test_openmv_example_decodes_the_raw_int8_it_gets(tmp_path, monkeypatch):
+    v = _vector()
+    _use_runner(monkeypatch, Replay(v))
+    w = _openmv_world(tmp_path, "ml+csi", ROOT / v["model"])
+    w.put_file("/flash/picoface.json", json.dumps({"model": {"path": "/flash/picoface.tflite", "classes": 1}}))
+    with firmware_sandbox(w, "openmv"):
+        with pytest.raises(world_mod.SimulationEnd):
+            runpy.run_path(str(ROOT / "device" / "examples" / "openmv_model_fps.py"), run_name="__main__")
+    best = (float(v["q"].reshape(-1)[4::6].max()) - v["zero_point"]) * v["scale"]
+    want = "max score %.3f" % (1.0 / (1.0 + math.exp(-best)))
+    lines = [ln for ln in w.lines if ln.startswith("max score")]
+    assert len(lines) >= 4 and all(ln.startswith(want) for ln in lines), (want, lines)
