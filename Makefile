@@ -64,7 +64,7 @@ train: setup
 	$(VENV)/bin/picoface kmodel convert $(K210_MODEL)/picoface_float.tflite --board maix_dock \
 	  --contract $(K210_MODEL)/picoface_float.json --calib $(SHARED)/data/facemask_kaggle/images \
 	  --out $(K210_MODEL)/picoface.kmodel
-	$(VENV)/bin/picoface train --config models/picoface_openmv_128/train.yaml
+	$(VENV)/bin/picoface train --config models/picoface_openmv_208x160/train.yaml
 
 bench: setup
 	$(VENV)/bin/picoface bench $(ARGS)

@@ -23,7 +23,7 @@ the REPL:
 
 run_app patches the process's stdout and ``open``, so a board that boots must live in its own
 process: ``python tests/fakeboard.py serve --root DIR --board B`` prints ``port /dev/pts/N``
-and serves until killed (``spawn()`` does that for tests). In-process use (``FakeBoard``
+and serves until Ctrl-C (``spawn()`` and ``stop()`` do that for tests). In-process use (``FakeBoard``
 directly) is fine for everything but booting.
 
 The fake kflash (``python tests/fakeboard.py kflash -p PORT -b BAUD -B BOARD FILE``) checks
@@ -313,9 +313,20 @@ class FakeBoard:
         if not self.interrupt.is_set():
             self.send(b"MicroPython (fake %s)\r\n>>> " % self.family.encode())
 
-    def close(self):
+    def close(self, wait=10.0):
+        """Stop the board: the running app sees Ctrl-C at its next serial line and run_app removes its
+        temporary folder; wait for that (a daemon thread would be cut off at exit, leaving the folder)."""
         self.stopping.set()
         self.interrupt.set()
+        if self.app is not None:
+            os.set_blocking(self.slave, False)
+            deadline = time.monotonic() + wait
+            while self.app.is_alive() and time.monotonic() < deadline:
+                try:  # make room: an app blocked writing to a full pty goes on and meets the Ctrl-C
+                    os.read(self.slave, 65536)
+                except OSError:
+                    pass
+                self.app.join(0.05)
         for fd in (self.master, self.slave):
             try:
                 os.close(fd)
@@ -347,6 +358,21 @@ def spawn(root, board="maix_dock", boot=False, max_frames=40, env=None, extra=()
         proc.kill()
         raise RuntimeError("fake board did not start: %r %s" % (line, proc.stderr.read()))
     return proc, line.split()[1]
+
+
+def stop(proc, grace=20.0):
+    """Stop a ``spawn``ed board as Ctrl-C would (it closes itself: no temporary folder is left
+    behind); kill it only when it does not end within ``grace`` seconds."""
+    import signal
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
 
 def _serve(args):
@@ -428,7 +454,9 @@ def tiny_kmodel(out_dir, obj_bias=-5.0):
 
     from picoface.kmodel import v3
 
-    anchors = [[1.889, 2.5245], [2.9465, 3.94056], [3.99987, 5.3658], [5.155437, 6.92275], [6.718375, 9.01025]]
+    from picoface.kmodel import MAIXPY_FACE_ANCHOR_PAIRS
+
+    anchors = MAIXPY_FACE_ANCHOR_PAIRS
     r1 = v3.conv_regs(320, 240, 3, 8, kernel=3, pool_type=3, src_addr=0)
     c1 = v3.ConvLayer(regs=r1, weights=np.zeros((8, 3, 3, 3), np.uint8).tobytes(), bn=[v3.BN(1, 0, 0)] * 8,
                       act=v3.ActTable.identity(), flags=0, main_mem_out_address=0)

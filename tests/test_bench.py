@@ -105,7 +105,6 @@ def test_ultralight_finds_the_face(anchors, mask14, variant):
 
 def test_k210_stock_model_finds_the_face(anchors, mask14):
     """Sipeed's stock kmodel v3 through the KPU emulator (data-eval + kmodel engineers' code)."""
-    pytest.importorskip("picoface.kmodel.emulator")
     from picoface.bench.rows import anchor_rows
 
     row = next(r for r in anchor_rows(anchors) if r.name == "k210-maixpy-stock")
@@ -246,7 +245,6 @@ def test_tflite_macs_exact_on_a_tiny_model(tmp_path):
 
 
 def test_kmodel_macs_of_the_stock_model(anchors):
-    pytest.importorskip("picoface.kmodel.v3")
     from picoface.bench.macs import kmodel_macs
     from picoface.kmodel import load
 
@@ -365,8 +363,6 @@ def test_bench_marks_missing_backends(data_root, tmp_path, capsys):
 def test_picoface_models_are_rows(data_root, tmp_path, capsys):
     """picoface artifacts (float + int8 TFLite, kmodel v3, model.json beside each) run as rows
     through picoface.detectors.open_model; MACs are counted from the files."""
-    pytest.importorskip("picoface.detectors.tflite_det")
-    pytest.importorskip("picoface.kmodel.emulator")
     import sys
     from pathlib import Path
 
@@ -492,6 +488,86 @@ def test_runner_scores_rows_and_survives_a_failing_one(tmp_path):
     assert table[1][:6] == ["oracle", "box", "1.000", "—", "1.000", "—"]
     assert table[2][5] == "1.000" and table[3][-1].startswith("failed")
     assert (tmp_path / "bench.png").stat().st_size > 10000
+
+
+def test_macs_that_cannot_be_counted_say_why(tmp_path, monkeypatch):
+    """A MAC count never fails a row, and an n/a says why: in bench.json, bench.md and `eval`'s report."""
+    import sys
+    from pathlib import Path
+
+    import cv2
+
+    from picoface.bench import report
+    from picoface.bench.macs import kmodel_macs
+    from picoface.bench.rows import Row
+    from picoface.bench.run import bench_rows, row_macs
+    from picoface.data import Sample
+    from picoface.detectors.keras_det import KerasDetector
+    from picoface.detectors.kmodel_det import KmodelDetector
+    from picoface.evaluate import evaluate
+    from picoface.evaluate.report import markdown
+
+    broken = tmp_path / "broken.kmodel"
+    broken.write_bytes(b"\0" * 64)
+
+    class NoCount:
+        name, kind, bytes, macs, path = "nocount", "box", 10, None, broken
+
+        def detect(self, rgb):
+            return np.zeros((0, 5), np.float32)
+
+    class Raises(NoCount):
+        name = "raises"
+
+        @property
+        def macs(self):
+            raise RuntimeError("profiler crashed")
+
+    macs, why = row_macs(NoCount(), broken)
+    assert macs is None and why.startswith("MACs not counted: not a kmodel (first bytes 00 00")
+    assert row_macs(Raises(), None) == (None, "MACs not counted: RuntimeError: profiler crashed")
+    assert row_macs(type("Known", (NoCount,), {"macs": 7})(), broken) == (7, None)
+
+    # the emulator's layer summary fails: the kmodel detector still runs and keeps the reason
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import tiny_model
+
+    kpath = tiny_model.kmodel(tmp_path / "kpu", w=64, h=48)
+
+    def bad_summary(*a, **k):
+        raise ValueError("bad layer")
+
+    monkeypatch.setattr("picoface.kmodel.info.summarize_v3", bad_summary)
+    det = KmodelDetector(kpath, contract=json.loads((kpath.parent / "model.json").read_text()))
+    assert det.macs is None and det.macs_error == "MACs not counted: ValueError: bad layer"
+    assert det.describe()["macs_error"] == det.macs_error
+
+    class Conv2D:   # a Keras conv layer without a static output shape
+        @property
+        def output(self):
+            raise AttributeError("Layer conv has no inbound nodes")
+
+    fake = type("Model", (), {"inputs": [np.zeros((1, 48, 64, 3))], "layers": [Conv2D()]})()
+    kdet = KerasDetector(None, {"output": {"anchors": [[1, 1]]}, "input": {"w": 64, "h": 48}}, model=fake)
+    assert kdet.macs is None and kdet.macs_error == "MACs not counted: AttributeError: Layer conv has no inbound nodes"
+
+    # the bench keeps the reason in bench.json's row and bench.md's notes
+    img = tmp_path / "img.png"
+    cv2.imwrite(str(img), np.full((48, 64, 3), 90, np.uint8))
+    samples = [Sample(img, 64, 48, [[10, 10, 20, 20]], [], "synthetic")]
+    res = bench_rows([Row("nocount", "no MACs", NoCount), Row("kpu", "emulated", lambda: det)], samples,
+                     progress=False)
+    assert [r["status"] for r in res] == ["ok", "ok"]
+    # the detector could not count them, the bench counts them from its file
+    assert (res[1]["macs"], res[1]["macs_error"]) == (kmodel_macs(kpath), None)
+    assert res[0]["macs"] is None and res[0]["macs_error"].startswith("MACs not counted: not a kmodel")
+    info = {"data": "synthetic", "images": 1, "min_size": 20, "size_rule": "geomean", "host": "test"}
+    report.write_markdown(tmp_path / "bench.md", res, info, "nocount")
+    md = (tmp_path / "bench.md").read_text()
+    assert "- MACs n/a for `nocount`: MACs not counted: not a kmodel (first bytes 00 00" in md
+    assert "MACs n/a for `kpu`" not in md
+    # and `picoface eval`'s report
+    assert "MACs: n/a (MACs not counted: ValueError: bad layer)" in markdown(evaluate(det, samples, progress=False))
 
 
 def _synthetic(tmp_path, n=3, sizes=((25, 25), (40, 40)), shape=(60, 80)):

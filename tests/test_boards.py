@@ -69,3 +69,18 @@ def test_cli_boards(capsys):
     assert "maix_dock" in capsys.readouterr().out
     assert main(["boards", "nope"]) == 1
     assert "picoface: unknown board 'nope'" in capsys.readouterr().err
+
+
+def test_cli_board_facts_read_as_text(capsys):
+    """`picoface boards maix_dock`: no Python reprs (braces, quotes, tuples, True), the flash
+    address in hex as in boards/maix_dock.toml, sizes with their unit."""
+    assert main(["boards", "maix_dock"]) == 0
+    out = capsys.readouterr().out
+    rows = dict(line.split(None, 1) for line in out.splitlines())
+    for repr_mark in ("{", "}", "'", '"', "True", "False"):
+        assert repr_mark not in out, (repr_mark, out)
+    assert rows["firmware"] == "maixpy, canmv"
+    assert "flash_address = 0x300000," in rows["model"] and "3145728" not in rows["model"]
+    assert "kpu_ram_bytes = 2097152 (2 MiB)" in rows["memory"] and "gc_heap_bytes = 524288 (512 KiB)" in rows["memory"]
+    assert "usb_ids = [1a86:7523, 0403:6010], baud = 115200, dtr_idle = false" in rows["serial"]
+    assert "active_low = true" in rows["led"]

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from pfcore import config, geom, nms, presence, protocol, region
 from pfcore.protocol import ProtocolError
+from picoface.kmodel import MAIXPY_FACE_ANCHOR_PAIRS
 
-ANCHORS = [[1.889, 2.5245], [2.9465, 3.94056], [3.99987, 5.3658], [5.155437, 6.92275], [6.718375, 9.01025]]
+ANCHORS = MAIXPY_FACE_ANCHOR_PAIRS  # Sipeed's stock face model's anchors
 
 
 # ---- region ----------------------------------------------------------------------------------

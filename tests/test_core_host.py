@@ -12,9 +12,10 @@ from pfcore import geom, nms, protocol, region
 from picoface.detect import region as hregion
 from picoface.detect.fit import fit_image
 from picoface.errors import PicofaceError
+from picoface.kmodel import MAIXPY_FACE_ANCHOR_PAIRS
 from picoface.protocol import StreamDecoder, check_version, decode_bytes
 
-ANCHORS = [[1.889, 2.5245], [2.9465, 3.94056], [3.99987, 5.3658], [5.155437, 6.92275], [6.718375, 9.01025]]
+ANCHORS = MAIXPY_FACE_ANCHOR_PAIRS  # Sipeed's stock face model's anchors
 
 
 def _case(rng, trial):

@@ -89,6 +89,16 @@ def test_check_cli_exit_codes(broken, tmp_path, capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_check_of_an_empty_dataset_fails(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "annotations.jsonl").write_text("")
+    assert main(["data", "check", str(empty)]) == 1
+    cap = capsys.readouterr()
+    assert cap.out == "%s: no images: the annotations list none (an empty set trains and evaluates nothing)\n" % empty
+    assert "%s: 0 images, 0 faces, 1 problem\n" % empty in cap.err
+
+
 def test_check_other_formats_point_at_box_lines(tmp_path):
     root = tmp_path / "WIDER_val" / "images"
     write_img(root / "a" / "x.jpg", 50, 40)

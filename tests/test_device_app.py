@@ -355,22 +355,58 @@ def test_examples_are_short_and_not_imported():
         assert p.stem not in app
 
 
-EXAMPLES = [("camera_lcd_fps.py", "maix_dock", "maixpy"), ("uart_line.py", "maix_dock", "maixpy"),
-            ("led_blink.py", "maix_dock", "maixpy"), ("led_blink.py", "maix_dock", "canmv")]
+def _camera_lcd_fps(w, end):
+    """Every frame goes to the LCD with the last fps figure drawn on it; once a second the example
+    prints that figure, which matches the simulated frame period."""
+    assert end == "frames exhausted" and w.lcd_frames == 100
+    shown = [a for _, kind, a in w.lcd_log if kind == "display"]
+    texts = [a[2] for _, kind, a in w.lcd_log if kind == "draw_string"]
+    assert len(shown) == len(texts) == 100 and all(a == (320, 240) for a in shown)
+    assert all(line.startswith("camera+lcd: ") and line.endswith(" fps") for line in w.lines)
+    prints = [float(line.split()[1]) for line in w.lines]
+    assert len(prints) == 3 and all(1000.0 / p == pytest.approx(w.frame_ms, rel=0.1) for p in prints)
+    assert texts[0] == "0.0 fps" and texts[-1] == "%.1f fps" % prints[-1]
 
 
-@pytest.mark.parametrize("name,board,family", EXAMPLES)
-def test_examples_run_on_the_fakes(name, board, family, tmp_path):
+def _uart_line(w, end):
+    """One numbered line per second on the REPL port, "hello N t=MS", none lost."""
+    assert end == "time limit" and len(w.lines) >= 20
+    assert w.lines == ["hello %d t=%d" % (n, 1000 * n) for n in range(len(w.lines))]
+
+
+def _led_blink(w, end):
+    """Red, green, blue in turn, each lit alone for 500 ms, then dark."""
+    assert end == "time limit" and len(w.led_log) >= 60
+    on = [(ms, colour) for ms, colour, lit in w.led_log if lit]
+    assert [c for _, c in on] == (["red", "green", "blue"] * 40)[:len(on)]
+    assert [b - a for (a, _), (b, _) in zip(on, on[1:])] == [500] * (len(on) - 1)
+    lit = {}
+    for ms, colour, state in w.led_log:
+        if state:
+            lit[colour] = ms
+        else:
+            assert ms - lit.pop(colour) == 500, (ms, colour)
+        assert len(lit) <= 1, (ms, lit)
+
+
+EXAMPLES = [("camera_lcd_fps.py", "maix_dock", "maixpy", 100, _camera_lcd_fps),
+            ("uart_line.py", "maix_dock", "maixpy", 5, _uart_line),
+            ("led_blink.py", "maix_dock", "maixpy", 5, _led_blink),
+            ("led_blink.py", "maix_dock", "canmv", 5, _led_blink)]
+
+
+@pytest.mark.parametrize("name,board,family,frames,check", EXAMPLES, ids=lambda v: v if isinstance(v, str) else "")
+def test_examples_run_on_the_fakes(name, board, family, frames, check, tmp_path):
     import runpy
 
     from picoface.boards import load_board
 
     w = world_mod.World(load_board(board), family, "KPU-old" if family == "maixpy" else "maix.KPU", tmp_path,
-                        frames=itertools.islice(world_mod.synthetic_scene(), 5), clock={"max_ms": 20000})
+                        frames=itertools.islice(world_mod.synthetic_scene(), frames), clock={"max_ms": 20000})
     with firmware_sandbox(w, family):
-        with pytest.raises(world_mod.SimulationEnd):
+        with pytest.raises(world_mod.SimulationEnd) as end:
             runpy.run_path(str(ROOT / "device" / "examples" / name), run_name="__main__")
-    assert w.lines or w.led_log or w.lcd_frames
+    check(w, str(end.value))
 
 
 @pytest.mark.tf
@@ -390,7 +426,6 @@ def test_model_example_runs_one_inference(tmp_path):
 
 
 def test_kmodel_runner_on_emulator():
-    pytest.importorskip("picoface.kmodel.emulator", reason="KPU emulator (kmodel engineer) not there yet")
     from picoface.kmodel import v3
     from picoface.sim.runners import KmodelRunner, open_runner
 

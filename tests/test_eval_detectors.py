@@ -10,6 +10,7 @@ from picoface.detectors import open_model
 from picoface.contract import contract_path
 from picoface.detectors.base import RegionDetector, infer_grid
 from picoface.errors import PicofaceError
+from picoface.kmodel import MAIXPY_FACE_ANCHOR_PAIRS
 
 
 class Scripted(RegionDetector):
@@ -120,4 +121,18 @@ def test_kmodel_backend(anchors):
         open_model(v4, anchors=[1, 1])
     det = open_model(anchors / "k210_maixpy_face_v3" / "facedetect.kmodel", preset="maixpy-face")
     assert (det.net_w, det.net_h, det.fit_mode, det.deploy_threshold) == (320, 240, "stretch", 0.5)
-    assert len(det.anchors) == 5 and det.anchors[0] == [1.889, 2.5245]
+    assert len(det.anchors) == 5 and det.anchors == MAIXPY_FACE_ANCHOR_PAIRS
+
+
+def test_random_bytes_are_not_a_tflite_model(tmp_path):
+    """The reason is what is wrong with the file, not the decoder's complaint (a UTF-8 error)."""
+    p = tmp_path / "rnd.tflite"
+    p.write_bytes(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(PicofaceError) as e:
+        open_model(p, anchors=[1, 1])
+    msg = str(e.value)
+    assert msg.startswith("%s is not a TFLite model: no TFL3 identifier at byte 4 (its first bytes are " % p)
+    assert "utf-8" not in msg and "codec" not in msg
+    p.write_bytes(b"TFL")
+    with pytest.raises(PicofaceError, match="is not a TFLite model: only 3 bytes"):
+        open_model(p, anchors=[1, 1])

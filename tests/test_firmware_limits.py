@@ -16,9 +16,10 @@ import pytest
 from picoface import boards, firmware
 from picoface.cli import main as cli_main
 from picoface.errors import PicofaceError
+from picoface.kmodel import MAIXPY_FACE_ANCHOR_PAIRS
 from picoface.paths import REPO_ROOT, shared_dir
 
-ANCHORS = [[1.889, 2.5245], [2.9465, 3.94056], [3.99987, 5.3658], [5.155437, 6.92275], [6.718375, 9.01025]]
+ANCHORS = MAIXPY_FACE_ANCHOR_PAIRS  # Sipeed's stock face model's anchors
 SOURCE_RE = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{12} \S+:\d+(-\d+)?$")
 
 
@@ -253,7 +254,6 @@ def float_head_tflite(path, stride):
 @pytest.mark.tf
 def test_kmodel_convert(tmp_path, capsys, monkeypatch):
     """The float model's head is checked before nncase runs (stubbed here: never reached for 40x30)."""
-    pytest.importorskip("tensorflow")
     from picoface.kmodel import nncase_side
 
     class Compiled(Exception):

@@ -10,6 +10,7 @@ K210 ISP protocol itself is not emulated.
 import hashlib
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -97,7 +98,8 @@ def test_input_errors(case, capsys, tiny, tmp_path, monkeypatch):
         m = tmp_path / "v5.kmodel"
         m.write_bytes(b"LDMK" + (5).to_bytes(4, "little") + b"\0" * 64)
         argv = ["flash", "--dry-run", "--model", str(m)]
-        want = "kmodel v5"
+        want = "is a kmodel v5; stock MaixPy/CanMV on maix_dock load v3 — convert the float model to a v3 kmodel " \
+               "(`picoface kmodel convert MODEL.tflite --board maix_dock --calib DIR --out X.kmodel`)"
     else:
         from serial.tools import list_ports
 
@@ -147,8 +149,7 @@ def board_proc(tmp_path):
 
     yield start
     for p in procs:
-        p.kill()
-        p.wait()
+        fakeboard.stop(p)
 
 
 def check_received(root, model=None, model_at=None):
@@ -211,6 +212,38 @@ def test_flash_no_model_in_flash_is_reported(board_proc, tiny, capsys):
     assert "the app reports model_load after flashing" in err
 
 
+def test_a_stopped_board_leaves_no_temporary_folder(tiny, tmp_path):
+    """A booted fake board runs the app with run_app, whose simulated filesystem is a temporary
+    folder: stopping the board as board_proc does removes it, even while the app streams into a
+    pty nobody reads."""
+    import time
+
+    from picoface.boards import load_board
+    from picoface.flash import plan as fplan
+
+    board = load_board("maix_dock")
+    root = tmp_path / "board"
+    plan = fplan.build(board, port="/dev/null", model=str(tiny))
+    for path, data, _ in plan.files:
+        dest = root / path.lstrip("/")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+    (root / "spiflash").mkdir()
+    (root / "spiflash" / ("0x%06x.bin" % board.model["flash_address"])).write_bytes(plan.model_bytes)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc, _ = fakeboard.spawn(root, boot=True, max_frames=100000, env={"TMPDIR": str(tmp)})
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp.glob("picoface-sim-*")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert list(tmp.glob("picoface-sim-*")), "the app did not start"
+        time.sleep(2)   # frames fill the pty's buffer: the app blocks writing
+    finally:
+        fakeboard.stop(proc)
+    assert list(tmp.iterdir()) == [] and proc.returncode == 0
+
+
 def test_flash_wrong_board_and_full_filesystem(tmp_path, tiny, capsys):
     """In-process fake boards (no boot needed): the probe stops a K210 flash on an OpenMV cam,
     and a model that does not fit the SD card is refused before writing."""
@@ -257,16 +290,45 @@ def test_fake_board_refuses_arbitrary_code(tmp_path):
         fb.close()
 
 
+def _marking_kflash(marker, *lines, rc=0):
+    """A kflash command that leaves ``marker`` behind, prints ``lines`` and exits with ``rc``."""
+    code = "open(%r, 'w').close()\nfor l in %r: print(l)\nraise SystemExit(%d)" % (str(marker), lines, rc)
+    return "%s -c %s" % (sys.executable, shlex.quote(code))
+
+
+def test_missing_port_is_one_line_before_any_tool_runs(tiny, tmp_path, capsys, monkeypatch):
+    marker = tmp_path / "kflash-ran"
+    monkeypatch.setenv("PICOFACE_KFLASH", _marking_kflash(marker))
+    rc = cli_main(["flash", "--port", "/dev/does_not_exist", "--model", str(tiny), "--quiet"])
+    cap = capsys.readouterr()
+    assert rc == 1 and not marker.exists() and cap.out == ""
+    assert cap.err.count("\n") == 1 and "\x1b" not in cap.err
+    assert cap.err.startswith("picoface: serial port /dev/does_not_exist not found — ")
+    assert cap.err.rstrip().endswith("pass the right --port")
+
+
 def test_kflash_failure_is_reported_with_a_hint(tiny, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("PICOFACE_KFLASH", FAKE_KFLASH)
-    monkeypatch.setenv("PICOFACE_FAKE_SPIFLASH", str(tmp_path))
-    rc = cli_main(["flash", "--port", "/dev/ttyUSB-gone", "--model", str(tiny), "--quiet"])
-    err = capsys.readouterr().err
-    assert rc == 1
-    assert "kflash failed (exit code 1)" in err and "the port is gone" in err
-    monkeypatch.setenv("PICOFACE_KFLASH", "/no/such/kflash")
-    assert cli_main(["flash", "--port", "/dev/ttyUSB-gone", "--model", str(tiny), "--quiet"]) == 1
-    assert "kflash command '/no/such/kflash' not found" in capsys.readouterr().err
+    master, slave = os.openpty()   # a port that exists; kflash fails on it
+    try:
+        port = os.ttyname(slave)
+        monkeypatch.setenv("PICOFACE_KFLASH", _marking_kflash(
+            tmp_path / "ran", "\x1b[32m[INFO]\x1b[0m Trying to Enter the ISP Mode...",
+            "\x1b[31m\x1b[1m[ERROR]\x1b[0m Greeting fail, check serial port", "\x1b[1m\x1b[31m[ERROR]\x1b[0m done", rc=1))
+        rc = cli_main(["flash", "--port", port, "--model", str(tiny), "--quiet"])
+        err = capsys.readouterr().err
+        assert rc == 1 and (tmp_path / "ran").exists()
+        assert "\x1b" not in err   # neither in kflash's echoed output nor in the error
+        assert "  kflash: [ERROR] Greeting fail, check serial port\n" in err
+        last = err.rstrip("\n").splitlines()[-1]
+        assert err.count("picoface:") == 1 and last.startswith(
+            "picoface: kflash failed (exit code 1): [INFO] Trying to Enter the ISP Mode... | [ERROR] Greeting "
+            "fail, check serial port | [ERROR] done — the board did not enter ISP mode")
+        monkeypatch.setenv("PICOFACE_KFLASH", "/no/such/kflash")
+        assert cli_main(["flash", "--port", port, "--model", str(tiny), "--quiet"]) == 1
+        assert "kflash command '/no/such/kflash' not found" in capsys.readouterr().err
+    finally:
+        os.close(master)
+        os.close(slave)
 
 
 def test_default_model_resolution(tmp_path, monkeypatch, tiny):

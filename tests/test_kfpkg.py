@@ -135,3 +135,42 @@ def test_pack_command_checks_the_model(tmp_path, capsys):
     with pytest.raises(PicofaceError, match="model input is 256x192"):
         _pack([str(wrong), "--board", "maix_dock", "-o", str(tmp_path / "wrong.kfpkg")])
     assert not (tmp_path / "wrong.kfpkg").exists()
+
+
+def test_pack_no_check_still_checks_the_format(tmp_path):
+    """--no-check skips the budgets and firmware limits, never the kmodel v3 format: a file cut short
+    and a file of zeros are refused and nothing is written."""
+    whole = synthetic_v3(w=256, h=192).serialize()   # over the Dock's budget: only --no-check packs it
+    ok = tmp_path / "ok.kmodel"
+    ok.write_bytes(whole)
+    assert _pack([str(ok), "--no-check", "-o", str(tmp_path / "ok.kfpkg")]) == 0
+    cut = tmp_path / "cut.kmodel"
+    cut.write_bytes(whole[:len(whole) // 2])
+    with pytest.raises(PicofaceError, match="kmodel truncated: .* the file has %d bytes" % (len(whole) // 2)):
+        _pack([str(cut), "--no-check", "-o", str(tmp_path / "cut.kfpkg")])
+    zeros = tmp_path / "zeros.kmodel"
+    with open(zeros, "wb") as f:
+        f.truncate(64 << 20)   # 64 MiB of zeros (sparse)
+    with pytest.raises(PicofaceError, match="not a kmodel"):
+        _pack([str(zeros), "--no-check", "-o", str(tmp_path / "zeros.kfpkg")])
+    assert not (tmp_path / "cut.kfpkg").exists() and not (tmp_path / "zeros.kfpkg").exists()
+
+
+def test_a_file_that_is_no_kmodel_is_refused_from_its_header(tmp_path):
+    """`kmodel info` (and every reader) looks at the first bytes before reading the rest: 256 MiB that
+    start with no kmodel header cost no memory."""
+    import tracemalloc
+
+    from picoface import cli
+
+    big = tmp_path / "big.kmodel"
+    with open(big, "wb") as f:
+        f.write(b"MZ\x90\x00" + b"\0" * 12)   # not a kmodel (a Windows executable's header)
+        f.truncate(256 << 20)
+    tracemalloc.start()
+    try:
+        assert cli.main(["kmodel", "info", str(big)]) == 1
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, "read %d MB before refusing the file" % (peak >> 20)

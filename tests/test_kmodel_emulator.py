@@ -7,11 +7,11 @@ import pytest
 
 from picoface import cli
 from picoface.errors import PicofaceError
-from picoface.kmodel import emulator, v3
+from picoface.kmodel import MAIXPY_FACE_ANCHOR_PAIRS, emulator, v3
 
 STOCK = "k210_maixpy_face_v3/facedetect.kmodel"
 # MaixPy face demo anchors (grid-cell w, h pairs), ../shared/anchors/SOURCE.md
-ANCHORS = [(1.889, 2.5245), (2.9465, 3.94056), (3.99987, 5.3658), (5.155437, 6.92275), (6.718375, 9.01025)]
+ANCHORS = MAIXPY_FACE_ANCHOR_PAIRS  # Sipeed's stock face model's anchors
 TOP = (1 << 35) - 1
 
 

@@ -354,7 +354,6 @@ def minimal_v5():
 
 
 def test_cli_info_v5_container(capsys, tmp_path):
-    pytest.importorskip("picoface.kmodel.v5")
     p = tmp_path / "m.kmodel"
     p.write_bytes(minimal_v5())
     rc, out, err = _cli(capsys, "kmodel", "info", str(p))
@@ -364,3 +363,12 @@ def test_cli_info_v5_container(capsys, tmp_path):
     p.write_bytes(minimal_v5()[:60])
     rc, out, err = _cli(capsys, "kmodel", "info", str(p))
     assert rc == 1 and "truncated" in err and len(err.strip().splitlines()) == 1
+
+
+def test_export_help_sends_k210_users_to_kmodel_convert(capsys):
+    """`picoface export` writes TFLite only; its help must not promise a kmodel."""
+    with pytest.raises(SystemExit):
+        cli.main(["export", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "kmodel v3" not in out and "for the K210: picoface kmodel convert" in out
+    assert "--format {tflite-int8,tflite-float}" in out

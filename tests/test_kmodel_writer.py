@@ -18,6 +18,7 @@ import pytest
 from picoface import boards
 from picoface.errors import PicofaceError
 from picoface.kmodel import budget, convert, float_model, nncase_side, transcode, v3, v5, verify
+import tiny_model
 from tiny_model import synthetic_v3
 
 W, H = 320, 240
@@ -105,7 +106,6 @@ def float_tflite(model):
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """(float tflite path, calibration images, float outputs CHW)."""
-    pytest.importorskip("tensorflow")
     d = tmp_path_factory.mktemp("tiny")
     path = d / "tiny.tflite"
     path.write_bytes(float_tflite(tiny_keras()))
@@ -333,13 +333,16 @@ def test_convert_command_end_to_end(compiled, tiny, tmp_path, capsys):
     again = json.loads((tmp_path / "v.json").read_text())
     assert again["emulator_vs_simulator"]["max_abs"] == 0.0
     assert again["emulator_vs_float"]["cosine_min"] > 0.99
-    # a Simulator run of a *different* compile (other calibration) is reported as a mismatch
-    p = argparse.ArgumentParser()
-    verify.add_arguments_verify(p)
-    rc = verify.run_verify(p.parse_args([str(out), "--images", str(cdir), "--v5", str(compiled[0]),
+    # one weight of the v3 file changed: the emulator no longer matches nncase's Simulator on the v5
+    bad = tmp_path / "perturbed.kmodel"
+    bad.write_bytes(perturbed(blob))
+    capsys.readouterr()
+    rc = verify.run_verify(p.parse_args([str(bad), "--images", str(cdir), "--v5", str(v5_kept),
                                          "--json", str(tmp_path / "w.json")]))
     other = json.loads((tmp_path / "w.json").read_text())["emulator_vs_simulator"]
-    assert rc == (0 if other["ok"] else 1)
+    assert rc == 1 and not other["ok"] and other["max_lsb"] > verify.SIM_TOLERANCE_LSB
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| v3 in emulator vs nncase"))
+    assert row.endswith("MISMATCH |")
 
 
 @pytest.mark.tf
@@ -379,6 +382,69 @@ def test_nncase_failure_is_a_clear_error(nncase_python, tmp_path, monkeypatch):
     with pytest.raises(PicofaceError, match="nncase compile"):
         nncase_side.compile_tflite(bad, np.zeros((1, 3, 16, 16), np.uint8), tmp_path / "o.kmodel")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tflite"]  # no output, no nncase litter in the CWD
+
+
+def perturbed(blob, layer=-1):
+    """The v3 model ``blob`` with the weights of output channel 0 of one conv layer (default: the
+    head) flipped in their top bit: a different network in the same container."""
+    m = v3.parse(blob)
+    conv = m.convs[layer]
+    w = bytearray(conv.weights)
+    ic = conv.regs.in_shape[2]
+    k2 = conv.regs.kernel ** 2
+    for i in range(ic * k2):
+        w[i] ^= 0x80
+    conv.weights = bytes(w)
+    return m.serialize()
+
+
+def _verify_args(*argv):
+    p = argparse.ArgumentParser()
+    verify.add_arguments_verify(p)
+    return p.parse_args([str(a) for a in argv])
+
+
+def test_verify_reports_a_mismatch_with_the_simulator(tmp_path, capsys, monkeypatch):
+    """`kmodel verify --v5`: a v3 file whose emulated outputs differ from the Simulator's by more than
+    one output LSB exits 1 and says MISMATCH. nncase's Simulator is replaced by the emulator on the
+    unchanged model (what the Simulator gives for the right v3: test_convert_command_end_to_end)."""
+    blob = tiny_model.kmodel(tmp_path / "k", w=64, h=48).read_bytes()   # its outputs follow the image
+    good = v3.parse(blob)
+    imgs = tmp_path / "imgs.npy"
+    np.save(imgs, smooth_images(2, w=64, h=48))
+    monkeypatch.setattr(verify, "simulate_images", lambda v5, images: verify.emulate(good, images))
+    ok_path, bad_path = tmp_path / "ok.kmodel", tmp_path / "bad.kmodel"
+    ok_path.write_bytes(blob)
+    bad_path.write_bytes(perturbed(blob))
+
+    assert verify.run_verify(_verify_args(ok_path, "--images", imgs, "--v5", "sim", "--json", tmp_path / "ok.json")) == 0
+    out = capsys.readouterr().out
+    assert "| v3 in emulator vs nncase Simulator (v5) | — | — | 0 (0.00 LSB) | 100.0 % exact, OK |" in out
+
+    rc = verify.run_verify(_verify_args(bad_path, "--images", imgs, "--v5", "sim", "--json", tmp_path / "bad.json"))
+    out = capsys.readouterr().out
+    rep = json.loads((tmp_path / "bad.json").read_text())["emulator_vs_simulator"]
+    assert rc == 1
+    assert not rep["ok"] and rep["max_lsb"] > verify.SIM_TOLERANCE_LSB and rep["exact_fraction"] < 1.0
+    row = next(line for line in out.splitlines() if line.startswith("| v3 in emulator vs nncase Simulator"))
+    assert row.endswith("MISMATCH |") and "%.2f LSB" % rep["max_lsb"] in row
+
+
+def test_verify_says_how_many_of_the_images_it_used(tmp_path, capsys):
+    """The default verification uses 4 of the images given, and says so; --max-images 0 uses all."""
+    model = tmp_path / "m.kmodel"
+    model.write_bytes(synthetic_v3().serialize())
+    imgs = tmp_path / "imgs.npy"
+    np.save(imgs, smooth_images(6))
+    assert verify.run_verify(_verify_args(model, "--images", imgs, "--json", tmp_path / "v.json")) == 0
+    assert "4 of the 6 images given (`--max-images`)" in capsys.readouterr().out
+    rep = json.loads((tmp_path / "v.json").read_text())
+    assert (rep["images"], rep["images_available"]) == (4, 6)
+    assert verify.run_verify(_verify_args(model, "--images", imgs, "--max-images", "0")) == 0
+    out = capsys.readouterr().out
+    assert "6 verification image(s)" in out and "of the 6" not in out
+    with pytest.raises(PicofaceError, match="--max-images must be 0"):
+        verify.run_verify(_verify_args(model, "--images", imgs, "--max-images", "-1"))
 
 
 def test_model_card_kmodel_section_is_replaced_not_repeated():

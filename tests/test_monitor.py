@@ -341,6 +341,48 @@ def test_monitor_cli_on_a_pty_with_duration(tmp_path, capsys):
     assert len([x for x in msgs if x["type"] == "frame"]) == n
 
 
+# a noisy line: clear screen, set the window title, BEL, C1 CSI (0x9b), backspace, DEL
+HOSTILE = b"boot \x1b[2J\x1b]0;owned\x07 done \x9b31m red\x08\x7f\r\n"
+
+
+@pytest.mark.parametrize("plain", [True, None], ids=["--plain", "not-a-terminal"])
+def test_plain_output_escapes_every_control_byte_from_the_board(plain):
+    import io
+
+    out = io.StringIO()   # not a terminal: make_view picks the plain view by itself
+    view = mon.make_view(plain=plain, out=out)
+    assert isinstance(view, mon.PlainView)
+    m = mon.Monitor(view=view)
+    view.start(m.stats, "test")
+    m.feed(HOSTILE + (P.encode_hello(board="dock\x1b[5m", firmware="maixpy", app="0.1.0", model="m\x07") + "\n"
+                      + P.encode_error("camera", "lost \x1b]0;x\x07 sync") + "\n"
+                      + P.encode_event(4, 100, "enter", 1) + "\n").encode("latin-1"))
+    view.stop(m.stats, m.counters())
+    text = out.getvalue()
+    assert all(ch == "\n" or ch.isprintable() for ch in text), repr(text)
+    assert "board: boot \\x1b[2J\\x1b]0;owned\\x07 done \\x9b31m red\\x08\\x7f\n" in text
+    assert "hello: board=dock\\x1b[5m fw=maixpy app=0.1.0 model=m\\x07 " in text
+    assert "board error: camera lost \\x1b]0;x\\x07 sync" in text
+    assert "event: enter (1 face) at frame 4" in text
+
+
+def test_rich_view_shows_board_text_as_text(tmp_path):
+    from rich.console import Console
+
+    con = Console(file=open(tmp_path / "out.txt", "w"), force_terminal=True, width=120)
+    view = mon.RichView(console=con)
+    m = mon.Monitor(view=view)
+    view.start(m.stats, "test")
+    m.feed((P.encode_hello(board="[bold]dock[/]\x1b[2J", firmware="maixpy", app="0.1.0", model="m") + "\n"
+            + P.encode_error("camera", "[/]\x9b31m") + "\n").encode("latin-1"))
+    view.tick(m.stats, m.counters())
+    view.stop(m.stats, m.counters())
+    con.file.close()
+    text = (tmp_path / "out.txt").read_text()
+    assert "[bold]dock[/]\\x1b[2J" in text and "[/]\\x9b31m" in text
+    assert "\x1b[2J" not in text and "\x9b" not in text
+
+
 def test_rich_view_renders(tmp_path):
     from rich.console import Console
 

@@ -95,6 +95,62 @@ def test_sim_stdout_streams_protocol_lines(tiny, tmp_path):
     assert len(list((tmp_path / "lcd").glob("*.png"))) == 6
 
 
+def _image_folder(d, good=4):
+    """``good`` readable JPEGs plus three bad files: text named .jpg, an empty .jpg, a JPEG cut in half."""
+    import cv2
+
+    d.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(good):
+        cv2.imwrite(str(d / ("good%d.jpg" % i)), rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    (d / "notes.jpg").write_text("not an image\n")
+    (d / "empty.jpg").write_bytes(b"")
+    whole = cv2.imencode(".jpg", rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))[1].tobytes()
+    (d / "cut.jpg").write_bytes(whole[:len(whole) // 2])
+    return {"notes.jpg": "not a decodable image", "empty.jpg": "empty file",
+            "cut.jpg": "truncated JPEG (no end-of-image marker after its last scan)"}
+
+
+def test_folder_source_skips_unreadable_files(tmp_path):
+    bad = _image_folder(tmp_path / "imgs")
+    seen = []
+    src = sources.open_source(str(tmp_path / "imgs"), size=(80, 60), on_skip=lambda p, why: seen.append((p.name, why)))
+    frames = list(src)
+    assert len(frames) == 4 and all(f.shape == (60, 80, 3) for f in frames)
+    assert sorted(seen) == sorted(bad.items()) and [(p.name, w) for p, w in src.skipped] == seen
+    # a JPEG with bytes after its end marker (a camera trailer) is whole
+    whole = (tmp_path / "imgs" / "good0.jpg").read_bytes()
+    assert not sources.jpeg_cut_short(whole + b"TRAILER") and sources.jpeg_cut_short(whole[:-100])
+    # looping: each bad file is reported once
+    loop = sources.FolderSource(tmp_path / "imgs", frames=9, loop=True, on_skip=lambda p, why: seen.append(p))
+    assert len(list(loop)) == 9 and len(seen) == 6
+
+
+def test_sim_folder_with_bad_files(tiny, tmp_path):
+    """Each bad file is skipped with one warning naming it, every good image is a frame, the summary
+    counts the skipped files; a folder of bad files only is an error."""
+    bad = _image_folder(tmp_path / "imgs")
+    r = subprocess.run(PICOFACE + ["sim", "--model", str(tiny), "--source", str(tmp_path / "imgs"), "--serial",
+                                   "stdout"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("sim: skipped ")]
+    assert sorted(warnings) == sorted("sim: skipped %s: %s" % (tmp_path / "imgs" / n, why) for n, why in bad.items())
+    assert r.stdout.count("@PF 1 F ") == 4
+    assert "4 frames in" in r.stderr and "3 image files skipped (unreadable)" in r.stderr
+    assert "end: frames exhausted" in r.stderr and "picoface:" not in r.stderr
+
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    for n in bad:
+        (tmp_path / "imgs" / n).rename(only_bad / n)
+    r = subprocess.run(PICOFACE + ["sim", "--model", str(tiny), "--source", str(only_bad), "--serial", "stdout"],
+                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert r.returncode == 1 and r.stdout.count("@PF 1 F ") == 0
+    assert r.stderr.count("sim: skipped ") == 3
+    assert r.stderr.strip().splitlines()[-1] == ("picoface: none of the 3 image files in %s gave an image — "
+                                                 "replace the files named above with readable images" % only_bad)
+
+
 def test_sim_to_a_socket_url(tiny):
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
@@ -150,6 +206,20 @@ def test_demo_smoke_frames_20(tiny, tmp_path):
     assert [f["seq"] for f in frames] == list(range(1, 21))   # all 20 frames crossed the pty
     cap = log.with_suffix(".log")
     assert cap.read_bytes().count(b"@PF 1 F ") == 20           # raw capture for --replay
+
+
+def test_demo_board_stops_by_itself_after_seconds(tiny, tmp_path):
+    """A demo that runs its time out (what `make demo` does after 30 s) ends normally: the simulated
+    board stops itself at --seconds, so its stderr (-sim.txt) holds no "interrupted"."""
+    log = tmp_path / "demo.jsonl"
+    r = subprocess.run(PICOFACE + ["demo", "--seconds", "3", "--pace", "5", "--model", str(tiny), "--log", str(log)],
+                       capture_output=True, text=True, timeout=900, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "end: time limit (3 s)" in r.stdout and "monitor: lost" not in r.stdout
+    sim_err = log.with_name("demo-sim.txt").read_text()
+    assert "interrupted" not in sim_err and "picoface:" not in sim_err, sim_err
+    frames = [json.loads(x) for x in log.read_text().splitlines() if '"frame"' in x]
+    assert len(frames) >= 5
 
 
 def _shipped_demo_model():

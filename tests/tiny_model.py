@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-ANCHORS = [[1.889, 2.5245], [2.9465, 3.94056], [3.99987, 5.3658], [5.155437, 6.92275], [6.718375, 9.01025]]
+from picoface.kmodel import MAIXPY_FACE_ANCHOR_PAIRS
+
+ANCHORS = MAIXPY_FACE_ANCHOR_PAIRS  # Sipeed's stock face model's anchors
 SCORE = 0.5
 NMS = 0.3
 _CACHE = {}

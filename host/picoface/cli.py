@@ -18,7 +18,8 @@ COMMANDS = {
     "train": ("picoface.commands.train", "train a detector from a YAML experiment config"),
     "eval": ("picoface.commands.eval", "AP, PR curve and recall by face size of a model"),
     "bench": ("picoface.commands.bench", "side-by-side table of picoface and other face detectors"),
-    "export": ("picoface.commands.export", "export a trained model (int8 TFLite, kmodel v3)"),
+    "export": ("picoface.commands.export", "export a trained model to TFLite (int8 or float); "
+                                           "for the K210: picoface kmodel convert"),
     "kmodel": ("picoface.commands.kmodel", "inspect, run, verify and package K210 kmodels"),
     "sim": ("picoface.commands.sim", "run the device app on a simulated board"),
     "monitor": ("picoface.commands.monitor", "watch the detections a board streams over serial"),
@@ -42,15 +43,6 @@ def build_parser():
     return parser
 
 
-def _load(module):
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name and e.name.startswith("picoface.commands"):
-            raise PicofaceError("this command is not available in this build", "update picoface") from e
-        raise
-
-
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -63,7 +55,7 @@ def main(argv=None):
             parser.parse_args(argv)  # --help / --version / error for an unknown command
             parser.print_help()
             return 2
-        mod = _load(COMMANDS[name][0])
+        mod = importlib.import_module(COMMANDS[name][0])
         sub_action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         mod.add_arguments(sub_action.choices[name])
         args, extra = parser.parse_known_args(argv)

@@ -70,6 +70,21 @@ class Stats:
         self._seq = None
 
 
+def printable(text):
+    """``text`` with every character a terminal would act on (ESC, BEL, CR, C1 controls such as
+    CSI, ...) written as a visible escape (``\\x1b``): what a board sends is shown, never obeyed."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ("\\x%02x" % ord(ch) if ord(ch) < 0x100 else "\\u%04x" % ord(ch))
+                   for ch in text)
+
+
+def plural(n, word):
+    """"1 face", "2 faces" (also for the other commands' counts)."""
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
 def _faces_text(faces):
     return ";".join("%d %d %d %d %.3f" % tuple(f) for f in faces)
 
@@ -140,7 +155,7 @@ class PlainView:
 
     def _p(self, text):
         try:
-            self.out.write(text + "\n")
+            self.out.write(printable(text) + "\n")
             self.out.flush()
         except (BrokenPipeError, ValueError):
             pass
@@ -157,7 +172,7 @@ class PlainView:
                 faces = " ".join("[%d,%d,%d,%d %.2f]" % tuple(f) for f in msg["faces"])
                 self._p("frame %d fps %.1f faces %d %s" % (msg["seq"], msg["fps"], msg["n"], faces))
         elif t == "event":
-            self._p("event: %s (%d faces) at frame %d" % (msg["kind"], msg["n"], msg["seq"]))
+            self._p("event: %s (%s) at frame %d" % (msg["kind"], plural(msg["n"], "face"), msg["seq"]))
         elif t == "error":
             self._p("board error: %s %s" % (msg.get("code"), msg.get("text")))
         elif t == "text":
@@ -220,14 +235,19 @@ class RichView:
         t = Table(title="picoface monitor — %s" % self.source, show_header=False, expand=False)
         t.add_column("what", style="bold")
         t.add_column("value")
-        t.add_row("status", Text(stats.status, style="green" if stats.connected else "yellow"))
+
+        def shown(text, style=""):  # board text as plain characters: no rich markup, no control bytes
+            return Text(printable(text), style=style)
+
+        t.add_row("status", shown(stats.status, style="green" if stats.connected else "yellow"))
         h = stats.hello
         if h:
-            t.add_row("board", "%s  fw %s  app %s" % (h.get("board"), h.get("firmware"), h.get("app")))
-            t.add_row("model", "%s  %d B  hash %s" % (h.get("model"), h.get("model_bytes", 0), h.get("model_hash")))
-            t.add_row("input/camera", "%s / %s  score %.2f nms %.2f" % (
+            t.add_row("board", shown("%s  fw %s  app %s" % (h.get("board"), h.get("firmware"), h.get("app"))))
+            t.add_row("model", shown("%s  %d B  hash %s" % (h.get("model"), h.get("model_bytes", 0),
+                                                            h.get("model_hash"))))
+            t.add_row("input/camera", shown("%s / %s  score %.2f nms %.2f" % (
                 "x".join(map(str, h.get("input", []))), "x".join(map(str, h.get("camera", []))),
-                h.get("score", 0), h.get("nms", 0)))
+                h.get("score", 0), h.get("nms", 0))))
         else:
             t.add_row("board", "(no hello line yet: reset the board to see it)")
         f = stats.last_frame
@@ -235,11 +255,11 @@ class RichView:
             t.add_row("fps", "%.1f  (frame %d)" % (f["fps"], f["seq"]))
             boxes = "\n".join("x %4d y %4d w %4d h %4d  score %.2f" % tuple(b) for b in f["faces"]) or "-"
             t.add_row("faces: %d" % f["n"], boxes)
-        ev = "\n".join("%s %s (%d faces, frame %d)" % (time.strftime("%H:%M:%S", time.localtime(ts)), e["kind"],
-                                                       e["n"], e["seq"]) for ts, e in stats.events[-4:])
-        t.add_row("events", ev or "-")
+        ev = "\n".join("%s %s (%s, frame %d)" % (time.strftime("%H:%M:%S", time.localtime(ts)), printable(e["kind"]),
+                                                 plural(e["n"], "face"), e["seq"]) for ts, e in stats.events[-4:])
+        t.add_row("events", Text(ev or "-"))
         if stats.errors:
-            t.add_row("board errors", Text("\n".join("%s %s" % (e.get("code"), e.get("text"))
+            t.add_row("board errors", Text("\n".join(printable("%s %s" % (e.get("code"), e.get("text")))
                                                      for _, e in stats.errors[-3:]), style="red"))
         if stats.version_seen is not None:
             t.add_row("protocol", Text(str(version_error(stats.version_seen)), style="red"))
@@ -252,12 +272,13 @@ class RichView:
 
 
 def summary_text(stats, counters):
-    return ("monitor summary: %d lines: %d frames (%d dropped by seq), %d events, %d board errors, %d hello, "
-            "%d skipped (not protocol), %d corrupt, %d other protocol version, %d overlong; %d reconnects" % (
-                counters.get("lines", 0), counters.get("by_type", {}).get("frame", 0), stats.dropped,
-                counters.get("by_type", {}).get("event", 0), counters.get("by_type", {}).get("error", 0),
-                counters.get("by_type", {}).get("hello", 0), counters.get("skipped", 0), counters.get("corrupt", 0),
-                counters.get("version", 0), counters.get("overlong", 0), stats.reconnects))
+    by = counters.get("by_type", {})
+    return ("monitor summary: %s: %s (%d dropped by seq), %s, %s, %d hello, "
+            "%d skipped (not protocol), %d corrupt, %d other protocol version, %d overlong; %s" % (
+                plural(counters.get("lines", 0), "line"), plural(by.get("frame", 0), "frame"), stats.dropped,
+                plural(by.get("event", 0), "event"), plural(by.get("error", 0), "board error"), by.get("hello", 0),
+                counters.get("skipped", 0), counters.get("corrupt", 0), counters.get("version", 0),
+                counters.get("overlong", 0), plural(stats.reconnects, "reconnect")))
 
 
 def make_view(plain=None, out=None):
@@ -316,14 +337,16 @@ class Monitor:
         if self.view is not None:
             self.view.tick(self.stats, self.counters())
 
-    def run(self, transport, duration=None, stop=None, reconnect_wait=None, tick=0.25, reset=False):
+    def run(self, transport, duration=None, stop=None, reconnect_wait=None, tick=0.25, reset=False, stop_grace=2.0):
         """Read ``transport`` until ``duration`` seconds pass or ``stop()`` is true.
 
         ``reset``: after opening, run the board's reset sequence (boards/*.toml ``[serial] reset``)
         so that its boot and hello line are seen; boards without one are left alone.
 
         On a read error (unplugged board) the port is reopened when it comes back, for up to
-        ``reconnect_wait`` seconds each time (None: as long as the monitor runs).
+        ``reconnect_wait`` seconds each time (None: as long as the monitor runs). With ``stop``, a
+        read error followed within ``stop_grace`` seconds by ``stop()`` is the end, not a loss (a
+        simulated board closes its port, then its process ends).
         """
         end = None if duration is None else time.monotonic() + duration
 
@@ -346,6 +369,8 @@ class Monitor:
                 try:
                     data = transport.read(4096, timeout=0.1)
                 except Exception as e:  # the device vanished (SerialException/OSError)
+                    if stop is not None and _soon(done, stop_grace):
+                        break
                     self._lost(transport, e)
                     left = None if end is None else max(0.0, end - time.monotonic())
                     wait = min(x for x in (reconnect_wait, left, 1e9) if x is not None)
@@ -401,6 +426,16 @@ class Monitor:
             if self.view is not None:
                 self.view.stop(self.stats, self.counters())
         return self.stats
+
+
+def _soon(cond, seconds, poll=0.05):
+    """True as soon as ``cond()`` is, False after ``seconds``."""
+    end = time.monotonic() + seconds
+    while not cond():
+        if time.monotonic() >= end:
+            return False
+        time.sleep(poll)
+    return True
 
 
 def open_capture(path):

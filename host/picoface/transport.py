@@ -57,12 +57,10 @@ def boards_for_port(port):
     """Boards whose USB VID:PID match ``port`` (a device path), [] when unknown or a URL."""
     if is_url(port):
         return []
-    try:
-        from serial.tools import list_ports
+    from serial.tools import list_ports
 
-        from picoface.boards import list_boards, load_board
-    except ImportError:
-        return []
+    from picoface.boards import list_boards, load_board
+
     real = os.path.realpath(port)
     for p in list_ports.comports():
         if p.vid is not None and os.path.realpath(p.device) == real:
@@ -87,6 +85,14 @@ def _candidates_text(board):
         return "no USB serial port with %s is plugged in; check the cable (a charge-only cable has no data lines)" % (
             " or ".join(board.serial["usb_ids"]))
     return "no USB serial port is plugged in; check the cable"
+
+
+def check_port(port, board=None):
+    """Raise the "not found" PicofaceError when ``port`` is a device path that does not exist (URLs
+    and Windows COM names are left to open()); before any tool is started on it."""
+    if is_url(port) or os.name == "nt" or os.path.exists(str(port)):
+        return
+    raise explain(port, FileNotFoundError(2, "No such file or directory"), board)
 
 
 # (regex on the error text, kind). The first match wins.

@@ -22,7 +22,7 @@ def conv_macs(out_shape, kernel_elems_per_output):
 
 
 def tflite_macs(path):
-    """MACs of one inference of a .tflite model (int)."""
+    """MACs of one inference of a .tflite model (a path or its bytes; int)."""
     from picoface.bench.tfl import interpreter
 
     it = interpreter(path, all_ops=True)

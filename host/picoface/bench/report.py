@@ -29,6 +29,12 @@ def fmt_macs(n):
     return "%.1f M" % (n / 1e6)
 
 
+def macs_notes(results):
+    """One note line per row whose MACs are n/a, saying why."""
+    return ["- MACs n/a for `%s`: %s" % (r["name"], r["macs_error"]) for r in results
+            if r.get("macs") is None and r.get("macs_error")]
+
+
 def reference_row(results, reference):
     ok = [r for r in results if r["status"] == "ok" and r.get("ms_median")]
     for r in ok:
@@ -271,6 +277,9 @@ def write_markdown(path, results, info, reference, png_name="bench.png"):
         "multiply-accumulates of conv / depthwise / fully-connected layers counted from tensor shapes "
         "(TFLite ops, onnxruntime node shapes, kmodel KPU layers at the resolution the KPU computes "
         "them); YuNet at 320x320, Ultra-Light at 320x240. Haar has no fixed MAC count (n/a).",
+    ]
+    lines += macs_notes(results)
+    lines += [
         "",
         "## Rows",
         "",

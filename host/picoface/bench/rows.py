@@ -76,11 +76,9 @@ def anchor_rows(anchors):
         return FomoDetector(_need(a / "openmv_fomo_face" / "fomo_face_detection.tflite"))
 
     def k210_stock():
+        from picoface.detectors import open_model
+
         path = _need(a / "k210_maixpy_face_v3" / "facedetect.kmodel")
-        try:
-            from picoface.detectors import open_model
-        except ImportError as e:
-            raise PicofaceError("picoface.detectors.open_model is not in this build (%s)" % e, "update picoface") from e
         det = open_model(path, preset="maixpy-face")
         det.name = "k210-maixpy-stock"
         return det

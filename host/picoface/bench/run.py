@@ -37,20 +37,23 @@ def _reason(e):
 
 
 def row_macs(det, path=None):
-    """The detector's MACs, counted from the model file when the detector does not know them."""
-    m = getattr(det, "macs", None)
-    if m is None and path is not None:
-        from picoface.bench import macs
+    """(MACs, None), or (None, why not): the detector's MACs, counted from the model file when the
+    detector does not know them. A MAC count never fails a row; its reason goes in the report."""
+    from picoface.bench import macs
 
-        p = str(path)
-        try:
+    try:
+        m = getattr(det, "macs", None)  # some detectors count on first access
+        if m is None and path is not None:
+            p = str(path)
             if p.endswith(".kmodel"):
                 m = macs.kmodel_macs(p)
             elif p.endswith(".tflite"):
                 m = macs.tflite_macs(p)
-        except Exception:  # a MAC count is a nice-to-have: never fail a row over it
-            m = None
-    return int(m) if m is not None else None
+    except Exception as e:
+        return None, "MACs not counted: %s" % _reason(e)
+    if m is None:
+        return None, getattr(det, "macs_error", None)
+    return int(m), None
 
 
 def with_min_size(samples, min_size, rule):
@@ -91,7 +94,7 @@ def bench_rows(rows, samples, iou=(0.5, 0.3), progress=True, debug=False, strict
             entry["name"] = row.name
             entry["kind"] = getattr(det, "kind", "box")
             entry["bytes"] = getattr(det, "bytes", None)
-            entry["macs"] = row_macs(det, getattr(det, "path", None))
+            entry["macs"], entry["macs_error"] = row_macs(det, getattr(det, "path", None))
             entry["deploy_threshold"] = getattr(det, "deploy_threshold", None)
             det.detect(sample_image(samples[0]))  # warm-up (lazy init, delegates), untimed
         except Exception as e:

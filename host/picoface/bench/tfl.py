@@ -4,11 +4,12 @@ import warnings
 
 
 def interpreter(path, num_threads=1, all_ops=False):
-    """tf.lite.Interpreter for ``path``; ``all_ops`` turns the default (XNNPACK) delegate off so
-    every op stays visible (MAC counting)."""
+    """tf.lite.Interpreter for ``path`` (a file, or the model's bytes); ``all_ops`` turns the default
+    (XNNPACK) delegate off so every op stays visible (MAC counting)."""
     import tensorflow as tf
 
-    kw = {"model_path": str(path), "num_threads": num_threads}
+    src = {"model_content": bytes(path)} if isinstance(path, (bytes, bytearray)) else {"model_path": str(path)}
+    kw = dict(src, num_threads=num_threads)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if all_ops:

@@ -59,7 +59,7 @@ def close_choice(args):
 
 def run(args):
     from picoface.bench import REFERENCE, all_rows, run_bench
-    from picoface.bench.report import close_rows, text_table
+    from picoface.bench.report import close_rows, macs_notes, text_table
     from picoface.errors import PicofaceError
 
     if args.limit is not None and args.limit < 1:
@@ -79,6 +79,8 @@ def run(args):
                                size_rule=args.size_rule, framing=args.framing or "letterbox", close=close,
                                close_framing=args.framing)
     print(text_table(table))
+    for note in macs_notes(results):
+        print(note[2:])
     print()
     crows = close_rows(results)
     if crows:

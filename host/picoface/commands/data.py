@@ -104,6 +104,7 @@ def _check(args):
     from tqdm import tqdm
 
     from picoface.data.check import check_dataset
+    from picoface.monitor import plural
 
     total_p, total_s = 0, 0
     seen = {}  # duplicates are found across all the given datasets
@@ -116,9 +117,9 @@ def _check(args):
             print(p)
         total_p += len(problems)
         total_s += len(samples)
-        print("%s: %d images, %d faces, %d problems" % (spec, len(samples),
-                                                        sum(len(s.boxes) for s in samples), len(problems)),
-              file=sys.stderr)
+        print("%s: %s, %s, %s" % (spec, plural(len(samples), "image"),
+                                  plural(sum(len(s.boxes) for s in samples), "face"),
+                                  plural(len(problems), "problem")), file=sys.stderr)
     return 1 if total_p else 0
 
 

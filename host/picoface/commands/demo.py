@@ -42,7 +42,7 @@ def _tail(path, n=12):
 def start_board(args, stderr_path):
     """Spawn `picoface sim --serial pty`; return (process, pty path, stdout lines reader)."""
     cmd = [sys.executable, "-m", "picoface", "sim", "--board", args.board, "--source", args.source,
-           "--serial", "pty", "--pace", str(args.pace)]
+           "--serial", "pty", "--pace", str(args.pace), "--seconds", str(args.seconds)]
     if args.frames:
         cmd += ["--frames", str(args.frames)]
     if args.model:
@@ -73,17 +73,21 @@ def start_board(args, stderr_path):
     return proc, path, lines
 
 
-def stop_board(proc, grace=10.0):
-    if proc.poll() is None:
-        import signal
+def stop_board(proc, grace=10.0, interrupt=False):
+    """The board's exit code: it ends by itself (--seconds / --frames / its source) within ``grace``
+    seconds, else (or at once when ``interrupt``: the user pressed Ctrl-C) it gets a Ctrl-C, then a kill."""
+    import signal
 
-        proc.send_signal(signal.SIGINT)
+    for sig in ([] if interrupt else [None]) + [signal.SIGINT, signal.SIGKILL]:
+        if proc.poll() is not None:
+            break
+        if sig is not None:
+            proc.send_signal(sig)
         try:
             proc.wait(grace)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
+            pass
+    return proc.wait()
 
 
 def run(args):
@@ -109,12 +113,14 @@ def run(args):
     m = mon.Monitor(view=view, log=log, capture=capture)
     interrupted = False
     try:
-        m.run(Transport(port, board=board), duration=args.seconds, stop=lambda: proc.poll() is not None,
+        # the board stops itself after --seconds (its own clock starts a moment later); the monitor
+        # reads until it has, with a margin in case it hangs
+        m.run(Transport(port, board=board), duration=args.seconds + 15.0, stop=lambda: proc.poll() is not None,
               reconnect_wait=1.0)
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        rc = stop_board(proc)
+        rc = stop_board(proc, interrupt=interrupted)
         mon.close_all(log, capture)
     for line in out_lines:
         if line.startswith("sim: "):

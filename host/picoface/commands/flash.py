@@ -31,6 +31,10 @@ def run(args):
         from picoface.transport import _candidates_text
 
         raise PicofaceError("no --port given", _candidates_text(board))
+    if not args.dry_run:
+        from picoface.transport import check_port
+
+        check_port(args.port, board)  # before the plan, kflash or the raw REPL
     plan = fplan.build(board, port=args.port, model=args.model, firmware=args.firmware, baud=args.baud,
                        kflash_baud=args.kflash_baud, kflash_cmd=args.kflash_cmd, skip_kflash=args.no_kflash,
                        placement=args.model_placement)

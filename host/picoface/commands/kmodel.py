@@ -6,10 +6,6 @@ from pathlib import Path
 
 from picoface.errors import PicofaceError
 
-# The stock MaixPy face demo's anchors (grid-cell units), used when a 5-anchor model has no
-# model.json beside it and no --anchors were given.
-MAIXPY_FACE_ANCHORS = [1.889, 2.5245, 2.9465, 3.94056, 3.99987, 5.3658, 5.155437, 6.92275, 6.718375, 9.01025]
-
 # subcommand -> (module with add_arguments_<name> and run_<name>, help)
 _DELEGATED = {
     "convert": ("picoface.kmodel.convert", "compile a trained model to kmodel v3 (nncase 1.9 + v5->v3 transcoding)"),
@@ -19,13 +15,7 @@ _DELEGATED = {
 
 
 def _delegate_module(name):
-    module = _DELEGATED[name][0]
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name == module:
-            return None
-        raise
+    return importlib.import_module(_DELEGATED[name][0])
 
 
 def add_arguments(p):
@@ -52,9 +42,7 @@ def add_arguments(p):
 
     for name, (_, help_text) in _DELEGATED.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
-        module = _delegate_module(name)
-        if module is not None:
-            getattr(module, "add_arguments_" + name)(sp)
+        getattr(_delegate_module(name), "add_arguments_" + name)(sp)
 
 
 def run(args):
@@ -64,10 +52,7 @@ def run(args):
     if cmd == "run":
         return _run(args)
     if cmd in _DELEGATED:
-        module = _delegate_module(cmd)
-        if module is None:
-            raise PicofaceError("`picoface kmodel %s` is not available in this build" % cmd, "update picoface")
-        return getattr(module, "run_" + cmd)(args)
+        return getattr(_delegate_module(cmd), "run_" + cmd)(args)
     raise PicofaceError("missing subcommand", "use one of: info, run, convert, verify, pack (see --help)")
 
 
@@ -97,7 +82,9 @@ def _anchors_for(model_path, n_channels, args):
             return anchors, classes, c.get("input", {}).get("fit", "stretch")
         except (ValueError, KeyError, TypeError) as e:
             raise PicofaceError("cannot read anchors from %s (%s)" % (cfile, e), "fix model.json or pass --anchors")
-    if n_channels == 30:
+    if n_channels == 30:  # 5 anchors x 6: the stock MaixPy face demo's anchors
+        from picoface.kmodel import MAIXPY_FACE_ANCHORS
+
         return list(MAIXPY_FACE_ANCHORS), 1, "stretch"
     raise PicofaceError("no anchors for a %d-channel output" % n_channels,
                         "pass --anchors w1 h1 w2 h2 ... (grid-cell units) and --classes")

@@ -28,6 +28,8 @@ def add_arguments(p):
     p.add_argument("--source", default="builtin", help="webcam[:N] | VIDEO | DIR of images | builtin")
     p.add_argument("--model", help="model artifact (.kmodel/.tflite) or its folder (default: shipped model)")
     p.add_argument("--frames", type=int, help="stop after N frames (default: when the source ends)")
+    p.add_argument("--seconds", type=float, help="stop after S seconds of wall time (default: when the source "
+                                                 "ends or after --frames)")
     p.add_argument("--serial", default="stdout", help="stdout | pty | URL or device path")
     p.add_argument("--pace", type=float, default=0.0, help="at most this many frames per second of wall "
                                                            "time (0: as fast as the host runs)")
@@ -131,52 +133,75 @@ def check_limits(board, model, contract, firmware=None):
 
 
 def simulate(board, source="builtin", model=None, frames=None, serial=None, firmware=None, show=False,
-             lcd_dir=None, pace=0.0, seed=0, contract=None):
-    """Run the app once; returns (summary dict, wall seconds, frames seen by the camera)."""
+             lcd_dir=None, pace=0.0, seed=0, contract=None, on_skip=None, seconds=None):
+    """Run the app once; returns (summary dict, wall seconds, frames seen by the camera). The
+    summary's "skipped" lists the (path, reason) of a folder's files that gave no image
+    (``on_skip(path, reason)`` is called as each is met). ``seconds``: the camera stops after that
+    much wall time, and the run ends as "time limit (S s)"."""
     from picoface.sim.runner import run_app
     from picoface.sim.sources import open_source
 
-    src = open_source(source, size=board.camera_size, frames=frames, seed=seed)
+    src = open_source(source, size=board.camera_size, frames=frames, seed=seed, on_skip=on_skip)
     seen = [0]
+    timed_out = []
 
     def counted(it):
         for f in it:
+            if seconds is not None and time.perf_counter() - t0 >= seconds:
+                timed_out.append(True)
+                return
             seen[0] += 1
             yield f
 
     t0, c0 = time.perf_counter(), time.process_time()
     summary = run_app(board, firmware=firmware, frames=counted(paced(iter(src), pace)), model_path=model,
                       contract=contract, max_frames=frames, serial=serial, lcd_dir=lcd_dir, show=show)
-    summary = dict(summary, cpu_seconds=time.process_time() - c0)
+    summary = dict(summary, cpu_seconds=time.process_time() - c0, skipped=list(getattr(src, "skipped", [])))
+    if timed_out and summary.get("end") == "frames exhausted":
+        summary["end"] = "time limit (%g s)" % seconds
     return summary, time.perf_counter() - t0, seen[0]
 
 
 def run(args):
     from picoface.boards import load_board
+    from picoface.monitor import plural
 
     board = load_board(args.board)
     model, contract = resolve_model(board, args.model)
     if args.frames is not None and args.frames <= 0:
         raise PicofaceError("--frames must be positive", "e.g. --frames 100")
+    if args.seconds is not None and args.seconds <= 0:
+        raise PicofaceError("--seconds must be positive", "e.g. --seconds 30")
     check_limits(board, model, contract, args.firmware)
 
     def announce(text):
         print(text, flush=True)  # stdout: `picoface demo` and scripts read the pty path from here
 
     note = sys.stderr if args.serial == "stdout" else sys.stdout
+
+    def skipped(path, reason):
+        print("sim: skipped %s: %s" % (path, reason), file=sys.stderr, flush=True)
+
     out = SerialOut(args.serial, announce)
     try:
         summary, wall, seen = simulate(board, args.source, model, args.frames, out, args.firmware, args.show,
-                                       args.lcd_dir, args.pace, args.seed, contract)
+                                       args.lcd_dir, args.pace, args.seed, contract, on_skip=skipped,
+                                       seconds=args.seconds)
     finally:
         out.close()
     n = len(summary.get("frames", []))
     cpu = summary.get("cpu_seconds") or 0.0
     dropped = (", %d dropped (nobody reading)" % out.dropped) if out.dropped else ""
-    print("sim: %s on %s, model %s: %d frames in %.1f s (%.1f frames/s; %.1f per CPU second), %d serial lines%s; "
-          "end: %s" % (summary.get("firmware", args.firmware or board.firmware[0]), board.name, model.name, n, wall,
-                       n / wall if wall > 0 else 0.0, n / cpu if cpu > 0 else 0.0, out.lines, dropped,
+    bad = summary.get("skipped") or []
+    print("sim: %s on %s, model %s: %s in %.1f s (%.1f frames/s; %.1f per CPU second), %s%s%s; "
+          "end: %s" % (summary.get("firmware", args.firmware or board.firmware[0]), board.name, model.name,
+                       plural(n, "frame"), wall, n / wall if wall > 0 else 0.0, n / cpu if cpu > 0 else 0.0,
+                       plural(out.lines, "serial line"), dropped,
+                       ", %s skipped (unreadable)" % plural(len(bad), "image file") if bad else "",
                        summary.get("end")), file=note, flush=True)
+    if bad and not seen:
+        raise PicofaceError("none of the %s in %s gave an image" % (plural(len(bad), "image file"), args.source),
+                            "replace the files named above with readable images")
     if summary.get("traceback"):
         print(summary["traceback"], file=sys.stderr)
         return 1

@@ -14,13 +14,54 @@ def add_arguments(parser):
                         help="only measure throughput (cache, input pipeline, train step) over BATCHES batches")
 
 
+def missing_inputs(cfg):
+    """Every input path the config names that is not there, as "key value (path looked at)": the
+    training sets, the val set, the held-out sets, the unlabelled-face detector and the pretrained
+    backbone. Checked before anything is created or TensorFlow starts."""
+    from pathlib import Path
+
+    from picoface.paths import shared_path
+    from picoface.train.config import data_root
+
+    d = cfg.data
+    root = data_root(cfg)
+    out = []
+    if not root.is_dir():
+        out.append("data.root %s (%s)" % (d.root, root))
+
+    def need_set(key, name):
+        folder = Path(name) if str(name).startswith("/") else root / name
+        if root.is_dir() and not folder.exists():
+            out.append("%s %s (%s)" % (key, name, folder))
+
+    for i, name in enumerate(d.train):
+        need_set("data.train[%d]" % i, name)
+    for name in d.holdout:
+        if name not in d.train:
+            need_set("data.holdout", name)
+    if d.val and d.val not in ("none", "holdout") and not Path(d.val).exists():
+        need_set("data.val", d.val)
+    if d.unlabelled and not shared_path(d.unlabelled_detector).is_file():
+        out.append("data.unlabelled_detector %s (%s)" % (d.unlabelled_detector, shared_path(d.unlabelled_detector)))
+    if cfg.model.pretrained and not shared_path(cfg.model.pretrained).is_file():
+        out.append("model.pretrained %s (%s)" % (cfg.model.pretrained, shared_path(cfg.model.pretrained)))
+    return out
+
+
 def run(args):
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from picoface.errors import PicofaceError
     from picoface.train.config import load_config
 
     cfg = load_config(args.config, args.overrides)
+    missing = missing_inputs(cfg)
+    if missing:
+        raise PicofaceError("%s: %d input path%s not found: %s" % (args.config, len(missing),
+                                                                 "" if len(missing) == 1 else "s", "; ".join(missing)),
+                            "put ../shared beside the repository (data and reference models), or point these keys "
+                            "at your data (key=value after --config)")
     if args.profile:
         import json
 
@@ -32,8 +73,6 @@ def run(args):
 
     if args.ship_only:
         if not cfg.out:
-            from picoface.errors import PicofaceError
-
             raise PicofaceError("the config has no out folder", "set out: models/<name> or pass out=DIR")
         res = result_from_run(cfg)
     else:

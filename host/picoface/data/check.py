@@ -84,4 +84,7 @@ def check_dataset(spec, decode=True, progress=None, seen=None, **options):
     problems = []
     samples = load_dataset(spec, problems=problems, **options)
     problems += check_samples(samples, decode=decode, progress=progress, seen=seen)
+    if not samples and not problems:
+        problems.append(Problem(str(spec), "no images: the annotations list none (an empty set trains and "
+                                           "evaluates nothing)"))
     return samples, problems

@@ -1,7 +1,8 @@
 """The Detector protocol and the shared machinery of YOLOv2-region models (ARCHITECTURE §3-4, §9).
 
 A detector has ``name``, ``kind`` ("box" | "centroid"), ``bytes`` and ``macs`` (int or None)
-and ``detect(rgb) -> float32 (N, 5)`` ``[x, y, w, h, score]`` in pixels of ``rgb``.
+and ``detect(rgb) -> float32 (N, 5)`` ``[x, y, w, h, score]`` in pixels of ``rgb``. When ``macs``
+is None a detector may say why in ``macs_error`` (a one-line reason; absent or None: not known).
 
 ``RegionDetector`` does what every picoface artifact needs around its backend's ``forward``:
 fit the image to the net input with ``pfcore.geom.Fit`` (the device's own code), run, decode
@@ -27,6 +28,14 @@ class Detector(Protocol):
     macs: int | None
 
     def detect(self, rgb) -> np.ndarray: ...
+
+
+def error_text(e):
+    """One line saying what an exception was: a PicofaceError's message, else "Type: first line"."""
+    if isinstance(e, PicofaceError):
+        return str(e)
+    text = str(e).strip()
+    return "%s: %s" % (type(e).__name__, text.splitlines()[0]) if text else type(e).__name__
 
 
 def prepare_input(rgb, fit):
@@ -97,6 +106,7 @@ class RegionDetector:
         self.max_out = int(max_out)
         self.bytes = self.path.stat().st_size if self.path else None
         self.macs = c.get("macs")
+        self.macs_error = None   # why macs is None, when counting them failed
         self._fits = {}
 
     def fit_for(self, w, h):
@@ -167,5 +177,6 @@ class RegionDetector:
 
     def describe(self):
         return {"name": self.name, "kind": self.kind, "bytes": self.bytes, "macs": self.macs,
+                "macs_error": self.macs_error,
                 "input": [self.net_w, self.net_h], "fit": self.fit_mode,
                 "grid": list(self.grid) if self.grid else None, "anchors": self.anchors}

@@ -20,6 +20,7 @@ CASCADE = "haarcascade_frontalface_default.xml"
 class HaarDetector:
     kind = "box"
     macs = None  # a cascade has no fixed multiply count: it depends on the image content
+    macs_error = "a cascade has no fixed MAC count (its work depends on the image)"
 
     def __init__(self, cascade=None, scale_factor=1.1, min_neighbors=3, min_size=16, name="haar"):
         import cv2

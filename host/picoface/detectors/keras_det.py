@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from picoface.detectors.base import RegionDetector
+from picoface.detectors.base import RegionDetector, error_text
 from picoface.errors import PicofaceError
 
 
@@ -31,7 +31,10 @@ class KerasDetector(RegionDetector):
         self.scale = float(inp.get("scale", 1 / 255.0))
         self.channels = int(shape[-1] or 3)
         if self.macs is None:
-            self.macs = keras_macs(self.model)
+            try:
+                self.macs = keras_macs(self.model)
+            except Exception as e:  # a MAC count must not stop an evaluation: it is reported
+                self.macs, self.macs_error = None, "MACs not counted: %s" % error_text(e)
 
     def forward(self, net_rgb):
         return self.forward_many([net_rgb])[0]
@@ -44,21 +47,19 @@ class KerasDetector(RegionDetector):
 
 
 def keras_macs(model):
-    """MACs of Conv2D / DepthwiseConv2D / Dense layers (from their output shapes)."""
+    """MACs of Conv2D / DepthwiseConv2D / Dense layers (from their output shapes). Raises what Keras
+    raises for a model whose layers have no static output shape."""
     total = 0
-    try:
-        for layer in model.layers:
-            cls = type(layer).__name__
-            if cls not in ("Conv2D", "DepthwiseConv2D", "Dense"):
-                continue
-            out = layer.output.shape
-            k = layer.get_weights()[0].shape
-            if cls == "Conv2D":
-                total += int(np.prod(out[1:3])) * out[3] * k[0] * k[1] * k[2]
-            elif cls == "DepthwiseConv2D":
-                total += int(np.prod(out[1:3])) * out[3] * k[0] * k[1]
-            else:
-                total += int(np.prod([d for d in out[1:-1] if d])) * k[0] * k[1]
-    except Exception:
-        return None
+    for layer in model.layers:
+        cls = type(layer).__name__
+        if cls not in ("Conv2D", "DepthwiseConv2D", "Dense"):
+            continue
+        out = layer.output.shape
+        k = layer.get_weights()[0].shape
+        if cls == "Conv2D":
+            total += int(np.prod(out[1:3])) * out[3] * k[0] * k[1] * k[2]
+        elif cls == "DepthwiseConv2D":
+            total += int(np.prod(out[1:3])) * out[3] * k[0] * k[1]
+        else:
+            total += int(np.prod([d for d in out[1:-1] if d])) * k[0] * k[1]
     return int(total)

@@ -4,15 +4,16 @@ them) and for Sipeed's stock MaixPy face model with ``preset="maixpy-face"``."""
 
 import numpy as np
 
-from picoface.detectors.base import RegionDetector
+from picoface.detectors.base import RegionDetector, error_text
 from picoface.errors import PicofaceError
+from picoface.kmodel import MAIXPY_FACE_ANCHORS
 
 # Facts from ../shared/anchors/SOURCE.md (sipeed/MaixPy_scripts face demo): kpu.init_yolo2(task,
 # 0.5, 0.3, 5, anchors); QVGA camera frames go straight to run_yolo2 (320x240 input, 20x15 grid).
 PRESETS = {
     "maixpy-face": {
         "name": "maixpy-stock-face",
-        "anchors": [1.889, 2.5245, 2.9465, 3.94056, 3.99987, 5.3658, 5.155437, 6.92275, 6.718375, 9.01025],
+        "anchors": list(MAIXPY_FACE_ANCHORS),
         "threshold_deploy": 0.5, "nms": 0.3, "fit": "stretch",
     },
 }
@@ -49,8 +50,8 @@ class KmodelDetector(RegionDetector):
                 from picoface.kmodel.info import summarize_v3
 
                 self.macs = int(summarize_v3(self.emu.model, len(data))["macs"])
-            except Exception:  # a summary problem must not stop an evaluation
-                self.macs = None
+            except Exception as e:  # a summary problem must not stop an evaluation: it is reported
+                self.macs, self.macs_error = None, "MACs not counted: %s" % error_text(e)
 
     def forward(self, net_rgb):
         from picoface.kmodel.emulator import hwc_to_chw

@@ -3,8 +3,28 @@
 
 import numpy as np
 
-from picoface.detectors.base import RegionDetector
+from picoface.detectors.base import RegionDetector, error_text
 from picoface.errors import PicofaceError
+
+
+def tflite_problem(src):
+    """Why ``src`` (a path or bytes) is not a TFLite file, from its first 8 bytes: missing, too short,
+    or no "TFL3" file identifier at byte 4 (every TFLite converter writes it). None when it looks right."""
+    if isinstance(src, (bytes, bytearray)):
+        head = bytes(src[:8])
+    else:
+        try:
+            with open(src, "rb") as f:
+                head = f.read(8)
+        except FileNotFoundError:
+            return "the file does not exist"
+        except OSError as e:
+            return "cannot read it (%s)" % (e.strerror or e)
+    if len(head) < 8:
+        return "only %d bytes" % len(head)
+    if head[4:8] != b"TFL3":
+        return "no TFL3 identifier at byte 4 (its first bytes are %s)" % head.hex(" ")
+    return None
 
 
 class TFLiteDetector(RegionDetector):
@@ -16,18 +36,25 @@ class TFLiteDetector(RegionDetector):
         super().__init__(path, contract, **kw)
         import warnings
 
-        import tensorflow as tf
-
         src = {"model_path": str(self.path)} if data is None else {"model_content": bytes(data)}
         if data is not None:
             self.bytes = len(data)
+        what = self.path or self.name
+        problem = tflite_problem(self.path if data is None else bytes(data))
+        if problem:
+            raise PicofaceError("%s is not a TFLite model: %s" % (what, problem), "pass a .tflite file exported by picoface")
+        import tensorflow as tf
+
         try:
             with warnings.catch_warnings():  # "tf.lite.Interpreter is deprecated" (still the TF 2.21 API)
                 warnings.simplefilter("ignore")
                 self.interp = tf.lite.Interpreter(num_threads=int(num_threads), **src)
             self.interp.allocate_tensors()
+        except UnicodeDecodeError as e:  # TFLite reads a garbled flatbuffer's strings as UTF-8
+            raise PicofaceError("cannot load TFLite model %s: its flatbuffer is corrupt (a name or string in it is "
+                                "not text)" % what, "export the model again, or pass another .tflite file") from e
         except (ValueError, RuntimeError) as e:
-            raise PicofaceError("cannot load TFLite model %s (%s)" % (self.path or self.name, str(e).splitlines()[0][:200]),
+            raise PicofaceError("cannot load TFLite model %s (%s)" % (what, str(e).splitlines()[0][:200]),
                                 "pass a .tflite file exported by picoface") from e
         self.inp = self.interp.get_input_details()[0]
         self.out = self.interp.get_output_details()[0]
@@ -50,9 +77,9 @@ class TFLiteDetector(RegionDetector):
             try:
                 from picoface.bench.macs import tflite_macs
 
-                self.macs = tflite_macs(self.path)
-            except Exception:
-                self.macs = None
+                self.macs = tflite_macs(self.path if data is None else bytes(data))
+            except Exception as e:  # a MAC count must not stop an evaluation: it is reported
+                self.macs, self.macs_error = None, "MACs not counted: %s" % error_text(e)
 
     def forward(self, net_rgb):
         if self.in_dtype == np.float32:

@@ -145,7 +145,8 @@ def evaluate(detector, samples, iou=(0.5, 0.3), progress=True, score_threshold=N
     if kind != "centroid":
         res["regimes"] = score_ious(dets, samples, iou, score_threshold)
     res["detector"] = {"name": getattr(detector, "name", "detector"), "kind": kind,
-                       "bytes": getattr(detector, "bytes", None), "macs": getattr(detector, "macs", None)}
+                       "bytes": getattr(detector, "bytes", None), "macs": getattr(detector, "macs", None),
+                       "macs_error": getattr(detector, "macs_error", None)}
     res["ms_per_image"] = round(sec * 1000, 3)
     res["_detections"] = dets  # per-sample arrays for drawing; to_json leaves it out
     return res

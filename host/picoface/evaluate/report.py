@@ -103,6 +103,8 @@ def markdown(res, data_spec=None, png_name="pr.png"):
         facts.append("size: %d bytes" % d["bytes"])
     if d.get("macs"):
         facts.append("MACs: %d" % d["macs"])
+    elif d.get("macs_error"):
+        facts.append("MACs: n/a (%s)" % d["macs_error"])
     if res.get("ms_per_image") is not None:
         facts.append("host time: %.1f ms/image" % res["ms_per_image"])
     out += ["- " + ", ".join(facts)]

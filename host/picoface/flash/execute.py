@@ -163,8 +163,10 @@ def check_hello(hello, plan):
 
 def execute(plan, echo=print, transport=None, progress=True, hello_timeout=30.0, boot_wait=1.5):
     """Run ``plan``; returns {"hello": dict, "seconds": float, "bytes": int}."""
-    from picoface.transport import Transport
+    from picoface.transport import Transport, check_port
 
+    if transport is None:
+        check_port(plan.port, plan.board)   # before kflash or the raw REPL touch it
     t0 = time.monotonic()
     if plan.kflash_argv:
         if transport is not None and transport.is_open:

@@ -53,6 +53,14 @@ def hint(output):
     return "run the printed kflash command by hand to see its full output"
 
 
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]")  # kflash colours its output
+
+
+def plain(line):
+    """A line of kflash output without its colour codes or other control characters."""
+    return "".join(ch for ch in ANSI.sub("", line) if ch.isprintable() or ch == "\t")
+
+
 def run(args, echo=None, timeout=900):
     """Run kflash; ``echo(line)`` gets each output line. Raises PicofaceError on failure."""
     try:
@@ -64,7 +72,7 @@ def run(args, echo=None, timeout=900):
     lines = []
     try:
         for line in proc.stdout:
-            line = line.rstrip("\r\n")
+            line = plain(line.rstrip("\r\n"))
             lines.append(line)
             if echo is not None:
                 echo(line)
@@ -74,7 +82,7 @@ def run(args, echo=None, timeout=900):
         proc.wait()
         raise
     if rc != 0:
-        tail = "\n".join(lines[-5:])
-        raise PicofaceError("kflash failed (exit code %d): %s" % (rc, tail.strip()[-300:] or "no output"),
-                            hint(tail))
+        tail = [x.strip() for x in lines[-5:] if x.strip()]
+        raise PicofaceError("kflash failed (exit code %d): %s" % (rc, " | ".join(tail)[-300:] or "no output"),
+                            hint("\n".join(tail)))
     return lines

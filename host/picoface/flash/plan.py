@@ -114,7 +114,8 @@ def _check_model(board, path, data, contract):
         ver = detect_version(data)
         if ver != 3:
             raise PicofaceError("%s is a kmodel v%d; stock MaixPy/CanMV on %s load v3" % (path, ver, board.name),
-                                "export a v3 kmodel (`picoface export --format kmodel`)")
+                                "convert the float model to a v3 kmodel (`picoface kmodel convert MODEL.tflite "
+                                "--board %s --calib DIR --out X.kmodel`)" % board.name)
         from picoface.kmodel import budget
 
         budget.check(data, board, contract)

@@ -15,6 +15,12 @@ from picoface.errors import PicofaceError
 # 'KMDL' as a little-endian u32 multi-char constant: the bytes on disk read "LDMK".
 KMDL_IDENTIFIER = 0x4B4D444C
 
+# Sipeed's stock MaixPy face model (facedetect.kmodel, ../shared/anchors/SOURCE.md): the anchors
+# its demo passes to kpu.init_yolo2 (w, h pairs in grid cells of its 20x15 output). The one copy:
+# the bench's stock row, `kmodel run` on a 5-anchor model without model.json, and the tests use it.
+MAIXPY_FACE_ANCHORS = (1.889, 2.5245, 2.9465, 3.94056, 3.99987, 5.3658, 5.155437, 6.92275, 6.718375, 9.01025)
+MAIXPY_FACE_ANCHOR_PAIRS = [list(MAIXPY_FACE_ANCHORS[i:i + 2]) for i in range(0, len(MAIXPY_FACE_ANCHORS), 2)]
+
 
 def detect_version(data):
     """Return 3, 4 or 5 for a kmodel's bytes; raise PicofaceError for anything else."""
@@ -37,10 +43,15 @@ def detect_version(data):
 
 
 def read_file(path):
-    """Read a kmodel file's bytes with a clear error for a missing/unreadable path."""
+    """Read a kmodel file's bytes with a clear error for a missing/unreadable path. The header is
+    checked first (``detect_version``): a file that is no kmodel is refused after 16 bytes, not
+    after reading all of it."""
     p = Path(path)
     try:
-        return p.read_bytes()
+        with open(p, "rb") as f:
+            head = f.read(16)
+            detect_version(head)
+            return head + f.read()
     except FileNotFoundError:
         raise PicofaceError("kmodel file %s does not exist" % p, "check the path") from None
     except IsADirectoryError:

@@ -125,7 +125,7 @@ def check(model, board, contract=None, firmware="full"):
                     problems.append("the output grid %s is %d, the contract says %d" % (k, out[k], o[key]))
     if problems:
         raise PicofaceError("the kmodel would not load or run on %s: %s" % (board.name, "; ".join(problems)),
-                            "shrink or reshape the network (see boards/%s.toml and KMODEL.md §1.5)" % board.name)
+                            "shrink or reshape the network (the board's limits: boards/%s.toml)" % board.name)
     return f
 
 

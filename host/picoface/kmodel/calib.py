@@ -11,6 +11,25 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".webp")
 MAX_CALIB = 64
 
 
+def _image_files(p):
+    if not p.exists():
+        raise PicofaceError("calibration images %s not found" % p, "pass a folder of images")
+    files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTS) if p.is_dir() else [p]
+    if not files:
+        raise PicofaceError("no images in %s" % p, "pass a folder of .jpg/.png images")
+    return files
+
+
+def image_count(src):
+    """How many images ``src`` (as for ``load_images``) holds, without decoding them."""
+    if isinstance(src, np.ndarray):
+        return int(len(src))
+    p = Path(src)
+    if p.suffix == ".npy":
+        return int(np.load(p, mmap_mode="r").shape[0])
+    return len(_image_files(p))
+
+
 def load_images(src, size, limit=MAX_CALIB):
     """uint8 (N, H, W, 3) RGB images resized (stretch) to ``size`` = (w, h).
 
@@ -25,11 +44,7 @@ def load_images(src, size, limit=MAX_CALIB):
         else:
             import cv2
 
-            files = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTS) if p.is_dir() else [p]
-            if not p.exists():
-                raise PicofaceError("calibration images %s not found" % p, "pass a folder of images")
-            if not files:
-                raise PicofaceError("no images in %s" % p, "pass a folder of .jpg/.png images")
+            files = _image_files(p)
             step = max(1, len(files) // limit)
             imgs = []
             for f in files[::step][:limit]:

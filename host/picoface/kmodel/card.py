@@ -41,7 +41,7 @@ def card_section(v3_model, data, report, out_path, board):
         "",
         "Details: `verify.md`. AP of the kmodel on the KPU emulator, beside the other detectors: "
         "[../BENCH.md](../BENCH.md). Not verified on silicon: a board may differ by a few LSB "
-        "(activation rounding, KMODEL.md §7); `pytest -m hw tests/test_kmodel_hw.py --port PORT` compares "
+        "(activation rounding); `pytest -m hw tests/test_kmodel_hw.py --port PORT` compares "
         "a frame on a real board with the emulator.",
         CARD_END,
         ""])

@@ -308,14 +308,8 @@ def _v5_activation(table):
 
 
 def summarize_v5(data):
-    try:
-        from picoface.kmodel import v5
-    except ImportError:
-        import struct
+    from picoface.kmodel import v5
 
-        hdr = struct.unpack_from("<8I", data, 0) if len(data) >= 32 else ()
-        return {"file_bytes": len(data), "version": 5, "header": list(hdr),
-                "note": "kmodel v5 (nncase 1.x): MaixPy and released CanMV cannot load it; convert to v3"}
     m = v5.parse(data)
     mods = []
     for mod in m.modules:

@@ -56,7 +56,8 @@ def _run(mode, spec, workdir, timeout):
         tail = (r.stderr.strip() or r.stdout.strip())[-1500:]
         how = "crashed (signal %d)" % -r.returncode if r.returncode < 0 else "failed (exit %d)" % r.returncode
         raise PicofaceError("nncase %s %s: %s" % (mode, how, tail or "no output"),
-                            "check that the model uses only K210-friendly layers (KMODEL.md §5.3)")
+                            "check that the model uses only K210-friendly layers: ReLU/ReLU6, 1x1/3x3 convs, "
+                            "ZeroPadding2D((1,1),(1,1)) + 'valid' stride-2 convs")
     result = json.loads(Path(spec["result"]).read_text())
     result["log"] = r.stdout
     return result

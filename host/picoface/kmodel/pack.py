@@ -12,18 +12,20 @@ def add_arguments_pack(p):
     p.add_argument("--firmware", help="firmware .bin to put at 0x0 as well")
     p.add_argument("-o", "--out", required=True, help="output .kfpkg")
     p.add_argument("--no-check", action="store_true",
-                   help="skip the board budget and firmware-limit checks (the kmodel v3 format is always checked)")
+                   help="skip the board budget and firmware-limit checks (the kmodel v3 format is always checked: "
+                        "header and every layer)")
 
 
 def run_pack(args):
     from picoface import kmodel as km
     from picoface.contract import contract_for
-    from picoface.kmodel import budget, kfpkg
+    from picoface.kmodel import budget, kfpkg, v3
 
     data = km.read_file(args.kmodel)
     if km.detect_version(data) != 3:
         raise PicofaceError("%s is not a kmodel v3; stock MaixPy/CanMV load only v3/v4" % args.kmodel,
                             "convert it first (picoface kmodel convert)")
+    v3.parse(data)  # the format, with or without --no-check: a truncated or corrupt file is refused
     if not args.no_check:
         contract = contract_for(Path(args.kmodel))
         budget.check(data, args.board, contract)

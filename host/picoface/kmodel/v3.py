@@ -272,7 +272,8 @@ def conv_regs(in_w, in_h, in_ch, out_ch, kernel=3, depthwise=False, pool_type=0,
                             "fix the layer's channels")
     filt, stride = POOL_FILTER_STRIDE.get(pool_type, (None, None))
     if filt is None:
-        raise PicofaceError("unknown KPU pool_type %r" % pool_type, "use 0-9 (KMODEL.md §4.4)")
+        raise PicofaceError("unknown KPU pool_type %r" % pool_type,
+                            "use one of the KPU's pooling modes: %s" % ", ".join("%d %s" % kv for kv in sorted(POOL_NAMES.items())))
     out_w, out_h = in_w // stride, in_h // stride
     if dst_addr is None:
         dst_addr = src_addr + kpu_lines(in_w, in_h, in_ch)

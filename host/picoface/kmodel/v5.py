@@ -21,8 +21,7 @@ KPU_RAM_BYTES = 2 * 1024 * 1024
 
 _TODO = "compile with nncase 1.9 for target k210 (picoface kmodel convert)"
 _PURE = ("design the net so nncase 1.9 puts it all on the KPU: ReLU/ReLU6, 1x1/3x3 convs, "
-         "ZeroPadding2D((1,1),(1,1)) + 'valid' stride-2 convs, every stride-2 input size even "
-         "(KMODEL.md §5.3)")
+         "ZeroPadding2D((1,1),(1,1)) + 'valid' stride-2 convs, every stride-2 input size even")
 
 
 @dataclass

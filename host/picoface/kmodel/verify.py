@@ -10,10 +10,10 @@ import numpy as np
 
 from picoface import atomic
 from picoface.errors import PicofaceError
-from picoface.kmodel.calib import load_images
+from picoface.kmodel.calib import image_count, load_images
 from picoface.kmodel.float_model import float_tflite_bytes, run_float_tflite
 
-VERIFY_IMAGES = 4
+VERIFY_IMAGES = 4  # default of `kmodel verify --max-images` and of `kmodel convert`'s verification
 # emulator vs Simulator: same integer pipeline, so outputs should be equal; allow one output LSB
 SIM_TOLERANCE_LSB = 1.0
 
@@ -88,8 +88,11 @@ def _compare(outs, refs):
 def verify_markdown(rep, title="kmodel verification"):
     lines = ["# %s" % title, ""]
     if "board" in rep:
-        lines += ["Board `%s`, %d verification image(s), output %s (NCHW float32), 1 output LSB = %.6g." % (
-            rep["board"], rep["images"], "x".join(map(str, rep["output_shape"])), rep["output_lsb"]), ""]
+        avail = rep.get("images_available")
+        used = ("%d of the %d images given (`--max-images`)" % (rep["images"], avail)
+                if avail and avail > rep["images"] else "%d verification image(s)" % rep["images"])
+        lines += ["Board `%s`, %s, output %s (NCHW float32), 1 output LSB = %.6g." % (
+            rep["board"], used, "x".join(map(str, rep["output_shape"])), rep["output_lsb"]), ""]
     lines += ["| comparison | cosine (min / mean) | centered cosine (min) | max abs error | note |",
               "|---|---|---|---|---|"]
     s = rep.get("emulator_vs_simulator")
@@ -112,7 +115,7 @@ def verify_markdown(rep, title="kmodel verification"):
                                                                       b["model_budget_bytes"]),
                   "| KPU RAM (feature maps) | %d B | %d B |" % (b["kpu_ram_bytes"], b["kpu_ram_budget_bytes"])]
     lines += ["", "The emulator is picoface's numpy model of the KPU; the Simulator is nncase 1.9's. "
-              "A real K210 may differ by a few LSB (rounding not verified on silicon, KMODEL.md §7). "
+              "A real K210 may differ by a few LSB (its activation rounding is not verified on silicon). "
               "Centered cosine compares the outputs minus each channel's mean, i.e. the part that depends on "
               "the image.", ""]
     return "\n".join(lines)
@@ -124,6 +127,9 @@ def add_arguments_verify(p):
     p.add_argument("--float", dest="float_model", help="float .tflite/.keras to compare with")
     p.add_argument("--v5", help="nncase's v5 kmodel of the same compile, run in nncase's Simulator")
     p.add_argument("--board", default="maix_dock")
+    p.add_argument("--max-images", type=int, default=VERIFY_IMAGES, metavar="N",
+                   help="verify on at most N of the images (default %d; 0: all of them; each image is one emulator "
+                        "run, and one nncase Simulator run with --v5)" % VERIFY_IMAGES)
     p.add_argument("--json", help="write the report here as JSON")
 
 
@@ -135,7 +141,10 @@ def run_verify(args):
     f = budget.facts(model)
     if not f["input"]:
         raise PicofaceError("%s does not start with a conv layer" % args.kmodel, "pass a picoface kmodel")
-    imgs = load_images(args.images, (f["input"]["w"], f["input"]["h"]), limit=VERIFY_IMAGES)
+    if args.max_images < 0:
+        raise PicofaceError("--max-images must be 0 (all) or more, got %d" % args.max_images, "e.g. --max-images 16")
+    total = image_count(args.images)
+    imgs = load_images(args.images, (f["input"]["w"], f["input"]["h"]), limit=args.max_images or total)
     sim = flt = None
     if args.v5:
         sim = simulate_images(args.v5, imgs)
@@ -143,6 +152,7 @@ def run_verify(args):
         flt = run_float_tflite(float_tflite_bytes(args.float_model), imgs)
     rep = verify(model, imgs, float_outputs=flt, sim_outputs=sim)
     rep["board"] = args.board
+    rep["images_available"] = total
     print(verify_markdown(rep, "kmodel verification: %s" % Path(args.kmodel).name))
     if args.json:
         atomic.write_text(args.json, json.dumps(rep, indent=2) + "\n")

@@ -4,7 +4,9 @@
 
 - ``webcam`` or ``webcam:N``  OpenCV capture device N (default 0)
 - a video file                any container OpenCV reads (.mp4, .avi, ...)
-- a folder of images          sorted by name, one frame per file (.jpg .jpeg .png .bmp)
+- a folder of images          sorted by name, one frame per file (.jpg .jpeg .png .bmp); a file
+                              that does not decode, or a JPEG cut short, is skipped (``skipped``,
+                              and ``on_skip(path, reason)`` once per file)
 - ``builtin``                 a moving scene made at run time from a photo that ships inside
                               an installed package (matplotlib's sample grace_hopper.jpg); no
                               third-party photo lives in this repository.
@@ -121,27 +123,62 @@ class CaptureSource(Source):
             self._cap = None
 
 
-class FolderSource(Source):
-    """Every image in a folder, sorted by file name, one frame each."""
+def jpeg_cut_short(data):
+    """True when JPEG bytes end before their last scan does: no end-of-image marker (FF D9) after
+    the last start-of-scan (FF DA). Bytes after the end marker (camera trailers) are fine. Inside
+    a scan every FF data byte is stuffed (FF 00), so both markers are unambiguous there."""
+    sos = data.rfind(b"\xff\xda")
+    return sos < 0 or data.rfind(b"\xff\xd9") < sos
 
-    def __init__(self, folder, size=None, frames=None, loop=False):
+
+def read_frame(path):
+    """(RGB uint8 image, None) or (None, why not) for one image file."""
+    cv2 = _cv2()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        return None, "cannot read it (%s)" % (e.strerror or e)
+    if not data:
+        return None, "empty file"
+    if data[:2] == b"\xff\xd8" and jpeg_cut_short(data):  # checked first: libjpeg would decode the rest grey
+        return None, "truncated JPEG (no end-of-image marker after its last scan)"
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        return None, "not a decodable image"
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), None
+
+
+class FolderSource(Source):
+    """Every image in a folder, sorted by file name, one frame each. A file that does not give an
+    image is skipped: ``skipped`` lists ``(path, reason)`` and ``on_skip(path, reason)`` is called
+    once per file (the first time round when looping)."""
+
+    def __init__(self, folder, size=None, frames=None, loop=False, on_skip=None):
         super().__init__(size, frames)
         self.folder = Path(folder)
         self.name = str(folder)
         self.loop = loop
+        self.on_skip = on_skip
+        self.skipped = []
         self.files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
         if not self.files:
             raise PicofaceError("no images in %s" % folder, "put .jpg/.png files there, or pick another --source")
 
     def _raw(self):
-        cv2 = _cv2()
+        bad = set()
         while True:
             for p in self.files:
-                bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
-                if bgr is None:
-                    raise PicofaceError("cannot read image %s" % p, "remove or replace the file")
-                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            if not self.loop:
+                if p in bad:
+                    continue
+                rgb, why = read_frame(p)
+                if rgb is None:
+                    bad.add(p)
+                    self.skipped.append((p, why))
+                    if self.on_skip is not None:
+                        self.on_skip(p, why)
+                    continue
+                yield rgb
+            if not self.loop or len(bad) == len(self.files):
                 return
 
 
@@ -298,8 +335,9 @@ class BuiltinScene(Source):
             i += 1
 
 
-def open_source(spec, size=None, frames=None, seed=0):
-    """A Source from a --source string (see the module docstring)."""
+def open_source(spec, size=None, frames=None, seed=0, on_skip=None):
+    """A Source from a --source string (see the module docstring); ``on_skip(path, reason)``: a
+    folder's unreadable files."""
     spec = str(spec or "builtin")
     if spec == "builtin":
         return BuiltinScene(size=size or (320, 240), frames=frames, seed=seed)
@@ -310,7 +348,7 @@ def open_source(spec, size=None, frames=None, seed=0):
         return CaptureSource(int(idx), size=size, frames=frames)
     p = Path(os.path.expanduser(spec))
     if p.is_dir():
-        return FolderSource(p, size=size, frames=frames)
+        return FolderSource(p, size=size, frames=frames, on_skip=on_skip)
     if p.is_file():
         if p.suffix.lower() in IMAGE_EXTS:
             raise PicofaceError("%s is a single image" % p, "put it in a folder and pass the folder as --source")
