@@ -327,7 +327,7 @@ def test_openmv_output_decodes_identically_on_every_path():
         "tf floats": region.postprocess([float(x) for x in f32.reshape(-1)], fspec, fit, v["score"], v["nms"], 10),
     }
     want = v["faces"]
-    assert len(want) == 3
+    assert len(want) >= 3          # a photo with several faces
     for name, faces in paths.items():
         assert _frame_line(faces) == _frame_line(want), name
         for f, g in zip(faces, want):
@@ -355,7 +355,7 @@ def test_openmv_generations_decode_the_real_output(monkeypatch):
     spec = json.loads((model.parent / "model.json").read_text())["output"]
     want = [[round(x) for x in f[:4]] + [round(f[4], 3)] for f in
             region.postprocess(v["q"].tobytes(), spec, fit, v["score"], v["nms"], 10)]
-    assert len(want) == 3
+    assert len(want) >= 3          # a photo with several faces
     assert faces["openmv/ml+sensor"] == faces["openmv/tf+sensor"] == want
     yolo = faces["openmv/ml+csi"]
     assert [f[4] for f in yolo] == [f[4] for f in want]
@@ -392,8 +392,10 @@ def test_ml_fake_predict_returns_what_py_ml_c_returns(gen, tmp_path, monkeypatch
             out = model.predict([img])[0]
         else:                                    # 4.5.6 - 4.7.0: postprocess= is ignored
             assert seen == []
-        assert out.dtype == np.float32 and out.itemsize == 4 and out.shape == (1, 20, 26, 30)
-        want = ((v["q"].astype(np.int32) + 1).astype(np.float32) * np.float32(v["scale"]))
+        spec = json.loads((ROOT / v["model"]).parent.joinpath("model.json").read_text())["output"]
+        assert out.dtype == np.float32 and out.itemsize == 4 and \
+            out.shape == (1, spec["grid_h"], spec["grid_w"], 5 * (5 + spec["classes"]))
+        want = ((v["q"].astype(np.int32) - v["zero_point"]).astype(np.float32) * np.float32(v["scale"]))
         assert np.array_equal(out, want)
         cb = model.predict([img], callback=lambda m, i, o: o)[0]
         assert cb.dtype == (np.int8 if gen == "ml+csi" else np.float32)

@@ -126,8 +126,10 @@ def test_profile_reports_throughput(tmp_path, capsys):
     import json
 
     cfg = _write_config(tmp_path)
+    never_read = tmp_path / "never_read.onnx"   # --profile freezes the blocks as training does, reads no weights
+    never_read.write_bytes(b"")
     assert main(["train", "--config", str(cfg), "--profile", "2", "train.warm_size=[32, 32]", "train.ema=0.99",
-                 "model.pretrained=never_read.onnx", "model.pretrained_blocks=1", "model.pretrained_frozen=true"]) == 0
+                 "model.pretrained=%s" % never_read, "model.pretrained_blocks=1", "model.pretrained_frozen=true"]) == 0
     out = capsys.readouterr().out
     res = json.loads(out[out.index("{"):])
     assert res["images"] == 16 and set(res) >= {"32x32", "64x64"}

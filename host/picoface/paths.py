@@ -29,3 +29,15 @@ def shared_path(p):
     if os.environ.get("PICOFACE_SHARED") and str(p).startswith(SHARED_PREFIX):
         return shared_dir() / str(p)[len(SHARED_PREFIX):]
     return resolve_path(p)
+
+
+def display_path(p):
+    """A path as a reader of this repository would write it: ``../shared/...`` for the shared folder,
+    relative to the repository inside it, else as given."""
+    p = Path(p)
+    for base, prefix in ((shared_dir(), SHARED_PREFIX), (REPO_ROOT, "")):
+        try:
+            return prefix + str(p.resolve().relative_to(Path(base).resolve()))
+        except ValueError:
+            continue
+    return str(p)

@@ -1,6 +1,6 @@
 """Write tests/vectors/openmv_208x160_output.json: one real output of the shipped OpenMV model
 (models/picoface_openmv_208x160/picoface_int8.tflite) run with the TFLite interpreter on a WIDER
-FACE val photo with several faces, as the raw int8 tensor (base64, NHWC 1x20x26x30) with its
+FACE val photo with several faces, as the raw int8 tensor (base64, NHWC 1 x grid_h x grid_w x 30) with its
 quantisation, and the faces pfcore decodes from it (the device's decode, score and NMS from
 model.json, camera = net input 208x160). tests/test_firmware_paths.py decodes it on every OpenMV
 firmware path (int8 bytes, float32 as ml dequantises, floats as tf returns them, YoloV2).

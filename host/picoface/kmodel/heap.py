@@ -97,6 +97,8 @@ def format_table(d):
         out.append(("  %-*s  %s" % (width, label, "  ".join("%*s" % (c, v) for c, v in zip(cols, cells)))).rstrip())
     out.append("  region layer: MaixPy mallocs it on every run_yolo2 call, CanMV once at init_yolo2; the SRAM left "
                "holds the firmware image and all else it mallocs")
+    out.append("  picoface's app never calls run_yolo2 on MaixPy (its 10-result overflow): it decodes kpu.forward's "
+               "output in pfcore from the GC heap instead (docs/firmware.md)")
     out.append("  KPU RAM %s of %s; KPU MACs %s (each conv at its full input resolution, then the pool)"
                % (_n(d["kpu_ram_bytes"]), _n(d["kpu_ram_total_bytes"]), _n(d["kpu_macs"])))
     return "\n".join(out)
