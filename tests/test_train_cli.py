@@ -164,7 +164,7 @@ def test_card_names_frozen_blocks_and_unlabelled_faces():
     run = SimpleNamespace(history=[], best_epoch=1, stopped="budget")
     assert "start from `version-slim-320.onnx`" in _compute_note(run, load_config(None, base))
     frozen = load_config(None, base + ["model.pretrained_frozen=true"])
-    assert "are those of (frozen) `version-slim-320.onnx`" in _compute_note(run, frozen)
+    assert "start from `version-slim-320.onnx` (the first 7 frozen)" in _compute_note(run, frozen)
     from picoface.export.card import _start_lines
 
     lines = _start_lines(load_config(None, base + ["model.pretrained_frozen=true", "data.unlabelled=[facemask_kaggle]"]))
@@ -172,6 +172,9 @@ def test_card_names_frozen_blocks_and_unlabelled_faces():
     assert lines[1].startswith("- unlabelled faces: in facemask_kaggle, faces that `../shared/anchors/ultralight_1mb/"
                                "version-RFB-320.onnx` finds (score >= 0.5)")
     assert "fine-tuned" in _start_lines(load_config(None, base))[0] and _start_lines(load_config(None, [])) == []
+    part = _start_lines(load_config(None, ["model.pretrained=x.onnx", "model.pretrained_blocks=10",
+                                           "model.pretrained_frozen=true", "model.pretrained_frozen_blocks=7"]))
+    assert "the stem and the first 7 kept frozen during training, the other 3 fine-tuned" in part[0]
     lines = _start_lines(load_config(None, ["data.unlabelled=[facemask_kaggle]", "data.unlabelled_face_score=0.8",
                                             "loss.rescore=0.5", "loss.box=2", "train.ema=0.998"]))
     assert "those scoring >= 0.8 are trained as faces" in lines[0]

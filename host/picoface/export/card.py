@@ -1,6 +1,7 @@
 """MODEL_CARD.md for a shipped model: what it is, sizes, training, curves, AP, how to reproduce."""
 
 from picoface import atomic
+from picoface.train.pretrained import frozen_blocks
 
 
 def _kb(n):
@@ -24,9 +25,10 @@ def _compute_note(result, cfg):
     """Whether the run was still improving when it stopped, read from its history."""
     hist = [h for h in (getattr(result, "history", []) or []) if h.get("val_ap") not in (None, "")]
     if cfg.model.pretrained:
-        text = ("stem and first %d blocks %s `%s`, the rest is trained from scratch, on a 2-core CPU"
-                % (cfg.model.pretrained_blocks, "are those of (frozen)" if cfg.model.pretrained_frozen else "start from",
-                   cfg.model.pretrained.rsplit("/", 1)[-1]))
+        n = frozen_blocks(cfg.model)
+        text = ("stem and first %d blocks start from `%s`%s, the rest is trained from scratch, on a 2-core CPU"
+                % (cfg.model.pretrained_blocks, cfg.model.pretrained.rsplit("/", 1)[-1],
+                   " (the first %d frozen)" % n if n else ""))
     else:
         text = "trained from scratch (no pretrained weights) on a 2-core CPU"
     if cfg.train.budget_minutes:
@@ -52,6 +54,16 @@ def _cell_note(face_px, stride):
     return ", so the median face spans %.1f grid cells" % (med / float(stride))
 
 
+def _frozen_text(m):
+    n = frozen_blocks(m)
+    if not n:
+        return "fine-tuned"
+    if n == m.pretrained_blocks:
+        return "kept frozen during training (`model.pretrained_frozen`)"
+    return ("the stem and the first %d kept frozen during training, the other %d fine-tuned "
+            "(`model.pretrained_frozen_blocks`)" % (n, m.pretrained_blocks - n))
+
+
 def _start_lines(cfg):
     """Model card lines on what the run started from: pretrained blocks, unlabelled faces."""
     lines = []
@@ -59,9 +71,7 @@ def _start_lines(cfg):
         lines.append("- initial weights: the stem and first %d depthwise-separable blocks are copied from `%s` "
                      "(`model.pretrained`; its licence and training data: the comment at the top of `train.yaml`); "
                      "%s; the later blocks and the region head start from random weights" % (
-                         cfg.model.pretrained_blocks, cfg.model.pretrained,
-                         "kept frozen during training (`model.pretrained_frozen`)" if cfg.model.pretrained_frozen
-                         else "fine-tuned"))
+                         cfg.model.pretrained_blocks, cfg.model.pretrained, _frozen_text(cfg.model)))
     if cfg.data.unlabelled:
         fs = cfg.data.unlabelled_face_score
         lines.append("- unlabelled faces: in %s, faces that `%s` finds (score >= %g) and that overlap no label are "
