@@ -13,6 +13,7 @@
 #   signal(state)               LED: "face" (green), "idle" (off), "error" (red)
 #   send(line)                  one protocol line to the serial port
 #   feed()                      watchdog
+#   model_hash() -> hex         sha256 of the model bytes on the board (flash or file), for hello
 
 FAMILIES = ("hal_maixpy", "hal_canmv", "hal_openmv")
 

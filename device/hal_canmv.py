@@ -24,6 +24,10 @@ class Hal(K210Base):
         from maix import GPIO
         return GPIO
 
+    def _utils(self):
+        from maix import utils     # utils.flash_read(address, n) -> bytes
+        return utils
+
     def load_model(self):
         if self.task is not None:
             self.task.deinit()

@@ -156,6 +156,19 @@ class K210Base:
             return m["path"]
         raise ValueError("config has no model address or path")
 
+    def model_hash(self):
+        # sha256 of the model bytes on the board: read back from SPI flash at the model address
+        # (utils.flash_read of the Maix / maix module) or from the model file, 4 KB at a time
+        from pfcore import compat
+        src = self._model_source()
+        if isinstance(src, int):
+            utils = self._utils()
+
+            def read(off, n):
+                return utils.flash_read(src + off, n)
+            return compat.sha256_read(read, self.cfg["model"].get("bytes", 0))
+        return compat.sha256_file(src)
+
     def _check_file(self, src):
         # A file model must exist and have the size the config says (catches half copies).
         if isinstance(src, int):

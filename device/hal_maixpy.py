@@ -29,6 +29,10 @@ class Hal(K210Base):
         from Maix import GPIO
         return GPIO
 
+    def _utils(self):
+        from Maix import utils     # utils.flash_read(address, n) -> bytes
+        return utils
+
     def load_model(self):
         kpu = self.kpu
         if self.task is not None:

@@ -145,6 +145,11 @@ class Hal:
         self.float_spec["zero_point"] = 0
         return {"source": m["path"]}
 
+    def model_hash(self):
+        # sha256 of the model file on the board, 4 KB at a time
+        from pfcore import compat
+        return compat.sha256_file(self.cfg["model"]["path"])
+
     def _net_image(self, img):
         x, y, w, h = self.fit.cam_rect()
         nw, nh = self.fit.net_size

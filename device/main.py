@@ -58,11 +58,19 @@ def main():
     cfg, problems, app = read_config()
     board = hal.select(cfg)
     m = cfg["model"]
+    # the hello line's hash is computed here, from the model bytes on the board (flash or file),
+    # never copied from the config: "" when they cannot be read; hash_ms is what it cost
+    t0 = compat.ticks_ms()
+    try:
+        model_hash = board.model_hash()
+    except Exception:
+        model_hash = ""
+    hash_ms = compat.ticks_diff(compat.ticks_ms(), t0)
     board.send(protocol.encode_hello(
         board=cfg["board"], firmware=board.info["firmware"], app=APP_VERSION, model=m.get("name", ""),
-        model_bytes=m.get("bytes", 0), model_hash=m.get("sha256", ""), input_w=m.get("w", 0),
+        model_bytes=m.get("bytes", 0), model_hash=model_hash, input_w=m.get("w", 0),
         input_h=m.get("h", 0), score=cfg["score"], nms=cfg["nms"],
-        cam_w=board.info["camera"][0], cam_h=board.info["camera"][1]))
+        cam_w=board.info["camera"][0], cam_h=board.info["camera"][1], hash_ms="%d" % hash_ms))
 
     def fail(code, e, img=None):
         # one protocol error line + LCD message + red LED; never raises

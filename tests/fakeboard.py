@@ -260,7 +260,13 @@ class FakeBoard:
     def _app_problem(self):
         flash = self.root / "flash"
         wanted = sorted(DEVICE.glob("*.py")) + sorted((DEVICE / "pfcore").glob("*.py"))
+        # device/hal.py imports only the HAL of the firmware present (and skips a missing one)
+        own = {"maixpy": ("hal_maixpy.py", "hal_k210.py"), "canmv": ("hal_canmv.py", "hal_k210.py"),
+               "openmv": ("hal_openmv.py",)}
+        others = set(n for f, names in own.items() for n in names) - set(own.get(self.family, ()))
         for p in wanted:
+            if p.name in others:
+                continue
             got = flash / p.relative_to(DEVICE)
             if not got.is_file() or got.read_bytes() != p.read_bytes():
                 return "ImportError: %s missing or different from device/" % p.relative_to(DEVICE).as_posix()

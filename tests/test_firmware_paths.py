@@ -293,15 +293,15 @@ def test_openmv_vector_is_the_shipped_models_output():
 @pytest.mark.tf
 def test_openmv_vector_reproduces_with_the_tflite_interpreter(shared):
     import cv2
-    import tensorflow as tf
 
     v = _vector()
     photo = ROOT / v["photo"]
     if not photo.is_file():
         pytest.skip("%s is absent" % v["photo"])
     rgb = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
-    it = tf.lite.Interpreter(model_path=str(ROOT / v["model"]), num_threads=1)
-    it.allocate_tensors()
+    from picoface.litert import interpreter
+
+    it = interpreter(ROOT / v["model"], num_threads=1)
     it.set_tensor(it.get_input_details()[0]["index"], cv2.resize(rgb, (208, 160), interpolation=cv2.INTER_AREA)[None])
     it.invoke()
     assert np.array_equal(it.get_tensor(it.get_output_details()[0]["index"]), v["q"])

@@ -36,8 +36,13 @@ def fake_tflite(path, size):
     return path
 
 
-def app_files():
-    return sorted(DEVICE.glob("*.py")) + sorted((DEVICE / "pfcore").glob("*.py"))
+K210_SKIPS = ("hal_openmv.py",)                            # MaixPy and CanMV never import it
+OPENMV_SKIPS = ("hal_maixpy.py", "hal_canmv.py", "hal_k210.py")
+
+
+def app_files(skip=K210_SKIPS):
+    """The device files a board gets (a MAIX Dock by default: every HAL but OpenMV's)."""
+    return [p for p in sorted(DEVICE.glob("*.py")) + sorted((DEVICE / "pfcore").glob("*.py")) if p.name not in skip]
 
 
 # -- the plan -------------------------------------------------------------------------------------------------
@@ -72,6 +77,20 @@ def test_dry_run_model_as_file_and_openmv(capsys, tiny, tmp_path):
     assert cli_main(["flash", "--board", "openmv_h7", "--model", str(m), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "kflash" not in out and "/flash/picoface.tflite" in out and "DTR=1 RTS=0" in out
+    for p in app_files(OPENMV_SKIPS):
+        assert "/flash/" + p.relative_to(DEVICE).as_posix() in out
+    for name in OPENMV_SKIPS:
+        assert "/flash/" + name not in out
+
+
+def test_flash_sends_only_the_hals_of_the_boards_firmware(capsys, tiny):
+    """A K210 board gets the MaixPy and CanMV HALs and their shared hal_k210.py, never hal_openmv.py."""
+    assert cli_main(["flash", "--board", "maix_dock", "--port", "/dev/ttyUSB7", "--model", str(tiny),
+                     "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    for name in ("hal.py", "hal_maixpy.py", "hal_canmv.py", "hal_k210.py", "main.py"):
+        assert "/flash/" + name in out
+    assert "hal_openmv.py" not in out
 
 
 @pytest.mark.parametrize("case", ["too_big", "wrong_format", "firmware_overlap", "elf", "no_port", "v5"])
@@ -155,6 +174,7 @@ def board_proc(tmp_path):
 def check_received(root, model=None, model_at=None):
     for p in app_files():
         assert (root / "flash" / p.relative_to(DEVICE)).read_bytes() == p.read_bytes()
+    assert not (root / "flash" / "hal_openmv.py").exists()
     cfg = json.loads((root / "flash" / "picoface.json").read_text())
     assert cfg["board"] == "maix_dock"
     if model is not None:
@@ -210,6 +230,8 @@ def test_flash_no_model_in_flash_is_reported(board_proc, tiny, capsys):
     err = capsys.readouterr().err
     assert rc == 1
     assert "the app reports model_load after flashing" in err
+    # the hello line's hash is what the board read back from its (erased) flash, not the config's
+    assert "model hash mismatch after flashing" in err
 
 
 def test_a_stopped_board_leaves_no_temporary_folder(tiny, tmp_path):

@@ -198,6 +198,7 @@ def test_demo_smoke_frames_20(tiny, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "hello: board=maix_dock" in r.stdout and "monitor summary" in r.stdout
     assert "log: %s" % log in r.stdout
+    assert "host fps (simulated board)" in r.stdout and "frames/s on this host, measured" in r.stdout
     recs = [json.loads(x) for x in log.read_text().splitlines()]
     assert any(x["type"] == "text" and "MaixPy" in x["text"] for x in recs)   # the boot banner is kept
     recs = [x for x in recs if x["type"] != "text"]
@@ -243,3 +244,30 @@ def test_make_demo_with_the_shipped_model(model, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "hello: board=maix_dock" in r.stdout and "20 frames" in r.stdout
     assert list((tmp_path / "build" / "demo").glob("demo-*.jsonl"))
+
+
+def test_sim_fps_is_measured_on_the_host_not_a_constant(tiny):
+    """The app's fps in `picoface sim` comes from the host's clock: at --pace 5 the board can run at
+    most 5 frames/s, never the 13.7 that fixed 33 ms frame + 40 ms inference constants would give."""
+    r = subprocess.run(PICOFACE + ["sim", "--model", str(tiny), "--frames", "12", "--serial", "stdout",
+                                   "--pace", "5"], capture_output=True, timeout=600, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    from picoface.protocol import decode_bytes
+
+    msgs, _ = decode_bytes(r.stdout)
+    fps = [m["fps"] for m in msgs if m["type"] == "frame"]
+    assert len(fps) == 12
+    assert 3.0 <= fps[-1] <= 5.3, fps
+    assert b"frames/s on this host, measured" in r.stderr and b"not a board estimate" in r.stderr
+
+
+def test_monitor_view_names_its_fps():
+    import io
+
+    from picoface import monitor as mon
+
+    out = io.StringIO()
+    view = mon.make_view(plain=True, out=out)
+    view.fps_label = "host fps (simulated board)"
+    view.message({"type": "frame", "seq": 5, "fps": 9.5, "n": 0, "faces": []}, mon.Stats())
+    assert "frame 5 host fps (simulated board) 9.5 faces 0" in out.getvalue()

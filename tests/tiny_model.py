@@ -139,7 +139,9 @@ def build(out_dir, w, h):
     qdir.mkdir(parents=True, exist_ok=True)
     qpath = qdir / (name + ".tflite")
     qpath.write_bytes(conv.convert())
-    interp = tf.lite.Interpreter(model_path=str(qpath))
+    from picoface.litert import interpreter
+
+    interp = interpreter(qpath)
     od = interp.get_output_details()[0]
     scale, zero = od["quantization"]
     c = _contract(name, "tflite-int8", qpath, w, h, gw, gh, "int8", float(scale), int(zero), "uint8")

@@ -49,3 +49,43 @@ else:
     def sleep_ms(ms):
         if ms > 0:
             _t.sleep(ms / 1000.0)
+
+
+def sha256():
+    """A sha256 object (update/digest): uhashlib on MaixPy, CanMV and older ports, hashlib else."""
+    try:
+        import uhashlib as h
+    except ImportError:
+        import hashlib as h
+    return h.sha256()
+
+
+def hex_digest(h):
+    # MaixPy's uhashlib.sha256 has no hexdigest()
+    return "".join(["%02x" % b for b in h.digest()])
+
+
+def sha256_read(read, size, chunk=4096):
+    """sha256 hex of ``size`` bytes that ``read(offset, n)`` returns, ``chunk`` bytes at a time
+    (a K210 model read back from SPI flash: Maix.utils.flash_read(address + offset, n))."""
+    h = sha256()
+    off = 0
+    while off < size:
+        b = read(off, min(chunk, size - off))
+        if not b:
+            break
+        h.update(b)
+        off += len(b)
+    return hex_digest(h)
+
+
+def sha256_file(path, chunk=4096):
+    """sha256 hex of a file, read ``chunk`` bytes at a time."""
+    h = sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return hex_digest(h)

@@ -7,6 +7,7 @@ importing TensorFlow. Only ``main()`` catches ``PicofaceError``.
 
 import argparse
 import importlib
+import os
 import sys
 
 from picoface import __version__
@@ -43,8 +44,20 @@ def build_parser():
     return parser
 
 
+def quiet_tensorflow():
+    """Mute TensorFlow's start-up noise (C++ INFO/WARNING lines, absl Python warnings) before any
+    command imports it; an explicit TF_CPP_MIN_LOG_LEVEL in the environment wins."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import absl.logging
+    except ImportError:  # absl comes with TensorFlow: without it there is nothing to mute
+        return
+    absl.logging.set_verbosity(absl.logging.ERROR)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    quiet_tensorflow()
     parser = build_parser()
     debug = "--debug" in argv
     try:

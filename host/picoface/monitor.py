@@ -146,6 +146,8 @@ def open_log(path):
 class PlainView:
     """One line per message, for pipes, CI logs and --plain."""
 
+    fps_label = "fps"   # the board's own figure (its ticks_ms); `picoface demo` names the host's
+
     def __init__(self, out=None, every=1):
         self.out = out or sys.stdout
         self.every = max(1, int(every))
@@ -170,7 +172,7 @@ class PlainView:
         elif t == "frame":
             if stats.frames % self.every == 0:
                 faces = " ".join("[%d,%d,%d,%d %.2f]" % tuple(f) for f in msg["faces"])
-                self._p("frame %d fps %.1f faces %d %s" % (msg["seq"], msg["fps"], msg["n"], faces))
+                self._p("frame %d %s %.1f faces %d %s" % (msg["seq"], self.fps_label, msg["fps"], msg["n"], faces))
         elif t == "event":
             self._p("event: %s (%s) at frame %d" % (msg["kind"], plural(msg["n"], "face"), msg["seq"]))
         elif t == "error":
@@ -191,6 +193,8 @@ class PlainView:
 
 class RichView:
     """A rich Live table: hello info, fps, faces with boxes, events, counters."""
+
+    fps_label = "fps"   # the board's own figure (its ticks_ms); `picoface demo` names the host's
 
     def __init__(self, console=None, refresh=8):
         from rich.console import Console
@@ -252,7 +256,7 @@ class RichView:
             t.add_row("board", "(no hello line yet: reset the board to see it)")
         f = stats.last_frame
         if f:
-            t.add_row("fps", "%.1f  (frame %d)" % (f["fps"], f["seq"]))
+            t.add_row(self.fps_label, "%.1f  (frame %d)" % (f["fps"], f["seq"]))
             boxes = "\n".join("x %4d y %4d w %4d h %4d  score %.2f" % tuple(b) for b in f["faces"]) or "-"
             t.add_row("faces: %d" % f["n"], boxes)
         ev = "\n".join("%s %s (%s, frame %d)" % (time.strftime("%H:%M:%S", time.localtime(ts)), printable(e["kind"]),

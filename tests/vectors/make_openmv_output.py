@@ -1,11 +1,11 @@
 """Write tests/vectors/openmv_208x160_output.json: one real output of the shipped OpenMV model
-(models/picoface_openmv_208x160/picoface_int8.tflite) run with the TFLite interpreter on a WIDER
+(models/picoface_openmv_208x160/picoface_int8.tflite) run by LiteRT (picoface.litert) on a WIDER
 FACE val photo with several faces, as the raw int8 tensor (base64, NHWC 1 x grid_h x grid_w x 30) with its
 quantisation, and the faces pfcore decodes from it (the device's decode, score and NMS from
 model.json, camera = net input 208x160). tests/test_firmware_paths.py decodes it on every OpenMV
 firmware path (int8 bytes, float32 as ml dequantises, floats as tf returns them, YoloV2).
 
-    .venv/bin/python tests/vectors/make_openmv_output.py      (needs TensorFlow and ../shared)
+    .venv/bin/python tests/vectors/make_openmv_output.py      (needs ai-edge-litert and ../shared)
 """
 
 import base64
@@ -26,11 +26,11 @@ OUT = Path(__file__).resolve().parent / "openmv_208x160_output.json"
 def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import cv2
-    import tensorflow as tf
 
     sys.path.insert(0, str(ROOT / "device"))
     from pfcore import geom, region
 
+    from picoface.litert import interpreter
     from picoface.paths import shared_dir
 
     contract = json.loads((MODEL / "model.json").read_text())
@@ -39,8 +39,7 @@ def main():
     rgb = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
     w, h = contract["input"]["w"], contract["input"]["h"]
     x = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
-    it = tf.lite.Interpreter(model_content=data, num_threads=1)
-    it.allocate_tensors()
+    it = interpreter(data, num_threads=1)
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     it.set_tensor(inp["index"], x[None].astype(np.uint8))
     it.invoke()

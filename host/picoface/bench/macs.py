@@ -23,10 +23,9 @@ def conv_macs(out_shape, kernel_elems_per_output):
 
 def tflite_macs(path):
     """MACs of one inference of a .tflite model (a path or its bytes; int)."""
-    from picoface.bench.tfl import interpreter
+    from picoface.litert import interpreter
 
     it = interpreter(path, all_ops=True)
-    it.allocate_tensors()
     shapes = {t["index"]: tuple(int(v) for v in t["shape"]) for t in it.get_tensor_details()}
     total = 0
     for op in it._get_ops_details():

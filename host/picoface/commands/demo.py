@@ -109,6 +109,9 @@ def run(args):
     view = mon.make_view(plain=True if args.plain else None)
     if isinstance(view, mon.PlainView):
         view.every = 5
+    # the simulated board's clock is the host's: its fps is how fast this host runs the app and
+    # the emulated model, measured; not a figure for a real board (none is estimated)
+    view.fps_label = "host fps (simulated board)"
     log, capture = mon.open_log(log_path), mon.open_capture(capture_path)
     m = mon.Monitor(view=view, log=log, capture=capture)
     interrupted = False

@@ -58,9 +58,6 @@ def _check_firmware(board_name, cfg, size, formats, model):
 
 
 def run(args):
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from picoface.errors import PicofaceError
     from picoface.train.config import load_config
 

@@ -155,7 +155,8 @@ def simulate(board, source="builtin", model=None, frames=None, serial=None, firm
 
     t0, c0 = time.perf_counter(), time.process_time()
     summary = run_app(board, firmware=firmware, frames=counted(paced(iter(src), pace)), model_path=model,
-                      contract=contract, max_frames=frames, serial=serial, lcd_dir=lcd_dir, show=show)
+                      contract=contract, max_frames=frames, serial=serial, lcd_dir=lcd_dir, show=show,
+                      clock="host")  # the app's fps: measured on this host, never a constant
     summary = dict(summary, cpu_seconds=time.process_time() - c0, skipped=list(getattr(src, "skipped", [])))
     if timed_out and summary.get("end") == "frames exhausted":
         summary["end"] = "time limit (%g s)" % seconds
@@ -193,7 +194,8 @@ def run(args):
     cpu = summary.get("cpu_seconds") or 0.0
     dropped = (", %d dropped (nobody reading)" % out.dropped) if out.dropped else ""
     bad = summary.get("skipped") or []
-    print("sim: %s on %s, model %s: %s in %.1f s (%.1f frames/s; %.1f per CPU second), %s%s%s; "
+    print("sim: %s on %s, model %s: %s in %.1f s (%.1f frames/s on this host, measured; %.1f per CPU "
+          "second; not a board estimate), %s%s%s; "
           "end: %s" % (summary.get("firmware", args.firmware or board.firmware[0]), board.name, model.name,
                        plural(n, "frame"), wall, n / wall if wall > 0 else 0.0, n / cpu if cpu > 0 else 0.0,
                        plural(out.lines, "serial line"), dropped,

@@ -49,9 +49,6 @@ def missing_inputs(cfg):
 
 
 def run(args):
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from picoface.errors import PicofaceError
     from picoface.train.config import load_config
 

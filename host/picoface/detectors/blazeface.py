@@ -1,4 +1,4 @@
-"""MediaPipe BlazeFace front (short-range) 128x128 as shipped with OpenMV, via tf.lite.Interpreter.
+"""MediaPipe BlazeFace front (short-range) 128x128 as shipped with OpenMV, run by LiteRT.
 
 - Input: float32 RGB in [0, 1]. The model's own first op quantises the input with scale 1/255 and
   zero point -128, i.e. it maps [0, 1] onto int8; a [-1, 1] input would clip its negative half.
@@ -82,7 +82,7 @@ class BlazeFaceDetector:
         path = Path(model)
         if not path.is_file():
             raise PicofaceError("BlazeFace model %s not found" % path, "pass blazeface_front_128.tflite")
-        from picoface.bench.tfl import interpreter
+        from picoface.litert import interpreter
 
         self.path = path
         self.name = name
@@ -90,7 +90,6 @@ class BlazeFaceDetector:
         self.score_threshold = float(score_threshold)
         self.nms = float(nms)
         self._it = interpreter(path)
-        self._it.allocate_tensors()
         inp = self._it.get_input_details()[0]
         if tuple(inp["shape"]) != (1, SIZE, SIZE, 3):
             raise PicofaceError("%s is not a 128x128 BlazeFace model" % path, "use blazeface_front_128.tflite")

@@ -50,14 +50,13 @@ class FomoDetector:
         path = Path(model)
         if not path.is_file():
             raise PicofaceError("FOMO model %s not found" % path, "pass fomo_face_detection.tflite")
-        from picoface.bench.tfl import interpreter
+        from picoface.litert import interpreter
 
         self.path = path
         self.name = name
         self.bytes = path.stat().st_size
         self.score_threshold = float(score_threshold)
         self._it = interpreter(path)
-        self._it.allocate_tensors()
         inp = self._it.get_input_details()[0]
         out = self._it.get_output_details()[0]
         if len(inp["shape"]) != 4 or len(out["shape"]) != 4 or out["shape"][-1] != 2:

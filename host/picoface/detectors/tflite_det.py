@@ -1,5 +1,5 @@
 """TFLite picoface models, float or full-integer (uint8/int8 input, int8 output), run with
-``tf.lite.Interpreter``. Output layout NHWC; quantised outputs are dequantised here."""
+LiteRT (``picoface.litert``). Output layout NHWC; quantised outputs are dequantised here."""
 
 import numpy as np
 
@@ -34,22 +34,16 @@ class TFLiteDetector(RegionDetector):
         """``path``: a .tflite file; or ``path=None`` and ``data=`` the model's bytes (export's
         parity check, before the files are written)."""
         super().__init__(path, contract, **kw)
-        import warnings
-
-        src = {"model_path": str(self.path)} if data is None else {"model_content": bytes(data)}
         if data is not None:
             self.bytes = len(data)
         what = self.path or self.name
         problem = tflite_problem(self.path if data is None else bytes(data))
         if problem:
             raise PicofaceError("%s is not a TFLite model: %s" % (what, problem), "pass a .tflite file exported by picoface")
-        import tensorflow as tf
+        from picoface.litert import interpreter
 
         try:
-            with warnings.catch_warnings():  # "tf.lite.Interpreter is deprecated" (still the TF 2.21 API)
-                warnings.simplefilter("ignore")
-                self.interp = tf.lite.Interpreter(num_threads=int(num_threads), **src)
-            self.interp.allocate_tensors()
+            self.interp = interpreter(self.path if data is None else bytes(data), num_threads=num_threads)
         except UnicodeDecodeError as e:  # TFLite reads a garbled flatbuffer's strings as UTF-8
             raise PicofaceError("cannot load TFLite model %s: its flatbuffer is corrupt (a name or string in it is "
                                 "not text)" % what, "export the model again, or pass another .tflite file") from e

@@ -135,11 +135,9 @@ def to_int8(model, calib_images):
 
 
 def interpreter(data, threads=1):
-    import tensorflow as tf
+    from picoface.litert import interpreter as make
 
-    it = tf.lite.Interpreter(model_content=data, num_threads=threads)
-    it.allocate_tensors()
-    return it
+    return make(data, num_threads=threads)
 
 
 def io_details(data):

@@ -118,12 +118,19 @@ def hello_field(hello, *names):
 
 def check_boot(hello, errors, frame, plan):
     """The hello must match the plan; the model must load; frames must follow."""
-    check_hello(hello, plan)
     bad = [e for e in errors if e.get("code") in ("model_load", "config", "fatal")]
+    mismatch = None
+    try:
+        check_hello(hello, plan)
+    except PicofaceError as x:
+        if not bad or not x.what.startswith("model hash mismatch"):
+            raise
+        mismatch = x.what   # the hash the board computed from its flash: reported with the load error
     if bad:
         e = bad[0]
-        raise PicofaceError("the app reports %s after flashing: %s" % (e.get("code"), e.get("text")),
-                            "check the model fits the board (`picoface kmodel check`) and watch `picoface monitor`")
+        raise PicofaceError("the app reports %s after flashing: %s%s" % (
+            e.get("code"), e.get("text"), ("; " + mismatch) if mismatch else ""),
+            "check the model fits the board (`picoface kmodel check`) and watch `picoface monitor`")
     if frame is None:
         raise PicofaceError("the app said hello but sent no frame line afterwards",
                             "watch `picoface monitor --port %s` for errors (camera?)" % plan.port)

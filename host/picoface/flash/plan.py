@@ -68,12 +68,23 @@ class Plan:
         return out
 
 
-def app_files(device_dir=DEVICE_DIR):
-    """[(relative posix path, bytes)] of the device app: device/*.py and device/pfcore/*.py."""
+# The HAL files each firmware family's app imports (device/hal.py probes them in turn and skips a
+# module that is not there): a board gets those of the families it lists, no other HAL.
+HAL_FILES = {"maixpy": ("hal_maixpy.py", "hal_k210.py"), "canmv": ("hal_canmv.py", "hal_k210.py"),
+             "openmv": ("hal_openmv.py",)}
+
+
+def app_files(device_dir=DEVICE_DIR, families=None):
+    """[(relative posix path, bytes)] of the device app: device/*.py and device/pfcore/*.py;
+    with ``families`` (a board's firmware families) only the HAL files of those families."""
     device_dir = Path(device_dir)
     files = sorted(device_dir.glob("*.py")) + sorted((device_dir / "pfcore").glob("*.py"))
     if not any(p.name == "main.py" for p in files):
         raise PicofaceError("device app not found in %s (no main.py)" % device_dir, "run from a picoface checkout")
+    if families is not None:
+        known = set(n for names in HAL_FILES.values() for n in names)
+        wanted = set(n for f in families for n in HAL_FILES.get(f, ()))
+        files = [p for p in files if p.parent != device_dir or p.name not in known or p.name in wanted]
     return [(p.relative_to(device_dir).as_posix(), p.read_bytes()) for p in files]
 
 
@@ -220,8 +231,8 @@ def build(board, port=None, model=None, firmware=None, baud=None, kflash_baud=No
         plan.kflash_argv = kflash.argv(board, port or "<PORT>", image, baud=kflash_baud, cmd=kflash_cmd)
     elif in_flash and plan.model_bytes is not None and skip_kflash:
         plan.notes.append("--no-kflash: the model at 0x%x is not rewritten; the app reports a load error after "
-                          "the reset when none (or one of another size) is there, but cannot tell two models of "
-                          "the same size apart" % board.model["flash_address"])
+                          "the reset when none (or one of another size) is there, and the hash in its hello line "
+                          "is computed from what is in flash" % board.model["flash_address"])
     # 2. files over the raw REPL
     dirs = {app_dir + "/pfcore"}
     if plan.model_bytes is not None and not in_flash:
@@ -230,7 +241,7 @@ def build(board, port=None, model=None, firmware=None, baud=None, kflash_baud=No
         if parent not in ("/flash", "/sd", ""):
             dirs.add(parent)
         plan.files.append((mpath, plan.model_bytes, "model (%s)" % plan.model_path.name))
-    for rel, data in app_files(device_dir):
+    for rel, data in app_files(device_dir, board.firmware):
         plan.files.append((app_dir + "/" + rel, data, "app"))
     sub = model_subset(plan.contract, plan.model_bytes, board) if plan.model_bytes is not None else None
     overrides = threshold_overrides(plan.contract)

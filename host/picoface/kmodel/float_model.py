@@ -60,11 +60,9 @@ def float_output_hwc(data):
 
 
 def _interpreter(data):
-    import tensorflow as tf
+    from picoface.litert import interpreter
 
-    interp = tf.lite.Interpreter(model_content=bytes(data))
-    interp.allocate_tensors()
-    return interp
+    return interpreter(bytes(data), num_threads=None)
 
 
 def run_float_tflite(data, images_hwc):

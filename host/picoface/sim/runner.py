@@ -62,11 +62,15 @@ faults
 config
     Dict of device-config overrides (thresholds, ``model_retry_ms`` ...) merged last.
 clock
-    Dict of simulated timings in ms: ``{"frame_ms": 33, "infer_ms": 40, "load_ms": 300,
+    ``"host"`` or a dict of simulated timings in ms: ``{"frame_ms": 33, "infer_ms": 40, "load_ms": 300,
     "max_ms": 3600000}`` (max_ms: the run ends with ``end == "time limit"`` after that much
     simulated time).
     The simulated clock is what the app's ``ticks_ms`` sees; the run takes real time only
-    for the model runs.
+    for the model runs. With these fixed timings the fps in the app's frame lines is
+    1000 / (frame_ms + infer_ms), a constant, not a measurement: for tests only.
+    ``"host"``: frames, model loads and inferences advance the clock by the host time they
+    took (measured), so the app's fps is the simulated board's frame rate on this host
+    (``picoface sim`` and ``picoface demo`` use it). Neither is an estimate for a real board.
 
 Returns a summary dict::
 
@@ -125,7 +129,7 @@ GENERATIONS = {"maixpy": ("KPU-old", "forward"), "canmv": ("maix.KPU",),
 # Module names the run installs fresh (fakes, app, core); removed before and after each run.
 _ISOLATED = ("sensor", "image", "lcd", "KPU", "maix", "Maix", "fpioa_manager", "board", "machine",
              "utime", "uos", "csi", "ml", "tf", "pyb", "omv", "micropython", "hal", "hal_maixpy",
-             "hal_canmv", "hal_openmv", "hal_k210", "main", "pfcore", "ulab")
+             "hal_canmv", "hal_openmv", "hal_k210", "main", "pfcore", "ulab", "uhashlib")
 _BANNERS = {"maixpy": ["[MaixPy] init end", "MicroPython v0.6.2 on 2021-04-30; Sipeed_M1 with kendryte-k210"],
             "canmv": ["[CanMV] init end", "MicroPython v1.0.7 on 2024-04-25; Canaan-Dock with kendryte-k210"],
             "openmv": []}

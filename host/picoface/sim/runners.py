@@ -6,7 +6,7 @@ Each runner has ``input_size`` (w, h), ``output_shape`` (grid_h, grid_w, channel
 firmware hands to its region layer). ``TFLiteRunner`` also exposes the raw output tensor
 (``run_raw``) and its quantisation, which OpenMV's ``ml`` returns as is.
 
-- ``TFLiteRunner``: tf.lite.Interpreter on a float or int8 (uint8 input) TFLite model.
+- ``TFLiteRunner``: LiteRT (``picoface.litert``) on a float or int8 (uint8 input) TFLite model.
 - ``KmodelRunner``: a kmodel v3 on the KPU emulator (``picoface.kmodel.v3`` + ``.emulator``).
 - ``open_runner(data, layout)``: picks one from the bytes (kmodel v3 header or TFLite magic);
   ValueError for bytes that are neither (what a board's loader rejects).
@@ -47,14 +47,13 @@ def _to_layout(nhwc, layout):
 
 
 class TFLiteRunner:
-    """tf.lite.Interpreter: float input (pixels/255) or quantised uint8/int8 input."""
+    """LiteRT: float input (pixels/255) or quantised uint8/int8 input."""
 
     def __init__(self, model, layout="NHWC"):
-        import tensorflow as tf  # lazy: only simulations with a TFLite model need it
+        from picoface.litert import interpreter  # lazy: only simulations with a TFLite model need it
 
         data = model if isinstance(model, (bytes, bytearray)) else open(model, "rb").read()
-        self.interp = tf.lite.Interpreter(model_content=bytes(data), num_threads=1)
-        self.interp.allocate_tensors()
+        self.interp = interpreter(bytes(data), num_threads=1)
         self.inp = self.interp.get_input_details()[0]
         self.out = self.interp.get_output_details()[0]
         shape = [int(x) for x in self.inp["shape"]]

@@ -7,6 +7,7 @@ Everything the board does is logged here so tests can assert on it.
 
 import io
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -142,7 +143,14 @@ class World:
             self.lcd_dir.mkdir(parents=True, exist_ok=True)
         self.show = show
         self.faults = dict(faults or {})
-        clock = dict(clock or {})
+        # clock "host": a frame, a model load and an inference take what they take on this host
+        # (measured), so the fps the app computes is the simulated board's rate on this host;
+        # a dict: fixed simulated timings (deterministic tests; the app's fps is then derived
+        # from these constants, not measured)
+        self.host_clock = clock == "host"
+        clock = {} if self.host_clock else dict(clock or {})
+        self._mark = time.perf_counter()
+        self._carry = 0.0
         self.frame_ms = int(clock.get("frame_ms", 33))
         self.infer_ms = int(clock.get("infer_ms", 40))
         self.load_ms = int(clock.get("load_ms", 300))
@@ -173,6 +181,22 @@ class World:
         if self.wdt is not None and self.now_ms - self.wdt["last"] > self.wdt["timeout"]:
             self.wdt = None
             raise WatchdogReset("watchdog timeout at %d ms" % self.now_ms)
+
+    def host_tick(self):
+        """Clock "host": advance the simulated clock by the host time since the last tick."""
+        t = time.perf_counter()
+        self._carry += (t - self._mark) * 1000.0
+        self._mark = t
+        ms = int(self._carry)
+        self._carry -= ms
+        self.advance(ms)
+
+    def _spend(self, ms):
+        # a fixed simulated cost, or (clock "host") the host time it took
+        if self.host_clock:
+            self.host_tick()
+        else:
+            self.advance(ms)
 
     def wdt_start(self, timeout_ms):
         if timeout_ms <= 0:
@@ -222,10 +246,13 @@ class World:
 
     def read_flash(self, address, size):
         """Bytes at a flash address; erased flash reads 0xFF."""
-        data = self.flash.get(int(address))
-        if data is None:
-            return b"\xff" * size
-        return data[:size] + b"\xff" * max(0, size - len(data))
+        address, size = int(address), int(size)
+        out = bytearray(b"\xff" * size)
+        for start, data in self.flash.items():
+            lo, hi = max(address, start), min(address + size, start + len(data))
+            if lo < hi:
+                out[lo - address:hi - address] = data[lo - start:hi - start]
+        return bytes(out)
 
     def read_file(self, device_path):
         hp = self.host_path(device_path)
@@ -259,14 +286,18 @@ class World:
         """One sensor frame (RGB565-quantised RGB uint8 h x w x 3); applies camera faults."""
         index = self.snapshots
         self.snapshots += 1
-        self.advance(self.frame_ms)
+        if not self.host_clock:
+            self.advance(self.frame_ms)
         if self._scheduled("camera_raise", index):
             raise RuntimeError("Sensor Timeout!!")
         try:
             frame = next(self.frames)
         except StopIteration:
             raise SimulationEnd("frames exhausted") from None
-        return sensor_frame(frame, w, h)
+        frame = sensor_frame(frame, w, h)
+        if self.host_clock:
+            self.host_tick()
+        return frame
 
     # ---- model -------------------------------------------------------------------------------
     def model_budget(self):
@@ -288,7 +319,7 @@ class World:
             r = runners.open_runner(bytes(data), layout=layout)
             self._runners[key] = r
         if load_time:
-            self.advance(self.load_ms)
+            self._spend(self.load_ms)
         return r
 
     def runner_layout(self):
@@ -304,7 +335,7 @@ class World:
         return False
 
     def infer_time(self):
-        self.advance(self.infer_ms)
+        self._spend(self.infer_ms)
 
     # ---- outputs ---------------------------------------------------------------------------
     def serial_write(self, text):

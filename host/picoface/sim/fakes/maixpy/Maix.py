@@ -15,6 +15,11 @@ class utils:
     def heap_free():
         return 1 << 20
 
+    @staticmethod
+    def flash_read(addr, length):
+        """bytes of SPI flash at addr (Maix_utils.c py_flash_read: w25qxx_read_data_dma)."""
+        return _k210.W().read_flash(int(addr), int(length))
+
 
 class freq:
     @staticmethod

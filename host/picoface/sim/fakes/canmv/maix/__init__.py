@@ -22,6 +22,11 @@ class utils:
     def heap_free():
         return 1 << 20
 
+    @staticmethod
+    def flash_read(addr, length):
+        """bytes of SPI flash at addr (Maix_utils.c py_flash_read, as in MaixPy)."""
+        return _k210.W().read_flash(int(addr), int(length))
+
 
 def _load_err(code, text):
     if code == 2006:
