@@ -4,6 +4,7 @@ decode; and every shipped detector kmodel runs on the firmwares' own code (../sh
 
 import hashlib
 import json
+import platform
 import re
 import shutil
 import subprocess
@@ -331,8 +332,14 @@ def test_shipped_kmodels_pass_kv3check(kmodel, contract_json):
     for tool in ("gcc", "g++", "bash", "python3"):
         if not shutil.which(tool):
             pytest.skip("%s is not installed (kv3check compiles the firmware code)" % tool)
-    r = subprocess.run(["bash", str(check), str(kmodel), str(contract_json)], capture_output=True, text=True,
-                       timeout=1800)
+    # the harness maps the K210's SRAM at fixed addresses; with address-space randomisation that map
+    # collides with something about once in 300 runs ("mmap K210 map: File exists"), whatever the model:
+    # run it with randomisation off (setarch -R, util-linux) where the kernel allows it
+    cmd = ["bash", str(check), str(kmodel), str(contract_json)]
+    norand = ["setarch", platform.machine(), "-R"]
+    if shutil.which("setarch") and subprocess.run(norand + ["true"], capture_output=True).returncode == 0:
+        cmd = norand + cmd
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     last = [x for x in r.stdout.splitlines() if x.startswith("kv3check: ")]
     assert last and last[-1].startswith("kv3check: PASS"), r.stdout + r.stderr
     assert r.returncode == 0

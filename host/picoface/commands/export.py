@@ -43,18 +43,13 @@ def _find_model(p):
 
 
 def _check_firmware(board_name, cfg, size, formats, model):
-    """Refuse, before anything slow, a head the board's firmware families cannot decode
-    (picoface.firmware): the grid at the export size, the anchors and classes of the config."""
-    if not board_name:
-        return
-    from picoface import firmware
-    from picoface.boards import load_board
+    """Refuse, before anything slow, a head the board's firmware families cannot decode: the grid at
+    the export size (``export_model`` checks the loaded model's output again)."""
+    from picoface.export.shipping import check_firmware
 
     w, h = size or (cfg.input.w, cfg.input.h)
-    firmware.check_board(load_board(board_name), grid_w=w // cfg.model.stride, grid_h=h // cfg.model.stride,
-                         anchors=cfg.model.anchors, classes=cfg.model.classes, layout="NHWC",
-                         dtype="int8" if "tflite-int8" in formats else "float32",
-                         subject="model %s exported at %dx%d" % (model.name, w, h))
+    check_firmware(cfg, board_name, (w // cfg.model.stride, h // cfg.model.stride), formats,
+                   "model %s exported at %dx%d" % (model.name, w, h))
 
 
 def run(args):
@@ -78,7 +73,7 @@ def run(args):
             assert len(size) == 2
         except (ValueError, AssertionError):
             raise PicofaceError("--input %r is not WxH" % args.input, "write e.g. --input 208x160") from None
-    _check_firmware(args.board if args.board is not None else cfg.export.board, cfg, size,
+    _check_firmware(args.board, cfg, size,
                     args.formats or cfg.export.formats, model)
     from picoface.train.val import load_valset
 

@@ -19,8 +19,8 @@ def parity(float_bytes, int8_bytes, contract, valset, tolerance=0.01, raise_on_f
     """{'ap_float', 'ap_int8', 'delta', 'ok', 'tolerance', 'best_f1_score'} for the two TFLite
     models (bytes) read with ``contract`` (``picoface.train.val.val_contract``), plus for a val set
     scored by regime (``data.val: holdout``) 'regimes_float' / 'regimes_int8': AP per regime and
-    precision / recall / F1 at the deployed score (``score``, or when it is 0 the one val picks). PicofaceError when |delta| > tolerance and
-    ``raise_on_fail``."""
+    precision / recall / F1 at the deployed score (``score``, or when it is 0 the one val picks).
+    PicofaceError when |delta| > tolerance and ``raise_on_fail``."""
     from picoface.detectors.tflite_det import TFLiteDetector
     from picoface.train.val import detections, val_score
 
@@ -32,12 +32,12 @@ def parity(float_bytes, int8_bytes, contract, valset, tolerance=0.01, raise_on_f
            "ok": abs(ap_q - ap_f) <= tolerance, "tolerance": tolerance, "best_f1_score": best_f1,
            "metric": getattr(valset, "metric", "ap")}
     if res["metric"] == "regimes":
-        from picoface.evaluate.regimes import score_regimes
+        from picoface.evaluate.regimes import score_ious
 
         thr = score if score > 0 else deployed_score(best_f1)
         res["deployed_score"] = thr
         for key, dets in (("regimes_float", dets_f), ("regimes_int8", dets_q)):
-            res[key] = {iou: score_regimes(dets, valset.samples, float(iou), threshold=thr) for iou in ("0.5", "0.3")}
+            res[key] = score_ious(dets, valset.samples, (0.5, 0.3), threshold=thr)
     if raise_on_fail and not res["ok"]:
         raise PicofaceError("int8 AP %.4f differs from float AP %.4f by more than %.3f"
                             % (ap_q, ap_f, tolerance), "use more/better calibration images (--calib)")

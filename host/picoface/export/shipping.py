@@ -125,7 +125,7 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
     if (oshape[2], oshape[1]) != grid or oshape[3] != len(anchors) * (5 + cfg.model.classes):
         raise PicofaceError("model output %s does not match the config grid %s" % (oshape, grid),
                             "export with the config the model was trained with")
-    _check_firmware(cfg, board, grid, len(anchors), int(oshape[3]), formats, keras_path)
+    check_firmware(cfg, board, grid, formats, "model %s" % Path(keras_path).name, channels=int(oshape[3]))
     calib_imgs = None
     if "tflite-int8" in formats or cfg.export.equalize or cfg.export.qat_epochs:
         calib_imgs = calibration_images(cfg, cfg.export.calib_images, seed=cfg.seed, calib=calib)
@@ -227,18 +227,20 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
     return summary
 
 
-def _check_firmware(cfg, board, grid, n_anchors, channels, formats, keras_path):
-    """Refuse a head the board's firmware cannot decode, before QAT and conversion (boards/firmware.toml)."""
+def check_firmware(cfg, board, grid, formats, subject, channels=None):
+    """Refuse a head that the firmware families of ``board`` (a name, or None for the config's
+    export.board) cannot decode (boards/firmware.toml): the grid, the config's anchors and classes,
+    the NHWC TFLite output (``channels`` per cell, when the model is at hand)."""
     from picoface import firmware
     from picoface.boards import load_board
 
     name = board if board is not None else cfg.export.board
     if not name:
         return
-    firmware.check_board(load_board(name), grid_w=grid[0], grid_h=grid[1], anchors=n_anchors,
-                         classes=cfg.model.classes, output_values=grid[0] * grid[1] * channels, layout="NHWC",
-                         dtype="int8" if "tflite-int8" in formats else "float32",
-                         subject="model %s" % Path(keras_path).name)
+    firmware.check_board(load_board(name), grid_w=grid[0], grid_h=grid[1], anchors=cfg.model.anchors,
+                         classes=cfg.model.classes,
+                         output_values=grid[0] * grid[1] * channels if channels is not None else None,
+                         layout="NHWC", dtype="int8" if "tflite-int8" in formats else "float32", subject=subject)
 
 
 def _parity_safe(blobs, anchors, valset, cfg, tol, grid, macs):

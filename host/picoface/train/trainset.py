@@ -45,27 +45,33 @@ def mark_unlabelled_faces(cfg, samples, progress=True, log=print):
     return added + faces
 
 
-def train_samples(cfg):
-    """The samples of cfg.data.train, each set's boxes in WIDER's convention (data.box_adjust)."""
+def set_samples(cfg, name):
+    """One set of the config's data: its samples with an image, ``source`` = ``name``, boxes in WIDER's
+    convention (``data.box_adjust``). Training (``train_samples``) and validation on the held-out
+    photos (``picoface.train.val``) read a set through this, then split it (``picoface.data.holdout``)."""
     from picoface.errors import PicofaceError
     from picoface.train.config import data_root
 
-    root = data_root(cfg)
+    folder = data_root(cfg) / name if not str(name).startswith("/") else name
+    s = [x for x in samples_mod.load_samples(folder) if x.image_path.is_file()]
+    if not s:
+        raise PicofaceError("dataset %s has no readable images" % folder, "check data.root / data.train")
+    adj = cfg.data.box_adjust.get(name)
+    for x in s:
+        x.source = name
+        if adj:
+            x.boxes = adjust_boxes(x.boxes, adj)
+    return s
+
+
+def train_samples(cfg):
+    """The samples of cfg.data.train, without the photos ``data.holdout`` leaves to validation."""
+    from picoface.data.holdout import split
+
     all_samples = []
     for name in cfg.data.train:
-        folder = root / name if not str(name).startswith("/") else name
-        s = [x for x in samples_mod.load_samples(folder) if x.image_path.is_file()]
-        if not s:
-            raise PicofaceError("dataset %s has no readable images" % folder, "check data.root / data.train")
-        for x in s:
-            x.source = name
-        if name in cfg.data.holdout:   # those photos are validation's (picoface.train.val)
-            from picoface.data.holdout import split
-
+        s = set_samples(cfg, name)
+        if name in cfg.data.holdout:
             s = split(s, cfg.data.holdout[name])[0]
-        adj = cfg.data.box_adjust.get(name)
-        for x in s:
-            if adj:
-                x.boxes = adjust_boxes(x.boxes, adj)
         all_samples += s
     return all_samples

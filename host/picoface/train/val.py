@@ -48,37 +48,16 @@ class ValSet:
 
 
 def holdout_samples(cfg):
-    """The held-out photos of every set in ``data.holdout``, boxes in WIDER's convention, faces under
-    the far regime's lower bound (camera pixels, shorter side) moved to ignore."""
+    """The held-out photos of every set in ``data.holdout``, boxes in WIDER's convention."""
     from picoface.data.holdout import split
-    from picoface.data.sample import move_to_ignore
     from picoface.errors import PicofaceError
-    from picoface.evaluate.regimes import REGIMES, camera_px, framed_size
-    from picoface.data.convention import adjust_boxes
-    from picoface.train.config import data_root
-    from picoface.train import samples as samples_mod
+    from picoface.train.trainset import set_samples
 
     if not cfg.data.holdout:
         raise PicofaceError("data.val is 'holdout' but data.holdout names no set",
                             "list the sets and the share of their photos to hold out, e.g. "
                             "data.holdout={facemask_kaggle: 0.2}")
-    root = data_root(cfg)
-    lo = REGIMES[0][1]
-    out = []
-    for name in sorted(cfg.data.holdout):
-        folder = root / name
-        ss = [s for s in samples_mod.load_samples(folder) if s.image_path.is_file()]
-        for s in ss:
-            s.source = name
-        held = split(ss, cfg.data.holdout[name])[1]
-        adj = cfg.data.box_adjust.get(name)
-        for s in held:
-            if adj:
-                s.boxes = adjust_boxes(s.boxes, adj)
-            W = framed_size(int(s.width), int(s.height), cfg.data.val_framing)[0]
-            move_to_ignore(s, camera_px(s.boxes, 320.0 / W) < lo)
-        out += held
-    return out
+    return [x for name in sorted(cfg.data.holdout) for x in split(set_samples(cfg, name), cfg.data.holdout[name])[1]]
 
 
 def load_valset(cfg, val=None):
@@ -103,7 +82,12 @@ def load_valset(cfg, val=None):
         metric = "ap"
     if cfg.data.val_max_images:
         vs = vs[:cfg.data.val_max_images]
-    return ValSet(vs, cfg.data.val_framing, metric)
+    valset = ValSet(vs, cfg.data.val_framing, metric)
+    if metric == "regimes":   # faces under the far regime (12 camera px, shorter side) are ignored
+        from picoface.evaluate.regimes import ignore_under
+
+        ignore_under(valset.samples)
+    return valset
 
 
 def val_contract(cfg, anchors, grid, macs=None):
