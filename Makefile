@@ -16,16 +16,19 @@ BOARD ?= maix_dock
 PORT  ?=
 ARGS  ?=
 
-.PHONY: setup demo test test-fast train bench flash clean help
+.PHONY: setup demo test test-fast train bench study flash clean help
 
 help:
 	@echo "make demo   - set up, then run the face detector on a simulated board (Ctrl-C to stop)"
 	@echo "make test   - set up, then run every test"
 	@echo "make train  - reproduce the shipped models (about an hour on 2 CPU cores)"
 	@echo "make bench  - side-by-side table of picoface models and other face detectors"
+	@echo "make study  - the shipped K210 model in every number format, and pruned (docs/study/; resumes)"
 	@echo "make flash BOARD=maix_dock PORT=/dev/ttyUSB0 [MODEL=...] [FIRMWARE=...]"
 
 setup: $(STAMP) $(NNSTAMP) $(NODESTAMP)
+	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || \
+	  echo "picoface: mosquitto not found — the MQTT tests (monitor --mqtt) will skip; install it with: sudo apt-get install mosquitto (brew install mosquitto on macOS)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,12 +65,20 @@ K210_MODEL := models/picoface_k210_320x240
 train: setup
 	$(VENV)/bin/picoface train --config $(K210_MODEL)/train.yaml
 	$(VENV)/bin/picoface kmodel convert $(K210_MODEL)/picoface_float.tflite --board maix_dock \
-	  --contract $(K210_MODEL)/picoface_float.json --calib $(SHARED)/data/facemask_kaggle/images \
+	  --contract $(K210_MODEL)/picoface_float.json --calib $(K210_MODEL)/train.yaml \
 	  --out $(K210_MODEL)/picoface.kmodel
 	$(VENV)/bin/picoface train --config models/picoface_openmv_208x160/train.yaml
 
 bench: setup
 	$(VENV)/bin/picoface bench $(ARGS)
+
+# picoface study: CPU-sized runs of each kind, reports in docs/study/ (a run that stops resumes where it was)
+# (quant ~20 min: no training; prune ~35 min: 18 min of fine-tuning split over 9 points)
+study: setup
+	$(VENV)/bin/picoface study quant --base $(K210_MODEL)/train.yaml --model $(K210_MODEL)/picoface.keras \
+	  --budget 0 --out docs/study --name quant --resume
+	$(VENV)/bin/picoface study prune --base $(K210_MODEL)/train.yaml --model $(K210_MODEL)/picoface.keras \
+	  --budget 18 --sparsities 0,50,90 --channels 25,50 --out docs/study --name prune --resume
 
 flash: setup
 	$(VENV)/bin/picoface flash --board $(BOARD) $(if $(PORT),--port $(PORT)) $(if $(MODEL),--model $(MODEL)) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(ARGS)

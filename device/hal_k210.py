@@ -27,8 +27,12 @@ class K210Base:
         self._led_init()
         self.wdt = None
         if cfg["watchdog_ms"] > 0:
-            from machine import WDT
-            self.wdt = WDT(id=0, timeout=cfg["watchdog_ms"])
+            try:
+                from machine import WDT
+            except ImportError:
+                WDT = None      # MaixPy v0.5.0 has no machine.WDT (it arrives in v0.5.1)
+            if WDT is not None:
+                self.wdt = WDT(id=0, timeout=cfg["watchdog_ms"])
         self.info = {"firmware": self.firmware, "camera": (self.cam_w, self.cam_h),
                      "lcd": self.lcd is not None}
         return self.info

@@ -18,6 +18,17 @@ def probe():
         return False
 
 
+def sha_engine_broken():
+    """True on MaixPy before v0.6.0, from uos.uname().version ("v0.5.1-12-gabc on 2020-08-19")."""
+    try:
+        import uos
+        tag = uos.uname().version.split(" ")[0].split("-")[0]
+        parts = tag.lstrip("v").split(".")
+        return (int(parts[0]), int(parts[1])) < (0, 6)
+    except Exception:
+        return False
+
+
 class Hal(K210Base):
     def __init__(self):
         import KPU as kpu
@@ -30,8 +41,17 @@ class Hal(K210Base):
         return GPIO
 
     def _utils(self):
-        from Maix import utils     # utils.flash_read(address, n) -> bytes
+        from Maix import utils     # utils.flash_read(address, n) -> bytes (from v0.5.1)
         return utils
+
+    def model_hash(self):
+        # Before v0.6.0 uhashlib sets the K210 SHA engine up for 0xffffffff bytes; its 16-bit
+        # block count then stops it after the first block, so digest() is wrong for a model
+        # (docs/firmware.md, "Firmware matrix"): no hash rather than a wrong one.
+        if sha_engine_broken():
+            self.info["no_hash"] = "sha_engine"   # the hello says why there is no hash
+            return ""
+        return K210Base.model_hash(self)
 
     def load_model(self):
         kpu = self.kpu

@@ -1,6 +1,7 @@
 # HAL for OpenMV Cams: camera via csi.CSI() (>= 4.8) or sensor; model via ml.Model (>= 4.5.6,
 # decoded by ml.postprocessing.darknet.YoloV2 when present, else pfcore.region on the NHWC
-# output) or the older tf module; LEDs via pyb.LED(n) or machine.LED("LED_RED").
+# output) or the older tf module (pfcore.region on tf.segment's 8-bit planes); LEDs via
+# pyb.LED(n) or machine.LED("LED_RED").
 # ml.Model.predict() without a post-processor returns float32 arrays already dequantised,
 # (q - zero_point) * scale, on every ml firmware; with one, >= 4.8 hands it the raw tensor in
 # the model's dtype: infer() checks what it got (docs/firmware.md, "The app's firmware paths").
@@ -43,7 +44,10 @@ def _try_import(name):
 
 class Hal:
     def __init__(self):
-        self.csi = _try_import("csi")
+        # csi.CSI objects from v4.8.0; on v4.6.0 - v4.7.0 `csi` is the sensor module under a
+        # second name (no CSI class), before v4.6.0 there is only `sensor`
+        csi = _try_import("csi")
+        self.csi = csi if csi is not None and hasattr(csi, "CSI") else None
         self.sensor = None if self.csi else __import__("sensor")
         self.ml = _try_import("ml")
         self.tf = None if self.ml else _try_import("tf")
@@ -135,10 +139,19 @@ class Hal:
                 from ulab import numpy as np
                 self.post = self.yolo(threshold=self.cfg["score"], anchors=np.array(m["anchors"]))
         else:
+            # tf (<= v4.5.5): tf.classify refuses any output but 1 x 1 x C, so the grid comes from
+            # tf.segment: one 8-bit plane per output channel (NCHW), an int8 value q as q + 128
+            # (the byte XOR 0x80), uint8 as is, float as value x 255 cut to 8 bits (unusable)
             self.model = self.tf.load(m["path"], load_to_fb=True)
-            self.spec["dtype"] = "float32"
-            self.spec["scale"] = 1.0
-            self.spec["zero_point"] = 0
+            dt = self.model.output_datatype()
+            if dt not in ("int8", "uint8"):
+                raise ValueError("a %s model cannot be read on tf firmware (tf.segment gives 8 bits a value): "
+                                 "export an int8 model or update to OpenMV >= 4.5.6" % dt)
+            self.spec["layout"] = "NCHW"
+            self.spec["dtype"] = "uint8"
+            self.spec["scale"] = self.model.output_scale()
+            zp = self.model.output_zero_point()
+            self.spec["zero_point"] = zp + 128 if dt == "int8" else zp
         self.float_spec = dict(self.spec)
         self.float_spec["dtype"] = "float32"
         self.float_spec["scale"] = 1.0
@@ -162,7 +175,9 @@ class Hal:
         cfg = self.cfg
         spec = self.spec
         if self.tf is not None:
-            out = self.tf.classify(self.model, net)[0].output()     # dequantised floats
+            out = bytearray()
+            for plane in self.tf.segment(self.model, net):
+                out.extend(plane.bytearray())
         elif self.post is not None:
             nw, nh = self.fit.net_size
             dets = []

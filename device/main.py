@@ -70,7 +70,8 @@ def main():
         board=cfg["board"], firmware=board.info["firmware"], app=APP_VERSION, model=m.get("name", ""),
         model_bytes=m.get("bytes", 0), model_hash=model_hash, input_w=m.get("w", 0),
         input_h=m.get("h", 0), score=cfg["score"], nms=cfg["nms"],
-        cam_w=board.info["camera"][0], cam_h=board.info["camera"][1], hash_ms="%d" % hash_ms))
+        cam_w=board.info["camera"][0], cam_h=board.info["camera"][1], hash_ms="%d" % hash_ms,
+        no_hash=board.info.get("no_hash", "")))
 
     def fail(code, e, img=None):
         # one protocol error line + LCD message + red LED; never raises
@@ -141,10 +142,16 @@ def main():
         gc.collect()
 
 
+HEALTHY_MS = 60000   # a run this long before a fault starts the restart pauses again from 1 s
+
+
 def run():
-    # Top level: an unexpected exception restarts the app after a pause, never a crash loop.
+    # Top level: an unexpected exception restarts the app after a pause, never a crash loop. The
+    # pause doubles while faults come close together (up to 30 s) and starts again from 1 s after
+    # a healthy run, so a board that meets a rare fault every few hours never waits 30 s for it.
     pause = 1000
     while True:
+        t0 = compat.ticks_ms()
         try:
             main()
             return
@@ -155,6 +162,8 @@ def run():
                 print(protocol.encode_error("fatal", err_text(e)))
             except Exception:
                 pass
+            if compat.ticks_diff(compat.ticks_ms(), t0) > HEALTHY_MS:
+                pause = 1000
             compat.sleep_ms(pause)
             pause = min(pause * 2, 30000)
 

@@ -22,6 +22,7 @@ from conftest import ROOT, SHARED  # noqa: E402
 
 from pfcore import nms as pf_nms  # noqa: E402
 from pfcore import presence, protocol, region  # noqa: E402
+from picoface.sim import generations  # noqa: E402
 from picoface.sim import world as world_mod  # noqa: E402
 from picoface.sim.runner import firmware_sandbox, run_app  # noqa: E402
 
@@ -135,25 +136,48 @@ def test_hundred_frames(board, firmware, kind, image_folder, kmodel_path):
 
 
 @pytest.mark.tf
-@pytest.mark.parametrize("firmware,board,size,expect", [
-    ("maixpy/forward", "maix_dock", 320, "maixpy/KPU-forward"),
-    ("openmv/ml+sensor", "openmv_h7", 128, "openmv/ml+sensor"),
-    ("openmv/tf+sensor", "openmv_h7", 128, "openmv/tf+sensor"),
-])
-def test_firmware_generations(firmware, board, size, expect, image_folder):
-    s = run_app(board, firmware=firmware, frames=folder_frames(image_folder, 30), model_path=_model(size)["int8"],
-                max_frames=30)
-    assert s["end"] == "max_frames" and s["hello"]["firmware"] == expect
-    assert len(s["frames"]) == 30 and s["errors"] == []
+@pytest.mark.parametrize("gen", generations.names())
+def test_firmware_generations(gen, image_folder):
+    """Every generation `picoface sim --firmware list` names: 10 frames of the unchanged app."""
+    fw = generations.get(gen)
+    board, size = ("openmv_h7", 128) if fw.family == "openmv" else ("maix_dock", 320)
+    s = run_app(board, firmware=gen, frames=folder_frames(image_folder, 10), model_path=_model(size)["int8"],
+                max_frames=10)
+    assert s["end"] == "max_frames" and s["generation"] == gen, (s["end"], s["errors"][:2])
+    assert s["hello"]["firmware"].startswith(fw.family + "/")
+    assert len(s["frames"]) == 10 and s["errors"] == []
 
 
 @pytest.mark.tf
 def test_generations_agree_on_openmv(image_folder):
-    """The raw-output path (pfcore decode) of ml and tf give the same faces."""
+    """The raw-output paths (pfcore decode) of ml 4.5.6-4.5.9, ml 4.6-4.7 (csi = sensor) and tf
+    (tf.segment's planes) give the same faces."""
     m = _model(128)["int8"]
-    a = run_app("openmv_h7", firmware="openmv/ml+sensor", frames=folder_frames(image_folder, 20), model_path=m, max_frames=20)
-    b = run_app("openmv_h7", firmware="openmv/tf+sensor", frames=folder_frames(image_folder, 20), model_path=m, max_frames=20)
-    assert [f["faces"] for f in a["frames"]] == [f["faces"] for f in b["frames"]]
+    faces = {}
+    for gen in ("openmv-ml-4.5.9", "openmv-ml-4.7.0", "openmv-tf-4.5.5"):
+        s = run_app("openmv_h7", firmware=gen, frames=folder_frames(image_folder, 20), model_path=m, max_frames=20)
+        faces[gen] = [f["faces"] for f in s["frames"]]
+    assert len(faces["openmv-tf-4.5.5"]) == 20 and any(faces["openmv-tf-4.5.5"])
+    assert faces["openmv-ml-4.5.9"] == faces["openmv-ml-4.7.0"] == faces["openmv-tf-4.5.5"]
+
+
+@pytest.mark.tf
+def test_grayscale_model_on_every_openmv_generation(image_folder):
+    """A 1-channel model (input.order GRAY, the shipped OpenMV layout): each generation's fake feeds it
+    the frame's luma as OpenMV does (imlib's integer Y), the app decodes it, and the raw-output paths
+    agree with the host detector on the same frames."""
+    from picoface.detectors import open_model
+
+    m = tiny_model.cached(128, 128, channels=1)["int8"]
+    faces = {}
+    for gen in [g for g in generations.names() if generations.get(g).family == "openmv"]:
+        s = run_app("openmv_h7", firmware=gen, frames=folder_frames(image_folder, 8), model_path=m, max_frames=8)
+        assert s["end"] == "max_frames" and s["errors"] == [], (gen, s["end"], s["errors"][:2])
+        faces[gen] = [f["faces"] for f in s["frames"]]
+    assert any(faces["openmv-ml-4.7.0"])
+    assert faces["openmv-ml-4.5.9"] == faces["openmv-ml-4.7.0"] == faces["openmv-tf-4.5.5"]
+    det = open_model(m)
+    assert det.channels == 1
 
 
 @pytest.mark.tf
@@ -231,7 +255,7 @@ def test_c_decoder_matches_pfcore_on_model_outputs(kind, image_folder, kmodel_pa
 
 
 # ---- the fakes behave like the firmware ----------------------------------------------------------
-def _world(tmp_path, board="maix_dock", family="maixpy", gen="KPU-old", frames=None):
+def _world(tmp_path, board="maix_dock", family="maixpy", gen="maixpy-0.6.2", frames=None):
     from picoface.boards import load_board
 
     return world_mod.World(load_board(board), family, gen, tmp_path, frames=frames or world_mod.synthetic_scene())
@@ -278,7 +302,7 @@ def test_k210_fakes_follow_firmware_signatures(tmp_path):
 
 
 def test_canmv_fake_needs_pix_to_ai_after_resize(tmp_path):
-    w = _world(tmp_path, family="canmv", gen="maix.KPU")
+    w = _world(tmp_path, family="canmv", gen="canmv-1.0.7")
     with firmware_sandbox(w, "canmv"):
         import sensor
         from maix import KPU
@@ -296,7 +320,7 @@ def test_canmv_fake_needs_pix_to_ai_after_resize(tmp_path):
 
 
 def test_openmv_fakes_follow_firmware_signatures(tmp_path):
-    w = _world(tmp_path, board="openmv_h7", family="openmv", gen="ml+csi")
+    w = _world(tmp_path, board="openmv_h7", family="openmv", gen="openmv-ml-4.8.0")
     with firmware_sandbox(w, "openmv"):
         import csi
         import pyb
@@ -315,10 +339,10 @@ def test_openmv_fakes_follow_firmware_signatures(tmp_path):
 
         with pytest.raises(OSError):
             ml.Model("/flash/none.tflite")
-    w = _world(tmp_path, board="openmv_h7", family="openmv", gen="tf+sensor")
+    w = _world(tmp_path, board="openmv_h7", family="openmv", gen="openmv-tf-4.5.5")
     with firmware_sandbox(w, "openmv"):
         with pytest.raises(ImportError):
-            import csi  # noqa: F401  (no csi before 4.8)
+            import csi  # noqa: F401  (no csi before 4.6)
         import tf  # noqa: F401
 
 
@@ -401,7 +425,7 @@ def test_examples_run_on_the_fakes(name, board, family, frames, check, tmp_path)
 
     from picoface.boards import load_board
 
-    w = world_mod.World(load_board(board), family, "KPU-old" if family == "maixpy" else "maix.KPU", tmp_path,
+    w = world_mod.World(load_board(board), family, "maixpy-0.6.2" if family == "maixpy" else "canmv-1.0.7", tmp_path,
                         frames=itertools.islice(world_mod.synthetic_scene(), frames), clock={"max_ms": 20000})
     with firmware_sandbox(w, family):
         with pytest.raises(world_mod.SimulationEnd) as end:
@@ -415,7 +439,7 @@ def test_model_example_runs_one_inference(tmp_path):
 
     from picoface.boards import load_board
 
-    w = world_mod.World(load_board("maix_dock"), "maixpy", "KPU-old", tmp_path,
+    w = world_mod.World(load_board("maix_dock"), "maixpy", "maixpy-0.6.2", tmp_path,
                         frames=itertools.islice(world_mod.synthetic_scene(), 3))
     w.put_flash(0x300000, _model(320)["int8"].read_bytes())
     w.put_file("/flash/picoface.json", __import__("json").dumps(
@@ -451,14 +475,14 @@ def test_openmv_example_runs_on_the_fakes(tmp_path):
 
     from picoface.boards import load_board
 
-    w = world_mod.World(load_board("openmv_h7"), "openmv", "ml+csi", tmp_path,
+    w = world_mod.World(load_board("openmv_h7"), "openmv", "openmv-ml-4.8.0", tmp_path,
                         frames=itertools.islice(world_mod.synthetic_scene(), 4))
     w.put_file("/flash/picoface.tflite", _model(128)["int8"].read_bytes())
     w.put_file("/flash/picoface.json", '{"model": {"path": "/flash/picoface.tflite", "classes": 1}}')
     with firmware_sandbox(w, "openmv"):
         with pytest.raises(world_mod.SimulationEnd):
             runpy.run_path(str(ROOT / "device" / "examples" / "openmv_model_fps.py"), run_name="__main__")
-    assert w.lines[0].startswith("in [(1, 128, 128, 3)]")
+    assert w.lines[0].startswith("in ((1, 128, 128, 3),)")      # tuples, as py_ml.c makes them
     assert len([ln for ln in w.lines if "fps" in ln]) == 4
     import time
 

@@ -113,7 +113,7 @@ def test_watchdog_bites_when_not_fed(tmp_path):
     """Control for the test above: the simulated WDT really resets a stalled app."""
     from picoface.boards import load_board
 
-    w = world_mod.World(load_board("maix_dock"), "maixpy", "KPU-old", tmp_path, frames=scene(3))
+    w = world_mod.World(load_board("maix_dock"), "maixpy", "maixpy-0.6.2", tmp_path, frames=scene(3))
     with firmware_sandbox(w, "maixpy"):
         from machine import WDT
         import utime
@@ -144,7 +144,7 @@ def test_unexpected_exception_restarts_the_app(tmp_path):
     from picoface.boards import device_config, load_board
 
     board = load_board("maix_dock")
-    w = world_mod.World(board, "maixpy", "KPU-old", tmp_path, frames=scene(6))
+    w = world_mod.World(board, "maixpy", "maixpy-0.6.2", tmp_path, frames=scene(6))
     cfg = device_config(board)
     cfg["max_frames"] = 5
     w.put_file("/flash/picoface.json", __import__("json").dumps(cfg))
@@ -170,6 +170,37 @@ def test_unexpected_exception_restarts_the_app(tmp_path):
     assert len([d for d in decoded if d and d["type"] == "frame"]) == 5
     assert w.now_ms >= 1000                                       # it paused before restarting
 
+
+
+def test_restart_pause_starts_again_after_a_healthy_run(tmp_path):
+    """Faults close together double the pause (1 s, 2 s, ...); a fault after a long healthy run waits
+    1 s again, not the doubled pause of faults hours ago."""
+    from picoface.boards import device_config, load_board
+
+    board = load_board("maix_dock")
+    w = world_mod.World(board, "maixpy", "maixpy-0.6.2", tmp_path, frames=scene(6))
+    cfg = device_config(board)
+    cfg["max_frames"] = 3
+    w.put_file("/flash/picoface.json", __import__("json").dumps(cfg))
+    starts = []
+    with firmware_sandbox(w, "maixpy"):
+        import hal
+
+        real = hal.select
+
+        def flaky(c):
+            starts.append(w.now_ms)
+            if len(starts) == 3:
+                w.now_ms += 120000            # this start ran for two minutes before its fault
+            if len(starts) <= 3:
+                raise RuntimeError("boom %d" % len(starts))
+            return real(c)
+
+        hal.select = flaky
+        runpy.run_path(str(ROOT / "device" / "main.py"), run_name="__main__")
+    pauses = [b - a for a, b in zip(starts, starts[1:])]
+    assert 1000 <= pauses[0] < 1100 and 2000 <= pauses[1] < 2100
+    assert 121000 <= pauses[2] < 121100             # 2 min of running, then 1 s (was 4 s)
 
 # ---- faults that need a running model -------------------------------------------------------------
 def _tiny(board):

@@ -9,6 +9,10 @@ docs/firmware.md):
 - OpenMV: ml.Model.predict() returns float32 dequantised arrays without a post-processor (all ml
   firmware) and the raw tensor with one (>= 4.8); the app checks what it got. One real output of
   the shipped OpenMV model decodes identically on every path. YoloV2 gets its anchors as an ndarray.
+- Every firmware generation (picoface.sim.generations, docs/firmware.md "Firmware matrix"): the
+  fakes differ where the releases' sources differ (MaixPy v0.5.0 without machine.WDT and
+  utils.flash_read, v0.5.x's one-block SHA engine; OpenMV tf.classify refusing a grid, tf.segment's
+  planes, csi as the sensor module on 4.6-4.7), and the unchanged app runs on each.
 - main.py's backoff stays a small int; the bring-up examples read the model's contract.
 """
 
@@ -32,6 +36,7 @@ from test_firmware_limits import head_kmodel  # noqa: E402
 
 from pfcore import geom, protocol, region  # noqa: E402
 from picoface.boards import load_board  # noqa: E402
+from picoface.sim import generations  # noqa: E402
 from picoface.sim import runners as sim_runners  # noqa: E402
 from picoface.sim import world as world_mod  # noqa: E402
 from picoface.sim.fakes import _yolo2  # noqa: E402
@@ -79,6 +84,7 @@ class Replay:
     """A TFLite stand-in that returns the stored real output of the shipped OpenMV model."""
 
     input_size = (208, 160)
+    channels = 3
     output_layout = "NHWC"
     in_dtype = np.dtype(np.uint8)
     out_dtype = np.dtype(np.int8)
@@ -103,7 +109,7 @@ def _use_runner(monkeypatch, runner):
     monkeypatch.setattr(sim_runners, "open_runner", lambda data, layout="NHWC": runner)
 
 
-def _k210_world(tmp_path, model, gen="KPU-old"):
+def _k210_world(tmp_path, model, gen="maixpy-0.6.2"):
     w = world_mod.World(load_board("maix_dock"), "maixpy", gen, tmp_path,
                         frames=itertools.islice(world_mod.synthetic_scene(), 20))
     w.put_flash(ADDRESS, Path(model).read_bytes())
@@ -161,16 +167,108 @@ def test_sim_kpu_fmap_behaves_as_maix_kpu_c(small, big, tmp_path):
             fmap[:]                                         # the old HAL's copy: 1.44 MB > 512 KiB
 
 
-@pytest.mark.parametrize("gen", ["KPU-old", "forward"])
+@pytest.mark.parametrize("gen", [g.name for g in generations.of_family("maixpy")])
 def test_maixpy_app_decodes_a_40x30_output_through_memoryview(big, gen, monkeypatch):
     """The stride-8 grid (40x30x5x6 = 36,000 floats): fmap[:] would need 1.44 MB of a 512 KiB heap,
     run_yolo2 overflows its stack (6000 boxes); the app takes neither."""
     _use_runner(monkeypatch, Planted(40, 30, [3]))
-    s = run_app("maix_dock", firmware="maixpy/" + gen, frames=itertools.islice(world_mod.synthetic_scene(), 10),
+    s = run_app("maix_dock", firmware=gen, frames=itertools.islice(world_mod.synthetic_scene(), 10),
                 model_path=big, max_frames=8)
     assert s["end"] == "max_frames", (s["end"], s["fault"], s["errors"][:2])
     assert s["errors"] == [] and len(s["frames"]) == 8
     assert all(f["n"] == 3 for f in s["frames"])
+
+
+K210_HAL = {"maixpy-0.5.0": "maixpy/KPU-old", "maixpy-0.5.1": "maixpy/KPU-old", "maixpy-0.6.2": "maixpy/KPU-old",
+            "canmv-1.0.7": "canmv/maix.KPU"}
+
+
+@pytest.mark.parametrize("gen", sorted(K210_HAL))
+def test_app_runs_on_every_k210_generation(small, gen):
+    """The unchanged app, 4 frames on each K210 generation. MaixPy v0.5.0 has no machine.WDT (the
+    app ran main() again and again on its ImportError) and no utils.flash_read; v0.5.x's uhashlib
+    gives a wrong digest for a model (the app sent it; now it sends no hash there)."""
+    assert sorted(K210_HAL) == sorted(g.name for g in generations.GENERATIONS if g.family in ("maixpy", "canmv"))
+    fw = generations.get(gen)
+    s = run_app("maix_dock", firmware=gen, frames=itertools.islice(world_mod.synthetic_scene(), 6),
+                model_path=small, max_frames=4, config={"watchdog_ms": 5000})
+    assert s["end"] == "max_frames", (s["end"], s["errors"][:2], s["traceback"])
+    assert s["errors"] == [] and len(s["frames"]) == 4 and s["generation"] == gen
+    assert s["hello"]["firmware"] == K210_HAL[gen]
+    assert s["lines"][:2] == list(fw.banner)
+    sha = json.loads((Path(small).parent / "model.json").read_text())["sha256"]
+    right = fw["flash_read"] and fw["sha256_length"]
+    assert s["hello"]["model_hash"] == (sha[:16] if right else "")
+    # the hello says why there is no hash where the SHA engine is broken (picoface flash then skips the check)
+    assert s["hello"].get("no_hash", "") == ("" if fw["sha256_length"] else "sha_engine")
+    assert s["watchdog_ms"] == (5000 if fw["wdt"] else None)
+
+
+def test_maixpy_fakes_follow_each_releases_source(small, tmp_path):
+    """What differs between the MaixPy generations, as their sources have it."""
+    import hashlib
+
+    data = bytes(range(256)) * 4
+    seen = {}
+    for gen in ("maixpy-0.5.0", "maixpy-0.5.1", "maixpy-0.6.2"):
+        w = _k210_world(tmp_path / gen, small, gen)
+        with firmware_sandbox(w, "maixpy"):
+            import KPU as kpu
+            import machine
+            import uhashlib
+            import uos
+            from Maix import utils
+
+            task = kpu.load(ADDRESS)
+            img = _image()
+            fmap = kpu.forward(task, img)
+            got = {"wdt": hasattr(machine, "WDT"), "flash_read": hasattr(utils, "flash_read"),
+                   "size": fmap.size(), "floats": len(memoryview(fmap)), "version": uos.uname().version}
+            try:
+                kpu.forward(task, img, dma=1)
+                got["dma"] = True
+            except TypeError:
+                got["dma"] = False
+            h = uhashlib.sha256()
+            h.update(data[:100])
+            h.update(data[100:])
+            got["hash_ok"] = h.digest() == hashlib.sha256(data).digest()
+            got["short_ok"] = uhashlib.sha256(data[:55]).digest() == hashlib.sha256(data[:55]).digest()
+            seen[gen] = got
+    assert seen["maixpy-0.5.0"] == {"wdt": False, "flash_read": False, "size": 36001, "floats": 9000, "dma": False,
+                                    "version": "v0.5.0 on 2019-11-29", "hash_ok": False, "short_ok": True}
+    assert seen["maixpy-0.5.1"] == {"wdt": True, "flash_read": True, "size": 36000, "floats": 9000, "dma": True,
+                                    "version": "v0.5.1 on 2020-08-19", "hash_ok": False, "short_ok": True}
+    assert seen["maixpy-0.6.2"] == {"wdt": True, "flash_read": True, "size": 36000, "floats": 9000, "dma": True,
+                                    "version": "v0.6.2 on 2020-12-16", "hash_ok": True, "short_ok": True}
+
+
+def test_maixpy_sha_engine_check_reads_the_release_tag(monkeypatch):
+    """uos.uname().version is MICROPY_GIT_TAG " on " the build date (moduos.c:69): releases before
+    v0.6.0, and builds after v0.5.1 that git describes from it, have the one-block SHA engine."""
+    class Uname:
+        version = None
+
+    class Uos:
+        @staticmethod
+        def uname():
+            return Uname
+
+    monkeypatch.syspath_prepend(str(ROOT / "device"))
+    monkeypatch.setitem(sys.modules, "uos", Uos)
+    for name in ("hal_maixpy", "hal_k210"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    import hal_maixpy
+
+    want = {"v0.5.0 on 2019-11-29": True, "v0.5.1-12-gabc1234 on 2020-09-01": True,
+            "v0.6.0 on 2020-11-26": False, "v0.6.2-54-g897214100 on 2021-04-30": False, "garbage": False}
+    got = {}
+    for v in want:
+        Uname.version = v
+        got[v] = hal_maixpy.sha_engine_broken()
+    assert got == want
+    for name in ("hal_maixpy", "hal_k210"):
+        sys.modules.pop(name, None)
 
 
 def _mp_app(node, tmp_path, grid):
@@ -245,7 +343,7 @@ def test_region_decode_reads_a_memoryview_as_a_list():
 
 # ------------------------------------------------------------------ 2. MaixPy: no run_yolo2
 def test_crowded_scene_never_reaches_run_yolo2(small, monkeypatch):
-    """Frames of 0, 5, 10, 11 and 35 faces on MaixPy with run_yolo2 in the firmware (KPU-old):
+    """Frames of 0, 5, 10, 11 and 35 faces on MaixPy (run_yolo2 is in every release):
     one KPU run a frame, run_yolo2 never called, at most max_faces (10) reported, no fault."""
     import time
 
@@ -339,16 +437,23 @@ def test_openmv_output_decodes_identically_on_every_path():
 
 def test_openmv_generations_decode_the_real_output(monkeypatch):
     """The unchanged app on each OpenMV generation, the model's output replayed: pfcore paths
-    (ml 4.5.6-4.7 floats, tf floats) give the same faces; YoloV2 (>= 4.8, raw int8, ndarray
-    anchors) the same faces and scores, boxes within 2 px (its integer boxes, soft-NMS)."""
+    (ml 4.5.6-4.7 floats; tf <= 4.5.5 tf.segment's 8-bit planes) give the same faces as the int8
+    bytes; YoloV2 (>= 4.8, raw int8, ndarray anchors) the same faces and scores, boxes within 2 px
+    (its integer boxes, soft-NMS). Before, the app read tf.classify (which refuses a grid output:
+    an inference error every frame on tf) and csi.CSI (absent on 4.6-4.7: a camera error every
+    frame)."""
     v = _vector()
     _use_runner(monkeypatch, Replay(v))
     model = ROOT / v["model"]
     faces = {}
-    for fw in ("openmv/ml+sensor", "openmv/tf+sensor", "openmv/ml+csi"):
+    hal = {"openmv-tf-4.5.5": "openmv/tf+sensor", "openmv-ml-4.5.9": "openmv/ml+sensor",
+           "openmv-ml-4.7.0": "openmv/ml+sensor", "openmv-ml-4.8.0": "openmv/ml+csi"}
+    assert sorted(hal) == sorted(g.name for g in generations.of_family("openmv"))
+    for fw in hal:
         s = run_app("openmv_h7", firmware=fw, frames=itertools.islice(world_mod.synthetic_scene(), 4),
                     model_path=model, max_frames=3)
         assert s["end"] == "max_frames" and s["errors"] == [], (fw, s["errors"][:2])
+        assert s["generation"] == fw and s["hello"]["firmware"] == hal[fw]
         assert len({json.dumps(f["faces"]) for f in s["frames"]}) == 1
         faces[fw] = s["frames"][0]["faces"]
     fit = geom.Fit(320, 240, 208, 160, "stretch")
@@ -356,11 +461,23 @@ def test_openmv_generations_decode_the_real_output(monkeypatch):
     want = [[round(x) for x in f[:4]] + [round(f[4], 3)] for f in
             region.postprocess(v["q"].tobytes(), spec, fit, v["score"], v["nms"], 10)]
     assert len(want) >= 3          # a photo with several faces
-    assert faces["openmv/ml+sensor"] == faces["openmv/tf+sensor"] == want
-    yolo = faces["openmv/ml+csi"]
+    assert faces["openmv-ml-4.5.9"] == faces["openmv-ml-4.7.0"] == faces["openmv-tf-4.5.5"] == want
+    yolo = faces["openmv-ml-4.8.0"]
     assert [f[4] for f in yolo] == [f[4] for f in want]
     for f, g in zip(yolo, want):
         assert all(abs(f[i] - g[i]) <= 2 for i in range(4)), (yolo, want)
+
+
+def test_tf_app_refuses_a_float_model(monkeypatch):
+    """tf.segment writes a float output as value x 255 cut to 8 bits: the app says so at load."""
+    v = _vector()
+    r = Replay(v)
+    r.out_dtype = np.dtype(np.float32)
+    _use_runner(monkeypatch, r)
+    s = run_app("openmv_h7", firmware="openmv-tf-4.5.5", frames=itertools.islice(world_mod.synthetic_scene(), 3),
+                model_path=ROOT / v["model"], max_frames=2)
+    assert s["end"] == "max_frames" and [f["n"] for f in s["frames"]] == [0, 0]
+    assert s["errors"][0]["code"] == "model_load" and "float model cannot be read on tf firmware" in s["errors"][0]["text"]
 
 
 def _openmv_world(tmp_path, gen, model):
@@ -370,7 +487,7 @@ def _openmv_world(tmp_path, gen, model):
     return w
 
 
-@pytest.mark.parametrize("gen", ["ml+sensor", "ml+csi"])
+@pytest.mark.parametrize("gen", ["openmv-ml-4.5.9", "openmv-ml-4.7.0", "openmv-ml-4.8.0"])
 def test_ml_fake_predict_returns_what_py_ml_c_returns(gen, tmp_path, monkeypatch):
     v = _vector()
     _use_runner(monkeypatch, Replay(v))
@@ -385,7 +502,7 @@ def test_ml_fake_predict_returns_what_py_ml_c_returns(gen, tmp_path, monkeypatch
         seen = []
         model = ml.Model("/flash/picoface.tflite", postprocess=lambda m, i, o: seen.append(o[0]) or o)
         out = model.predict([img])[0]
-        if gen == "ml+csi":                      # >= 4.8: the post-processor gets the raw tensor
+        if gen == "openmv-ml-4.8.0":             # >= 4.8: the post-processor gets the raw tensor
             assert seen[0].dtype == np.int8 and seen[0].itemsize == 1
             assert np.array_equal(seen[0], v["q"])
             model = ml.Model("/flash/picoface.tflite")
@@ -398,15 +515,69 @@ def test_ml_fake_predict_returns_what_py_ml_c_returns(gen, tmp_path, monkeypatch
         want = ((v["q"].astype(np.int32) - v["zero_point"]).astype(np.float32) * np.float32(v["scale"]))
         assert np.array_equal(out, want)
         cb = model.predict([img], callback=lambda m, i, o: o)[0]
-        assert cb.dtype == (np.int8 if gen == "ml+csi" else np.float32)
+        assert cb.dtype == (np.int8 if gen == "openmv-ml-4.8.0" else np.float32)
         with pytest.raises(ValueError, match="Expected a list"):
             model.predict(img)
+
+
+@pytest.mark.parametrize("gen", [g.name for g in generations.of_family("openmv")])
+def test_openmv_fakes_follow_each_releases_source(gen, tmp_path, monkeypatch):
+    """csi, tf and ml.postprocessing as each generation's source has them."""
+    v = _vector()
+    _use_runner(monkeypatch, Replay(v))
+    fw = generations.get(gen)
+    w = _openmv_world(tmp_path, gen, ROOT / v["model"])
+    with firmware_sandbox(w, "openmv"):
+        import sensor
+
+        try:
+            import csi
+        except ImportError:
+            csi = None
+        assert (csi is None) == (fw["camera"] == "sensor")
+        if fw["camera"] == "csi-module":              # one module, two names, no CSI class
+            assert csi is sensor and not hasattr(csi, "CSI")
+        if fw["camera"] == "csi-class":
+            with pytest.raises(TypeError):
+                csi.CSI(0)                               # cid is keyword-only (py_csi_ng.c:1335)
+            cam = csi.CSI()
+            cam.reset()
+            with pytest.raises(TypeError):
+                cam.snapshot(1000)                       # time is keyword-only (:190)
+        try:
+            from ml.postprocessing.darknet import YoloV2  # noqa: F401
+            darknet = True
+        except ImportError:
+            darknet = False
+        assert darknet == (fw["postprocessing"] == "package")
+        if fw["model"] == "ml":
+            with pytest.raises(ImportError):
+                __import__("tf")
+            return
+        with pytest.raises(ImportError):
+            import ml  # noqa: F401
+        import tf
+
+        sensor.reset()
+        sensor.set_framesize(sensor.QVGA)
+        img = sensor.snapshot()
+        net = tf.load("/flash/picoface.tflite", load_to_fb=True)
+        assert (net.output_height(), net.output_width(), net.output_datatype()) == (10, 13, "int8")
+        with pytest.raises(ValueError, match="Expected model output height to be 1!"):
+            tf.classify(net, img)                         # py_tf.c:382-384
+        planes = tf.segment(net, img)
+        q = v["q"][0]
+        assert len(planes) == q.shape[2] == net.output_channels()
+        for c, p in enumerate(planes):
+            assert (p.width(), p.height()) == (13, 10)
+            want = (q[:, :, c].astype(np.int16) + 128).astype(np.uint8)     # the byte XOR 0x80
+            assert bytes(p.bytearray()) == want.tobytes() and p.get_pixel(3, 2) == want[2, 3]
 
 
 def test_yolov2_fake_needs_ndarray_anchors_only_once_something_is_detected(tmp_path, monkeypatch):
     v = _vector()
     _use_runner(monkeypatch, Replay(v))
-    w = _openmv_world(tmp_path, "ml+csi", ROOT / v["model"])
+    w = _openmv_world(tmp_path, "openmv-ml-4.8.0", ROOT / v["model"])
     anchors = json.loads((ROOT / v["model"]).parent.joinpath("model.json").read_text())["output"]["anchors"]
     with firmware_sandbox(w, "openmv"):
         import csi
@@ -465,7 +636,7 @@ def test_model_example_reads_the_models_contract(small, tmp_path):
 def test_openmv_example_decodes_the_raw_int8_it_gets(tmp_path, monkeypatch):
     v = _vector()
     _use_runner(monkeypatch, Replay(v))
-    w = _openmv_world(tmp_path, "ml+csi", ROOT / v["model"])
+    w = _openmv_world(tmp_path, "openmv-ml-4.8.0", ROOT / v["model"])
     w.put_file("/flash/picoface.json", json.dumps({"model": {"path": "/flash/picoface.tflite", "classes": 1}}))
     with firmware_sandbox(w, "openmv"):
         with pytest.raises(world_mod.SimulationEnd):

@@ -149,6 +149,13 @@ def test_hello_checks():
                         ({"app": "0.0.9"}, "runs app 0.0.9"), ({"model_bytes": 99}, "a 99 B model")]:
         with pytest.raises(PicofaceError, match=msg):
             check_boot(dict(good, **change), [], frame, p)
+    # MaixPy < v0.6.0 cannot hash (its SHA engine stops after one block): the hello says so, and
+    # the frames that follow are the proof the model loaded; a wrong hash is still refused
+    check_boot(dict(good, model_hash="", no_hash="sha_engine"), [], frame, p)
+    with pytest.raises(PicofaceError, match="model hash mismatch"):
+        check_boot(dict(good, model_hash="ffff456789abcdef", no_hash="sha_engine"), [], frame, p)
+    with pytest.raises(PicofaceError, match="model_load"):
+        check_boot(dict(good, model_hash="", no_hash="sha_engine"), [{"code": "model_load", "text": "OSError"}], frame, p)
     with pytest.raises(PicofaceError, match="model_load"):
         check_boot(good, [{"code": "model_load", "text": "OSError"}], frame, p)
     with pytest.raises(PicofaceError, match="no frame"):

@@ -390,7 +390,8 @@ def test_rich_view_renders(tmp_path):
     view = mon.RichView(console=con)
     m = mon.Monitor(view=view)
     view.start(m.stats, "test")
-    m.feed((P.encode_hello(board="maix_dock", firmware="maixpy", app="0.1.0", model="m", model_hash="abcd") + "\n"
+    m.feed((P.encode_hello(board="maix_dock", firmware="maixpy", app="0.1.0", model="m", model_hash="abcd",
+                           hash_ms="28") + "\n"
             + P.encode_frame(3, 100, 12.5, [[10, 20, 30, 40, 0.9]]) + "\n" + P.encode_event(3, 100, "enter", 1)
             + "\n@PF 7 F 1*%04X\n" % P.crc16("@PF 7 F 1")).encode())
     view.tick(m.stats, m.counters())
@@ -399,6 +400,14 @@ def test_rich_view_renders(tmp_path):
     text = (tmp_path / "out.txt").read_text()
     assert "maix_dock" in text and "12.5" in text and "enter" in text and "x   10 y   20" in text
     assert "protocol v7" in text  # the version check shows up in the table
+    assert "hash abcd in 28 ms" in text  # what hashing its model cost the board
+
+
+def test_hello_shows_hash_cost_or_why_there_is_none():
+    assert mon.hash_text({"model_hash": "abcd", "hash_ms": "28"}) == "abcd in 28 ms"
+    assert mon.hash_text({"model_hash": "abcd"}) == "abcd"
+    assert mon.hash_text({"model_hash": "", "no_hash": "sha_engine"}) == "none (sha_engine)"
+    assert mon.hash_text({}) == "none"
 
 
 def test_other_protocol_version_is_reported(tmp_path, capsys):

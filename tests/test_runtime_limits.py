@@ -38,7 +38,7 @@ def limit(family, key):
 def world(tmp_path, family, model):
     from picoface.boards import load_board
 
-    w = world_mod.World(load_board("maix_dock"), family, "KPU-old" if family == "maixpy" else "maix.KPU",
+    w = world_mod.World(load_board("maix_dock"), family, "maixpy-0.6.2" if family == "maixpy" else "canmv-1.0.7",
                         tmp_path, frames=itertools.islice(world_mod.synthetic_scene(), 20))
     w.put_flash(ADDRESS, model.read_bytes())
     return w

@@ -92,7 +92,63 @@ def test_sim_stdout_streams_protocol_lines(tiny, tmp_path):
     assert hello["board"] == "maix_dock" and hello["model"] == "tiny_test" and hello["input"] == [320, 240]
     assert [m["seq"] for m in msgs if m["type"] == "frame"] == [1, 2, 3, 4, 5, 6]
     assert b"6 frames in" in r.stderr and b"end: max_frames" in r.stderr
+    assert b"sim: maixpy/KPU-old (maixpy-0.6.2) on maix_dock" in r.stderr    # the newest generation
     assert len(list((tmp_path / "lcd").glob("*.png"))) == 6
+
+
+# -- picoface sim --firmware -----------------------------------------------------------------------------------
+def test_sim_firmware_list_names_every_generation():
+    from picoface.boards import load_board
+    from picoface.sim import generations
+    from picoface.sim.runner import parse_firmware
+
+    r = subprocess.run(PICOFACE + ["sim", "--firmware", "list"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    names = r.stdout.split()
+    assert names == r.stdout.splitlines() == generations.names()
+    assert names == ["maixpy-0.5.0", "maixpy-0.5.1", "maixpy-0.6.2", "canmv-1.0.7", "openmv-tf-4.5.5",
+                     "openmv-ml-4.5.9", "openmv-ml-4.7.0", "openmv-ml-4.8.0"]
+    boards = {"maixpy": "maix_dock", "canmv": "maix_bit", "openmv": "openmv_h7_plus"}
+    for name in names:
+        family = name.split("-")[0]
+        assert parse_firmware(load_board(boards[family]), name) == (family, name)
+    # a family name or nothing: the family's newest
+    assert parse_firmware(load_board("maix_dock"), None) == ("maixpy", "maixpy-0.6.2")
+    assert parse_firmware(load_board("maix_dock"), "canmv") == ("canmv", "canmv-1.0.7")
+    assert parse_firmware(load_board("openmv_h7"), None) == ("openmv", "openmv-ml-4.8.0")
+
+
+@pytest.mark.parametrize("argv,want", [
+    (["--board", "openmv_h7", "--firmware", "maixpy-0.5.0"],
+     "picoface: board openmv_h7 does not run maixpy firmware (maixpy-0.5.0) — use one of: openmv-tf-4.5.5, "
+     "openmv-ml-4.5.9, openmv-ml-4.7.0, openmv-ml-4.8.0"),
+    (["--firmware", "openmv-ml-4.8.0"],
+     "picoface: board maix_dock does not run openmv firmware (openmv-ml-4.8.0) — use one of: maixpy-0.5.0, "
+     "maixpy-0.5.1, maixpy-0.6.2, canmv-1.0.7"),
+    (["--firmware", "maixpy-0.4.0"],
+     "picoface: unknown firmware 'maixpy-0.4.0' — use one of: maixpy-0.5.0, maixpy-0.5.1, maixpy-0.6.2, "
+     "canmv-1.0.7 (picoface sim --firmware list)"),
+])
+def test_sim_firmware_of_another_family_is_one_line(argv, want, capsys, tiny):
+    assert cli_main(["sim", "--model", str(tiny), "--frames", "1"] + argv) == 1
+    cap = capsys.readouterr()
+    assert cap.err.strip().splitlines() == [want] and "@PF" not in cap.out
+
+
+@pytest.mark.parametrize("gen", ["maixpy-0.5.0", "canmv-1.0.7"])
+def test_sim_runs_the_generation_it_is_given(gen, tiny):
+    r = subprocess.run(PICOFACE + ["sim", "--model", str(tiny), "--frames", "2", "--serial", "stdout",
+                                   "--firmware", gen], capture_output=True, timeout=600, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    from picoface.protocol import decode_bytes
+
+    msgs, _ = decode_bytes(r.stdout)
+    hello = [m for m in msgs if m["type"] == "hello"][0]
+    assert hello["firmware"] == {"maixpy-0.5.0": "maixpy/KPU-old", "canmv-1.0.7": "canmv/maix.KPU"}[gen]
+    assert [m["seq"] for m in msgs if m["type"] == "frame"] == [1, 2] and not [m for m in msgs if m["type"] == "error"]
+    assert ("(%s) on maix_dock" % gen).encode() in r.stderr
+    banner = {"maixpy-0.5.0": b"MicroPython v0.5.0 on 2019-11-29", "canmv-1.0.7": b"MicroPython v1.0.7 on 2024-04-10"}
+    assert banner[gen] in r.stdout
 
 
 def _image_folder(d, good=4):

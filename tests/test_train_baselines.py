@@ -39,7 +39,7 @@ def test_tinyface_classifier_trains(tmp_path):
     args = _data(tmp_path) + ["input.w=48", "input.h=48", "train.epochs=2", "train.steps_per_epoch=2",
                               "train.batch_size=8", "data.val_min_size=8"]
     assert main(["train", "--config", str(CONFIGS / "tinyface_squeezenet.yaml"), "--quiet", *args]) == 0
-    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").read_text().splitlines()))
     assert [r["epoch"] for r in rows] == ["1", "2"]
     best = max(float(r["val_acc"]) for r in rows)
     model = keras.models.load_model(str(tmp_path / "run" / "best.keras"), compile=False)
@@ -77,7 +77,7 @@ def test_mobilenetv2_exit_trains(tmp_path):
     args = _data(tmp_path) + ["input.w=64", "input.h=64", "train.epochs=1", "train.steps_per_epoch=1",
                               "train.batch_size=4"]
     assert main(["train", "--config", str(CONFIGS / "mobilenetv2_exit.yaml"), "--quiet", *args]) == 0
-    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").read_text().splitlines()))
     assert len(rows) == 1
     model = keras.models.load_model(str(tmp_path / "run" / "best.keras"), compile=False)
     names = [layer.name for layer in model.layers]

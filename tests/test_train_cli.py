@@ -48,7 +48,7 @@ def test_train_resume_and_ship(tmp_path, capsys):
     assert main(["train", "--config", str(cfg), "train.epochs=2", "--resume", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "resumed at epoch 1" in out
-    rows = list(csv.DictReader((run / "log.csv").open()))
+    rows = list(csv.DictReader((run / "log.csv").read_text().splitlines()))
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert all(r["val_ap"] != "" for r in rows)
     assert json.loads((run / "ckpt" / "state.json").read_text())["epoch"] == 2
@@ -107,7 +107,7 @@ def test_weight_average_is_what_val_and_the_checkpoint_see(tmp_path, capsys):
     got = [v.numpy() for v in best.trainable_variables]
     assert all(np.allclose(g, avg["a%d" % i], atol=1e-6) for i, g in enumerate(got))
     assert not all(np.allclose(g, v.numpy()) for g, v in zip(got, last.trainable_variables))
-    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").read_text().splitlines()))
     assert float(rows[0]["box"]) > 0
     assert main(["train", "--config", str(cfg), "--resume", "--quiet", "--no-export", "train.epochs=2", *opts]) == 0
     assert float(np.load(ckpt / "last_ema.npz")["count"]) == 4
@@ -118,7 +118,7 @@ def test_budget_stops_training(tmp_path, capsys):
     assert main(["train", "--config", str(cfg), "train.epochs=50", "train.budget_minutes=0.0001",
                  "--quiet", "--no-export"]) == 0
     assert "done (budget)" in capsys.readouterr().out
-    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").read_text().splitlines()))
     assert len(rows) == 1
 
 
@@ -227,3 +227,35 @@ def test_quantisation_aware_export(tmp_path):
     assert float(np.min(outs[-1])) >= -5.0 - 1e-6 and float(np.max(outs[-1])) <= 4.2 + 0.02
     pre = load_config(None, ["model.pretrained=x.onnx", "model.pretrained_blocks=2", "model.pretrained_frozen=true"])
     assert qat.frozen_layers(pre, tuned) == {"stem", "b0_dw", "b0_pw", "b1_dw", "b1_pw"}
+
+
+def test_grayscale_patchify_model_trains_and_ships(tmp_path):
+    """input.grayscale with a 4x4/4 stem: training, quantisation-aware export and the int8 model all
+    take one channel; model.json says GRAY and the detector feeds the luminance of an RGB photo."""
+    import numpy as np
+
+    from picoface.contract import load_contract
+    from picoface.detect.fit import fit_image, luminance
+    from picoface.detectors import open_model
+    from picoface.export.tflite import io_details
+
+    cfg = _write_config(tmp_path)
+    text = cfg.read_text().replace("input: {w: 64, h: 64, fit: stretch}", "input: {w: 64, h: 64, fit: stretch, grayscale: true}")
+    text = text.replace("model: {width: 0.25, extra_blocks: 0}",
+                        "model: {stem_kernel: 4, stem_stride: 4, strides: [1, 2, 2], channels: [8, 16, 16, 24],"
+                        " activation: relu}")
+    text = text.replace("parity_tolerance: 1.0,", "parity_tolerance: 1.0, clip_output: [-5, 4.2], qat_epochs: 1,")
+    cfg.write_text(text)
+    assert main(["train", "--config", str(cfg), "--quiet"]) == 0
+    out = tmp_path / "out"
+    io = io_details((out / "picoface_int8.tflite").read_bytes())
+    assert io["input"]["shape"] == [1, 64, 64, 1] and io["input"]["dtype"] == "uint8"
+    c = load_contract(out / "model.json")
+    assert (c["input"]["channels"], c["input"]["order"]) == (1, "GRAY")
+    det = open_model(out / "picoface_int8.tflite")
+    assert det.channels == 1
+    rgb = np.random.default_rng(0).integers(0, 256, (72, 96, 3)).astype(np.uint8)
+    assert det.detect(rgb).shape[1] == 5
+    net, fit = det._net_input(rgb)
+    assert net.shape == (64, 64, 1)
+    np.testing.assert_array_equal(net, luminance(fit_image(rgb, fit)))

@@ -66,6 +66,13 @@ def test_choices_and_ranges():
     with pytest.raises(PicofaceError, match=r"export\.qat_epochs needs .*export\.clip_output"):
         load_config(None, ["export.qat_epochs=2"])
     assert load_config(None, ["export.qat_epochs=2", "export.clip_output=[-5, 4.2]"]).export.qat_epochs == 2
+    with pytest.raises(PicofaceError, match=r"model\.stem_kernel 5 with model\.stem_stride 5 is not a supported stem"):
+        load_config(None, ["model.stem_kernel=5", "model.stem_stride=5"])
+    with pytest.raises(PicofaceError, match=r"output stride of 32, not model.stride 16.*product x 4"):
+        load_config(None, ["model.stem_kernel=4", "model.stem_stride=4", "model.strides=[2, 2, 2]"])
+    c = load_config(None, ["model.stem_kernel=4", "model.stem_stride=4", "model.strides=[1, 2, 2]",
+                           "input.grayscale=true"])
+    assert (c.model.stem_stride, c.input.channels) == (4, 1)
 
 
 def test_values_are_parsed_without_eval():

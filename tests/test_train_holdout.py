@@ -3,6 +3,7 @@ builds from it (framed as the camera frames a scene, scored by regime), and the 
 options the stride-16 K210 detector uses (model.strides, pretrained_frozen_blocks)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,6 +80,43 @@ def test_train_and_val_never_share_a_photo_and_val_is_framed(tmp_path):
     assert len(s.boxes) == 1 and len(s.ignore) == 1
     assert s.meta["framing"]["camera_scale"] == pytest.approx(320 / 534.0)
 
+
+def test_int8_calibration_never_reads_a_held_out_photo(tmp_path, monkeypatch):
+    """export's calibration images come from the training photos only (it once read whole sets,
+    held-out photos included)."""
+    from picoface.export import shipping
+    from picoface.train import samples
+    from picoface.train.trainset import train_samples
+    from picoface.train.val import load_valset
+
+    _write_set(tmp_path / "sq", 30)
+    cfg = load_config(None, ["data.root=%s" % tmp_path, "data.train=[sq]", "data.holdout={sq: 0.3}",
+                             "data.val=holdout", "input.w=64", "input.h=48"])
+    held = {s.image_path.name for s in load_valset(cfg).samples}
+    n_train = len(train_samples(cfg))
+    read = []
+    real = samples.read_image
+    monkeypatch.setattr(samples, "read_image", lambda p: read.append(Path(p).name) or real(p))
+    out = shipping.calibration_images(cfg, 100)
+    assert held and len(out) == len(read) == n_train
+    assert not set(read) & held
+    assert out[0].shape == (48, 64, 3)
+
+def test_kmodel_calibration_from_a_training_config_skips_held_out_photos(tmp_path):
+    """`kmodel convert --calib train.yaml`: the config's training photos at the board's input size."""
+    from picoface.kmodel.calib import image_count, load_images
+    from picoface.train.trainset import train_samples
+
+    _write_set(tmp_path / "sq", 30)
+    y = tmp_path / "train.yaml"
+    y.write_text("data: {root: %s, train: [sq], holdout: {sq: 0.3}, val: holdout}\ninput: {w: 64, h: 48}\n" % tmp_path)
+    arr = load_images(y, (80, 60), limit=100)
+    n_train = len(train_samples(load_config(y)))
+    assert arr.shape == (n_train, 60, 80, 3) and arr.dtype == np.uint8 and n_train < 30
+    assert image_count(y) == 64
+    from picoface.kmodel.convert import calib_source
+
+    assert calib_source(y) == "training photos of `train.yaml` (none of its held-out validation photos)"
 
 def test_val_score_on_the_holdout_mix_is_the_mean_regime_ap(tmp_path):
     from picoface.evaluate.regimes import score_regimes

@@ -58,6 +58,30 @@ def test_fast_stem_and_stride32_follow_the_rules():
     _check_kpu_rules(m32)
 
 
+
+def test_grayscale_patchify_stem_for_tflite_boards():
+    """OpenMV layout: a 1-channel 320x240 input, a 4x4 stride-4 stem without padding, 20x15 grid;
+    BN folding keeps the function and the channel count."""
+    from picoface.train.model import build_model, fold_batchnorm
+
+    m = ModelConfig(stem_kernel=4, stem_stride=4, strides=[1, 2, 1, 2, 1],
+                    channels=[16, 24, 32, 48, 48, 64], activation="relu")
+    model = build_model(m, 320, 240, channels=1)
+    assert model.input_shape == (None, 240, 320, 1)
+    assert model.output_shape == (None, 15, 20, 30)
+    stem = _layers(model)["stem"]
+    assert stem.kernel_size == (4, 4) and stem.strides == (4, 4) and stem.padding == "valid"
+    assert "stem_pad" not in _layers(model)
+    assert stem.output.shape[1:] == (60, 80, 16)
+    x = np.random.default_rng(0).random((2, 240, 320, 1)).astype(np.float32)
+    for layer in model.layers:   # non-trivial BN statistics, so folding has something to fold
+        if layer.__class__.__name__ == "BatchNormalization":
+            g, b, mu, var = layer.get_weights()
+            layer.set_weights([g * 1.3, b + 0.1, mu + 0.05, var * 0.7])
+    folded = fold_batchnorm(model, m)
+    assert folded.input_shape == (None, 240, 320, 1)
+    np.testing.assert_allclose(folded(x).numpy(), model(x, training=False).numpy(), atol=1e-4)
+
 def test_params_grow_with_width():
     from picoface.train.model import build_model
 

@@ -41,12 +41,12 @@ def calibration_frames(w, h, n=6, seed=1):
     return out
 
 
-def keras_model(w, h, seed=0):
+def keras_model(w, h, seed=0, channels=3):
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(seed)
     L = tf.keras.layers
-    x = inp = L.Input((h, w, 3))
+    x = inp = L.Input((h, w, channels))
 
     def conv_bn(x, filters, k, stride):
         if k == 3:
@@ -91,12 +91,13 @@ def _calibrate(model, frames):
     head.set_weights([kernel, bias])
 
 
-def _contract(name, fmt, path, w, h, grid_w, grid_h, out_dtype, out_scale, out_zero, in_dtype):
+def _contract(name, fmt, path, w, h, grid_w, grid_h, out_dtype, out_scale, out_zero, in_dtype, channels=3):
     data = Path(path).read_bytes()
     return {
         "contract": 1, "name": name, "format": fmt, "file": Path(path).name, "bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
-        "input": {"w": w, "h": h, "channels": 3, "order": "RGB", "layout": "NHWC", "dtype": in_dtype,
+        "input": {"w": w, "h": h, "channels": channels, "order": "GRAY" if channels == 1 else "RGB", "layout": "NHWC",
+                  "dtype": in_dtype,
                   "scale": 1.0 / 255.0, "zero_point": 0, "fit": "stretch"},
         "output": {"grid_w": grid_w, "grid_h": grid_h, "anchors": ANCHORS, "classes": 1, "layout": "NHWC",
                    "dtype": out_dtype, "scale": out_scale, "zero_point": out_zero},
@@ -105,15 +106,20 @@ def _contract(name, fmt, path, w, h, grid_w, grid_h, out_dtype, out_scale, out_z
     }
 
 
-def build(out_dir, w, h):
+def build(out_dir, w, h, channels=3):
+    """``channels`` 1: a grayscale net (input.order GRAY), fed the luma of the frame."""
     import tensorflow as tf
 
     out_dir = Path(out_dir)
     frames = calibration_frames(w, h)
-    model = keras_model(w, h)
+    if channels == 1:
+        from picoface.detect.fit import luminance
+
+        frames = [luminance(f) for f in frames]
+    model = keras_model(w, h, channels=channels)
     _calibrate(model, frames)
     gh, gw = model.output_shape[1], model.output_shape[2]
-    name = "tiny_%dx%d" % (w, h)
+    name = "tiny_%dx%d%s" % (w, h, "_gray" if channels == 1 else "")
     paths = {"dir": out_dir}
 
     fdir = out_dir / "float"
@@ -121,7 +127,7 @@ def build(out_dir, w, h):
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     fpath = fdir / (name + ".tflite")
     fpath.write_bytes(conv.convert())
-    c = _contract(name, "tflite-float", fpath, w, h, gw, gh, "float32", 1.0, 0, "float32")
+    c = _contract(name, "tflite-float", fpath, w, h, gw, gh, "float32", 1.0, 0, "float32", channels)
     (fdir / "model.json").write_text(json.dumps(c, indent=1))
     paths["float"] = fpath
 
@@ -144,7 +150,7 @@ def build(out_dir, w, h):
     interp = interpreter(qpath)
     od = interp.get_output_details()[0]
     scale, zero = od["quantization"]
-    c = _contract(name, "tflite-int8", qpath, w, h, gw, gh, "int8", float(scale), int(zero), "uint8")
+    c = _contract(name, "tflite-int8", qpath, w, h, gw, gh, "int8", float(scale), int(zero), "uint8", channels)
     (qdir / "model.json").write_text(json.dumps(c, indent=1))
     paths["int8"] = qpath
     return paths
@@ -221,16 +227,16 @@ def _layer_out(emu, chw, i):
     return y.reshape(y.shape[0], -1)
 
 
-def cached(w, h):
+def cached(w, h, channels=3):
     """build() once per process (test session) in a temporary folder removed at exit."""
-    key = (w, h)
+    key = (w, h, channels)
     if key not in _CACHE:
         import atexit
         import shutil
 
         d = Path(tempfile.mkdtemp(prefix="picoface-tiny-%dx%d-" % (w, h)))
         atexit.register(shutil.rmtree, d, True)
-        _CACHE[key] = build(d, w, h)
+        _CACHE[key] = build(d, w, h, channels)
     return _CACHE[key]
 
 

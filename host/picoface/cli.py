@@ -19,9 +19,12 @@ COMMANDS = {
     "train": ("picoface.commands.train", "train a detector from a YAML experiment config"),
     "eval": ("picoface.commands.eval", "AP, PR curve and recall by face size of a model"),
     "bench": ("picoface.commands.bench", "side-by-side table of picoface and other face detectors"),
+    "recog": ("picoface.commands.recog", "face recognition on LFW: verification, open-set identification, bench"),
     "export": ("picoface.commands.export", "export a trained model to TFLite (int8 or float); "
                                            "for the K210: picoface kmodel convert"),
     "kmodel": ("picoface.commands.kmodel", "inspect, run, verify and package K210 kmodels"),
+    "study": ("picoface.commands.study", "variants of one model (number formats, pruning) scored like bench: "
+                                         "table, JSON, Pareto plot"),
     "sim": ("picoface.commands.sim", "run the device app on a simulated board"),
     "monitor": ("picoface.commands.monitor", "watch the detections a board streams over serial"),
     "flash": ("picoface.commands.flash", "flash firmware, model and app to a board"),
@@ -45,9 +48,21 @@ def build_parser():
 
 
 def quiet_tensorflow():
-    """Mute TensorFlow's start-up noise (C++ INFO/WARNING lines, absl Python warnings) before any
-    command imports it; an explicit TF_CPP_MIN_LOG_LEVEL in the environment wins."""
+    """Mute TensorFlow's and LiteRT's start-up noise before any command imports them: C++
+    INFO/WARNING lines (also those printed before absl's logging starts, ``picoface.quiet``),
+    absl Python warnings, and the TFLite converter's warning about input statistics (full-integer
+    export computes them from the representative images). An explicit TF_CPP_MIN_LOG_LEVEL in the
+    environment wins (0 shows everything)."""
+    import warnings
+
+    from picoface.quiet import hidden_level, quiet_imports
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if hidden_level() <= 0:
+        return
+    quiet_imports(("tensorflow",))
+    warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected", category=UserWarning,
+                            module=r"tensorflow\.lite\.python\.convert")
     try:
         import absl.logging
     except ImportError:  # absl comes with TensorFlow: without it there is nothing to mute

@@ -25,6 +25,9 @@ def interpreter(model, num_threads=1, all_ops=False):
         kw = {"model_path": str(model)}
     if all_ops:
         kw["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    it = Interpreter(num_threads=None if num_threads is None else int(num_threads), **kw)
-    it.allocate_tensors()
+    from picoface.quiet import native_stderr
+
+    with native_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." (TF_CPP_MIN_LOG_LEVEL >= 1)
+        it = Interpreter(num_threads=None if num_threads is None else int(num_threads), **kw)
+        it.allocate_tensors()
     return it

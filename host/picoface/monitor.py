@@ -21,6 +21,14 @@ WRAP = 1 << 30        # seq numbers wrap here (pfcore.protocol.WRAP)
 MAX_EVENTS = 8        # events kept for the live view
 
 
+def hash_text(hello):
+    """The hello's model hash with what it cost the board (hash_ms), or why there is none (no_hash)."""
+    h = hello.get("model_hash") or ""
+    if not h:
+        return "none (%s)" % hello["no_hash"] if hello.get("no_hash") else "none"
+    return "%s in %s ms" % (h, hello["hash_ms"]) if hello.get("hash_ms") not in (None, "") else h
+
+
 class Stats:
     """Everything the view and the summary show; ``counts()`` adds up (see ``check``)."""
 
@@ -167,7 +175,7 @@ class PlainView:
         if t == "hello":
             self._p("hello: board=%s fw=%s app=%s model=%s (%d B, hash %s) input=%s camera=%s" % (
                 msg.get("board"), msg.get("firmware"), msg.get("app"), msg.get("model"), msg.get("model_bytes", 0),
-                msg.get("model_hash"), "x".join(map(str, msg.get("input", []))),
+                hash_text(msg), "x".join(map(str, msg.get("input", []))),
                 "x".join(map(str, msg.get("camera", [])))))
         elif t == "frame":
             if stats.frames % self.every == 0:
@@ -247,8 +255,7 @@ class RichView:
         h = stats.hello
         if h:
             t.add_row("board", shown("%s  fw %s  app %s" % (h.get("board"), h.get("firmware"), h.get("app"))))
-            t.add_row("model", shown("%s  %d B  hash %s" % (h.get("model"), h.get("model_bytes", 0),
-                                                            h.get("model_hash"))))
+            t.add_row("model", shown("%s  %d B  hash %s" % (h.get("model"), h.get("model_bytes", 0), hash_text(h))))
             t.add_row("input/camera", shown("%s / %s  score %.2f nms %.2f" % (
                 "x".join(map(str, h.get("input", []))), "x".join(map(str, h.get("camera", []))),
                 h.get("score", 0), h.get("nms", 0))))
@@ -299,8 +306,9 @@ def make_view(plain=None, out=None):
 
 # -- the loop -------------------------------------------------------------------------------------------
 class Monitor:
-    def __init__(self, view=None, log=None, capture=None, decoder=None):
+    def __init__(self, view=None, log=None, capture=None, decoder=None, sinks=()):
         self.dec = decoder or StreamDecoder(strict_version=False, keep_text=True)
+        self.sinks = list(sinks)    # e.g. picoface.mqtt.board.BoardPublisher: message(m), tick(), link_state(up)
         self.stats = Stats()
         self.view = view
         self.log = log
@@ -336,8 +344,12 @@ class Monitor:
                 self.log.write(m)  # text lines too: a board's traceback belongs in the log
             if self.view is not None:
                 self.view.message(m, self.stats)
+            for s in self.sinks:
+                s.message(m)
 
     def _tick(self):
+        for s in self.sinks:
+            s.tick()
         if self.view is not None:
             self.view.tick(self.stats, self.counters())
 
@@ -385,6 +397,8 @@ class Monitor:
                     self.stats.reconnects += 1
                     self.stats.resync()
                     self.stats.connected, self.stats.status = True, "reconnected to %s" % source
+                    for s in self.sinks:
+                        s.link_state(True)
                     if self.view is not None:
                         self.view.status(self.stats.status, self.stats)
                     continue
@@ -403,14 +417,18 @@ class Monitor:
 
     def _lost(self, transport, exc):
         self.stats.connected = False
+        for s in self.sinks:
+            s.link_state(False)
         self.stats.status = "lost %s (%s): waiting for it to come back" % (transport.port, str(exc)[:60] or "closed")
         if self.view is not None:
             self.view.status(self.stats.status, self.stats)
             self.view.tick(self.stats, self.counters())
         transport.close()
 
-    def replay(self, path, chunk=4096, speed=None):
-        """Feed a captured raw stream (bytes as received) through the monitor."""
+    def replay(self, path, chunk=4096, speed=None, lines_per_s=None, stop=None):
+        """Feed a captured raw stream (bytes as received) through the monitor; ``lines_per_s``:
+        one line at a time at that pace (a board's real-time stream, e.g. for MQTT); ``stop()``:
+        end early when true."""
         p = Path(path)
         try:
             data = p.read_bytes()
@@ -420,10 +438,20 @@ class Monitor:
             self.view.start(self.stats, "replay of %s" % p)
         self.stats.connected, self.stats.status = True, "replaying %s" % p
         try:
-            for i in range(0, len(data), chunk):
-                self.feed(data[i:i + chunk])
+            if lines_per_s:
+                parts, period = data.splitlines(keepends=True), 1.0 / lines_per_s
+            else:
+                parts, period = [data[i:i + chunk] for i in range(0, len(data), chunk)], None
+            nxt = time.monotonic()
+            for part in parts:
+                if stop is not None and stop():
+                    break
+                self.feed(part)
                 self._tick()
-                if speed:
+                if period:
+                    nxt += period
+                    time.sleep(max(0.0, nxt - time.monotonic()))
+                elif speed:
                     time.sleep(chunk / speed)
             self.finish()
         finally:

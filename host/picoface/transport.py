@@ -441,3 +441,20 @@ class PtyPort:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def usb_serial_number(port):
+    """The USB serial number of the adapter behind ``port`` (a device path), or None: a board id
+    that survives unplugging and re-enumeration (/dev/ttyUSB0 may come back as /dev/ttyUSB1)."""
+    if is_url(port):
+        return None
+    try:
+        from serial.tools import list_ports
+
+        real = os.path.realpath(port)
+        for p in list_ports.comports():
+            if os.path.realpath(p.device) == real:
+                return p.serial_number or None
+    except Exception:  # no udev/sysfs (containers, odd platforms): no serial number, not an error
+        return None
+    return None

@@ -6,7 +6,8 @@ are framed as the QVGA camera frames a scene (letterbox by default), faces are a
 regime (far / mid / close, ``picoface.evaluate.regimes``), and a second, close-range set (a
 training config's held-out photos) runs in the same bench.
 Modules: rows (what is compared), run (evaluation + latency), macs (MAC counting),
-report (Markdown / PNG / JSON).
+report (Markdown / PNG / JSON), render (BENCH.md, the README table and the model cards' bench
+blocks from a bench.json: ``picoface bench --render-only``).
 """
 
 import os

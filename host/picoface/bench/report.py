@@ -207,6 +207,14 @@ def recall_by_size_rows(results):
 
 
 def write_markdown(path, results, info, reference, png_name="bench.png"):
+    """Write bench.md (``markdown``) atomically; returns the main table's rows."""
+    text, rows = markdown(results, info, reference, png_name)
+    write_text(path, text)
+    return rows
+
+
+def markdown(results, info, reference, png_name="bench.png"):
+    """(bench.md text, main table rows) from bench rows and the run's info (what bench.json holds)."""
     from picoface.paths import display_path
 
     rows = table_rows(results, reference)
@@ -303,8 +311,7 @@ def write_markdown(path, results, info, reference, png_name="bench.png"):
         "published easy/medium/hard numbers.",
         "",
     ]
-    write_text(path, "\n".join(lines))
-    return rows
+    return "\n".join(lines), rows
 
 
 def write_json(path, results, info):

@@ -34,6 +34,13 @@ def add_arguments(parser):
     parser.add_argument("--out", default="runs/bench", help="output folder for bench.md/png/json (default ./runs/bench)")
     parser.add_argument("--reference", default=None, help="row the latency ratio refers to (default yunet-n-320)")
     parser.add_argument("--list", action="store_true", help="list the rows and exit")
+    parser.add_argument("--render-only", action="store_true",
+                        help="run nothing: regenerate BENCH.md beside --from and, for models/bench.json, the bench "
+                             "blocks of README.md and of each shipped model card")
+    parser.add_argument("--from", dest="render_from", default=None, metavar="BENCH.json",
+                        help="bench result --render-only renders (default models/bench.json)")
+    parser.add_argument("--check", action="store_true",
+                        help="with --render-only: write nothing, exit 1 when a rendered file differs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -57,11 +64,34 @@ def close_choice(args):
     return args.close_data, None
 
 
+def render_only(args):
+    """``--render-only``: BENCH.md, the README block and the model cards' blocks from a bench.json."""
+    from picoface.bench.render import render
+    from picoface.errors import PicofaceError
+    from picoface.paths import REPO_ROOT, display_path
+
+    src = Path(args.render_from) if args.render_from else REPO_ROOT / "models" / "bench.json"
+    done = render(src, REPO_ROOT, check=args.check)
+    for path, changed in done:
+        print("%s %s" % (("differs" if args.check else "wrote") if changed else "unchanged", display_path(path)))
+    if src.resolve() != (REPO_ROOT / "models" / "bench.json").resolve():
+        print("README.md and the model cards are rendered only from models/bench.json: left as they are")
+    stale = [display_path(p) for p, changed in done if changed]
+    if args.check and stale:
+        raise PicofaceError("%s not rendered from %s" % (", ".join(stale), display_path(src)),
+                            "run picoface bench --render-only%s" % (" --from %s" % src if args.render_from else ""))
+    return 0
+
+
 def run(args):
     from picoface.bench import REFERENCE, all_rows, run_bench
     from picoface.bench.report import close_rows, macs_notes, text_table
     from picoface.errors import PicofaceError
 
+    if args.render_only:
+        return render_only(args)
+    if args.render_from or args.check:
+        raise PicofaceError("--from and --check go with --render-only", "add --render-only")
     if args.limit is not None and args.limit < 1:
         raise PicofaceError("--limit must be at least 1", "give a positive number of images")
     close = close_choice(args)
@@ -88,4 +118,6 @@ def run(args):
         print(text_table(crows))
         print()
     print("wrote %s, %s, %s" % tuple(str(Path(args.out) / n) for n in ("bench.md", "bench.png", "bench.json")))
+    print("to ship these figures: cp %s %s models/ && picoface bench --render-only  (models/BENCH.md, README.md, "
+          "the model cards)" % (Path(args.out) / "bench.json", Path(args.out) / "bench.png"))
     return 0

@@ -24,7 +24,8 @@ from picoface.errors import PicofaceError
 
 def add_arguments(p):
     p.add_argument("--board", default="maix_dock", help="board name (boards/*.toml)")
-    p.add_argument("--firmware", help="firmware family[/generation] to simulate (default: the board's first)")
+    p.add_argument("--firmware", help="firmware generation to simulate, e.g. maixpy-0.5.0, or a family (its newest); "
+                                      "'list' prints them (default: the newest of the board's first family)")
     p.add_argument("--source", default="builtin", help="webcam[:N] | VIDEO | DIR of images | builtin")
     p.add_argument("--model", help="model artifact (.kmodel/.tflite) or its folder (default: shipped model)")
     p.add_argument("--frames", type=int, help="stop after N frames (default: when the source ends)")
@@ -106,7 +107,7 @@ def resolve_model(board, model):
 
 def check_limits(board, model, contract, firmware=None):
     """Raise PicofaceError when ``model`` breaks a static limit of the firmware family the board is
-    simulated with (``firmware``: family[/generation], default the board's first): a v3 kmodel by
+    simulated with (``firmware``: a generation or family name, default the board's newest): a v3 kmodel by
     its real output (picoface.kmodel.budget.check_firmware), anything else by its model.json. Bytes
     that are no v3 kmodel are left to the simulated loader, which rejects them as the board does."""
     from picoface import firmware as limits
@@ -163,11 +164,25 @@ def simulate(board, source="builtin", model=None, frames=None, serial=None, firm
     return summary, time.perf_counter() - t0, seen[0]
 
 
+def list_generations(out=None):
+    """One generation name a line, oldest first within each family (picoface.sim.generations)."""
+    from picoface.sim import generations
+
+    for name in generations.names():
+        print(name, file=out or sys.stdout)
+
+
 def run(args):
     from picoface.boards import load_board
     from picoface.monitor import plural
 
+    if args.firmware == "list":
+        list_generations()
+        return 0
     board = load_board(args.board)
+    from picoface.sim.runner import parse_firmware
+
+    parse_firmware(board, args.firmware)          # a wrong generation: one line before the model
     model, contract = resolve_model(board, args.model)
     if args.frames is not None and args.frames <= 0:
         raise PicofaceError("--frames must be positive", "e.g. --frames 100")
@@ -196,7 +211,7 @@ def run(args):
     bad = summary.get("skipped") or []
     print("sim: %s on %s, model %s: %s in %.1f s (%.1f frames/s on this host, measured; %.1f per CPU "
           "second; not a board estimate), %s%s%s; "
-          "end: %s" % (summary.get("firmware", args.firmware or board.firmware[0]), board.name, model.name,
+          "end: %s" % ("%s (%s)" % (summary.get("firmware"), summary.get("generation")), board.name, model.name,
                        plural(n, "frame"), wall, n / wall if wall > 0 else 0.0, n / cpu if cpu > 0 else 0.0,
                        plural(out.lines, "serial line"), dropped,
                        ", %s skipped (unreadable)" % plural(len(bad), "image file") if bad else "",

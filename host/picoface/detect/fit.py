@@ -5,10 +5,17 @@ import numpy as np
 from pfcore.geom import Fit
 
 
+# OpenMV's luma in integers (0.299 R + 0.587 G + 0.114 B in 128ths): what its `ml`/`tf` feed a
+# 1-channel model from an RGB565 frame (openmv/openmv src/omv/imlib/imlib.h, COLOR_RGB888_TO_Y)
+Y_WEIGHTS = (38, 75, 15)
+
+
 def luminance(rgb):
     """uint8 HxWx3 RGB -> uint8 HxWx1 luminance: the input of grayscale nets (``input.grayscale``),
-    in training and evaluation alike."""
-    return (rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[..., None].astype(np.uint8)
+    in training, evaluation and the simulated board alike, computed as OpenMV computes it."""
+    r, g, b = Y_WEIGHTS
+    x = np.asarray(rgb, np.int32)
+    return ((x[..., 0] * r + x[..., 1] * g + x[..., 2] * b) >> 7).astype(np.uint8)[..., None]
 
 
 def fit_for(cam_w, cam_h, net_w, net_h, mode):

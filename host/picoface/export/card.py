@@ -5,7 +5,10 @@ from picoface.train.pretrained import frozen_blocks
 
 
 def _kb(n):
-    return "%s B (%.1f KB)" % ("{:,}".format(int(n)), n / 1024.0) if n is not None else "n/a"
+    """Exact bytes, then the size as BENCH.md writes it (one size rule: ``bench.report.fmt_bytes``)."""
+    from picoface.bench.report import fmt_bytes
+
+    return "%s B (%s)" % ("{:,}".format(int(n)), fmt_bytes(n)) if n is not None else "n/a"
 
 
 def _is_kmodel_board(name):
@@ -283,4 +286,12 @@ def write_card(cfg, result, summary, out):
         for h in hist[-5:]:
             lines.append("| %s | %s | %s | %s |" % (h["epoch"], h["loss"], h["val_ap"], h["img_per_s"]))
         lines.append("")
-    atomic.write_text(out / "MODEL_CARD.md", "\n".join(lines))
+    text = "\n".join(lines)
+    # the card's bench block is rendered from models/bench.json (picoface bench --render-only), not by
+    # this run: a card written again keeps it
+    from picoface.bench.render import block_of, replace_block
+
+    old = (out / "MODEL_CARD.md").read_text() if (out / "MODEL_CARD.md").is_file() else ""
+    if block_of(old):
+        text = replace_block(text, block_of(old), where="## Training", what=str(out / "MODEL_CARD.md"))
+    atomic.write_text(out / "MODEL_CARD.md", text)

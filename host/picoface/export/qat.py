@@ -103,10 +103,13 @@ def frozen_layers(cfg, folded):
     return set(block_layers(folded, n)) if n else set()
 
 
-def finetune(cfg, folded, anchors, grid, calib_images, epochs, lr, cache=None, progress=True, log=print):
+def finetune(cfg, folded, anchors, grid, calib_images, epochs, lr, cache=None, progress=True, log=print,
+             deadline=None):
     """Fine-tune ``folded`` in place for ``epochs`` epochs of the training frames with int8 rounding
     in the forward pass (output range: ``export.clip_output``, which the config requires with
-    ``export.qat_epochs``). Returns {"epochs", "steps", "loss": [per-epoch mean]}."""
+    ``export.qat_epochs``). Returns {"epochs", "steps", "loss": [per-epoch mean]}.
+    ``deadline`` (a ``time.monotonic()`` value): stop after the step that passes it (``picoface study``'s
+    budget); "epochs" and "steps" then count what ran."""
     import keras
     import tensorflow as tf
 
@@ -116,8 +119,6 @@ def finetune(cfg, folded, anchors, grid, calib_images, epochs, lr, cache=None, p
     from picoface.train.trainer import train_step
     from picoface.train.trainset import load_train_cache
 
-    if cfg.input.grayscale:
-        raise PicofaceError("export.qat_epochs supports RGB models only", "set export.qat_epochs: 0")
     frozen = frozen_layers(cfg, folded)
     for layer in folded.layers:
         layer.trainable = layer.name not in frozen and layer.__class__.__name__ in CONV
@@ -138,15 +139,24 @@ def finetune(cfg, folded, anchors, grid, calib_images, epochs, lr, cache=None, p
         from tqdm import tqdm
 
         bar = tqdm(total=epochs * data.steps, desc="qat", unit="step", leave=False)
+    import time
+
+    steps = 0
     for epoch in range(epochs):
-        total = 0.0
+        total, n = 0.0, 0
         for x, y, gt, ig in data.batches(epoch):
             loss, _ = step(tf.constant(x), tf.constant(y), tf.constant(gt), tf.constant(ig))
             total += float(loss)
+            n += 1
             if bar is not None:
                 bar.update(1)
-        losses.append(total / data.steps)
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        steps += n
+        losses.append(total / max(1, n))
         log("qat epoch %d: loss %.4f" % (epoch + 1, losses[-1]))
+        if deadline is not None and time.monotonic() > deadline:
+            break
     if bar is not None:
         bar.close()
     if not np.all(np.isfinite(losses)):
@@ -156,4 +166,4 @@ def finetune(cfg, folded, anchors, grid, calib_images, epochs, lr, cache=None, p
         v.assign(a)
     for layer in folded.layers:
         layer.trainable = True
-    return {"epochs": epochs, "steps": epochs * data.steps, "loss": [round(v, 4) for v in losses]}
+    return {"epochs": len(losses), "steps": steps, "loss": [round(v, 4) for v in losses]}

@@ -24,10 +24,11 @@ FILES = {"tflite-float": "picoface_float.tflite", "tflite-int8": "picoface_int8.
 
 
 def calibration_images(cfg, n, seed=0, calib=None):
-    """n uint8 net-size images: from a folder/dataset ``calib`` or the training sets (never val)."""
+    """n uint8 net-size images (HxWx1 luminance for a grayscale net): from a folder/dataset ``calib``
+    or the training sets (never val)."""
+    from picoface.detect.fit import luminance
     from picoface.train.geometry import preprocess
     from picoface.train.samples import load_samples, read_image
-    from picoface.train.config import data_root
 
     paths = []
     if calib:
@@ -36,9 +37,10 @@ def calibration_images(cfg, n, seed=0, calib=None):
             paths = sorted(x for x in p.rglob("*") if x.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
         else:
             paths = [s.image_path for s in load_samples(p)]
-    else:
-        for name in cfg.data.train:
-            paths += [s.image_path for s in load_samples(data_root(cfg) / name)]
+    else:   # the training photos only: never the ones data.holdout keeps for validation
+        from picoface.train.trainset import train_samples
+
+        paths = [s.image_path for s in train_samples(cfg)]
     paths = [p for p in paths if Path(p).is_file()]
     if not paths:
         raise PicofaceError("no calibration images found%s" % (" in %s" % calib if calib else ""),
@@ -48,7 +50,7 @@ def calibration_images(cfg, n, seed=0, calib=None):
     out = []
     for i in sorted(pick):
         x, _ = preprocess(read_image(paths[i]), cfg.input.w, cfg.input.h, cfg.input.fit)
-        out.append(x)
+        out.append(luminance(x) if cfg.input.grayscale else x)
     return out
 
 
@@ -111,7 +113,7 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
         from picoface.train.model import build_model
 
         cfg = at_size(cfg, input_size, cfg.name if Path(out_dir).name == cfg.name else Path(out_dir).name)
-        resized = build_model(cfg.model, cfg.input.w, cfg.input.h)
+        resized = build_model(cfg.model, cfg.input.w, cfg.input.h, channels=cfg.input.channels)
         resized.set_weights(model.get_weights())
         model = resized
     if anchors is None:

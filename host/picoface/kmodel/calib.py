@@ -20,11 +20,27 @@ def _image_files(p):
     return files
 
 
+def _is_config(p):
+    return p.suffix in (".yaml", ".yml")
+
+
+def _config_images(p, size, limit):
+    """The training photos of a training config (never the ones its data.holdout keeps for
+    validation), as the device frames them, at ``size``."""
+    from picoface.export.shipping import calibration_images
+    from picoface.train.config import load_config
+
+    cfg = load_config(p, ["input.w=%d" % size[0], "input.h=%d" % size[1], "input.grayscale=false"])
+    return np.stack(calibration_images(cfg, limit))
+
+
 def image_count(src):
     """How many images ``src`` (as for ``load_images``) holds, without decoding them."""
     if isinstance(src, np.ndarray):
         return int(len(src))
     p = Path(src)
+    if _is_config(p):
+        return MAX_CALIB
     if p.suffix == ".npy":
         return int(np.load(p, mmap_mode="r").shape[0])
     return len(_image_files(p))
@@ -33,13 +49,16 @@ def image_count(src):
 def load_images(src, size, limit=MAX_CALIB):
     """uint8 (N, H, W, 3) RGB images resized (stretch) to ``size`` = (w, h).
 
-    ``src``: a folder of images, one image file, a .npy (N,H,W,3) uint8, or an array."""
+    ``src``: a folder of images, one image file, a .npy (N,H,W,3) uint8, an array, or a training
+    config (.yaml: ``limit`` of its training photos, never its held-out validation photos)."""
     w, h = size
     if isinstance(src, np.ndarray):
         arr = src
     else:
         p = Path(src)
-        if p.suffix == ".npy":
+        if _is_config(p):
+            arr = _config_images(p, size, limit)
+        elif p.suffix == ".npy":
             arr = np.load(p)
         else:
             import cv2

@@ -21,8 +21,9 @@ def card_section(v3_model, data, report, out_path, board):
         "",
         "`model.json` in this folder describes the kmodel: it is the board's artifact (`make flash "
         "BOARD=%s` packs it as a .kfpkg). Made from the float TFLite by `picoface kmodel convert` "
-        "(nncase %s PTQ on %d calibration images, v5 -> v3 re-pack); `picoface kmodel info %s` lists "
-        "its layers." % (board.name, report.get("nncase", {}).get("version", "1.9"), report["calib_images"], name),
+        "(nncase %s PTQ on %d calibration images%s, v5 -> v3 re-pack); `picoface kmodel info %s` lists "
+        "its layers." % (board.name, report.get("nncase", {}).get("version", "1.9"), report["calib_images"],
+                         (": " + report["calib_source"]) if report.get("calib_source") else "", name),
         "",
         "| item | value |",
         "|---|---|",

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from picoface import atomic
 from picoface.errors import PicofaceError
 from picoface.kmodel.calib import load_images
@@ -31,6 +33,16 @@ from picoface.kmodel.verify import VERIFY_IMAGES, simulate_images, verify, verif
 def _note(progress, msg):
     if progress:
         progress(msg)
+
+
+def calib_source(src):
+    """Where the calibration images came from, in words, for the report and the model card."""
+    if isinstance(src, np.ndarray):
+        return "an array"
+    p = Path(src)
+    if p.suffix in (".yaml", ".yml"):
+        return "training photos of `%s` (none of its held-out validation photos)" % p.name
+    return "`%s`" % p.name
 
 
 def keras_or_tflite_to_kmodel(float_model, calib_images, board, out_path, contract=None, firmware="full",
@@ -61,7 +73,7 @@ def keras_or_tflite_to_kmodel(float_model, calib_images, board, out_path, contra
                                                           else "(Keras)"))
     calib = load_images(calib_images, board.input_size)
     vimgs = calib[:VERIFY_IMAGES] if verify_images is None else load_images(verify_images, board.input_size)
-    report = {"board": board.name, "calib_images": int(len(calib))}
+    report = {"board": board.name, "calib_images": int(len(calib)), "calib_source": calib_source(calib_images)}
     with tempfile.TemporaryDirectory(prefix="picoface-export-") as tmp:
         tfl = Path(tmp) / "float.tflite"
         tfl.write_bytes(tflite)
@@ -108,7 +120,8 @@ def keras_or_tflite_to_kmodel(float_model, calib_images, board, out_path, contra
 def add_arguments_convert(p):
     p.add_argument("model", help="float .tflite (or .keras) model")
     p.add_argument("--board", default="maix_dock", help="target board (boards/*.toml)")
-    p.add_argument("--calib", required=True, help="folder of calibration images (or a .npy N,H,W,3 uint8)")
+    p.add_argument("--calib", required=True, help="folder of calibration images, a .npy N,H,W,3 uint8, or the model's training "
+                        "config (.yaml: 64 of its training photos, never its held-out validation photos)")
     p.add_argument("--out", "-o", required=True, help="output .kmodel (v3)")
     p.add_argument("--contract", help="model.json of the source model (anchors, thresholds, training); "
                    "default: the contract beside MODEL")

@@ -292,7 +292,8 @@ def summarize_v4(data):
         "cpu_layers": [n.name for n in m.nodes if n.name not in ("kpu_conv2d", "kpu_upload", "dequantize", "quantize")],
         "layer_table": nodes,
         "note": "kmodel v4 needs MaixPy built with v4 support and kpu.set_outputs(); the emulator runs v4 files made "
-                "of [pad] -> kpu_upload -> KPU convs -> dequantize (v4.to_v3)",
+                "of [pad] -> kpu_upload -> KPU convs -> dequantize (v4.to_v3); picoface.kmodel.v4_runtime also runs "
+                "graphs with the CPU nodes quantized_binary, dequantize, quantize, pad and float conv2d",
     }
 
 

@@ -12,7 +12,8 @@ K210 KPU nodes are decoded (``kpu_conv2d`` 0x2002: main_mem_output range, batche
 length the file stores in bwsx_base_addr/active_addr/para_start_addr; ``kpu_upload`` 0x2001).
 Other nodes are listed by opcode and body size only. ``to_v3(data)`` lifts a pure-KPU graph
 ([pad] -> kpu_upload -> KPU convs -> dequantize, what nncase 0.2 emits for an all-KPU net) into
-v3 objects plus the leading pad, so the KPU emulator can run it.
+v3 objects plus the leading pad, so the KPU emulator can run it. Graphs with CPU nodes between
+their KPU layers run node by node in ``picoface.kmodel.v4_runtime``.
 """
 
 import struct
@@ -159,6 +160,30 @@ class InputPad:
         return np.pad(chw, pads, mode="constant", constant_values=self.value)
 
 
+def conv_layer(data, n, i, main_mem_out=False):
+    """A v3.ConvLayer from kpu_conv2d node ``n`` (the i-th KPU layer) of v4 file ``data``: the
+    registers with the three loader-set addresses zeroed, the BN table, the activation table and
+    the weights, each read after the padding whose length the file keeps in that address field."""
+    from picoface.kmodel import v3
+
+    r = n.regs
+    oc = r.o_ch_num + 1
+    p = n.offset + 120 + r.bwsx_base_addr
+    bn_words = struct.unpack_from("<%dQ" % oc, data, p)
+    p += 8 * oc + r.active_addr
+    act = ActTable.unpack(data, p)
+    p += ActTable.SIZE + r.para_start_addr
+    weights = data[p:p + n.weights_bytes]
+    if p + n.weights_bytes > n.offset + n.body_size:
+        raise _err("v4 kpu_conv2d node %d: weights run past its body" % i)
+    regs = Regs(**{k: getattr(r, k) for k in r.__dataclass_fields__})
+    regs.bwsx_base_addr = regs.active_addr = regs.para_start_addr = 0
+    mm = n.main_mem_output
+    return v3.ConvLayer(regs=regs, weights=weights, bn=[v3.BN.from_word(w) for w in bn_words], act=act,
+                        flags=v3.KLF_MAIN_MEM_OUT if main_mem_out else 0,
+                        main_mem_out_address=mm.start if main_mem_out else 0)
+
+
 def to_v3(data):
     """(v3.Model, InputPad or None) for a v4 file made of [pad] -> kpu_upload -> KPU convs ->
     dequantize (what nncase 0.2 emits for a pure-KPU net). The dequantize's (q - zp) / scale
@@ -190,25 +215,11 @@ def to_v3(data):
     layers = []
     convs = nodes[1:-1]
     for i, n in enumerate(convs):
-        r = n.regs
-        oc = r.o_ch_num + 1
-        p = n.offset + 120 + r.bwsx_base_addr
-        bn_words = struct.unpack_from("<%dQ" % oc, data, p)
-        p += 8 * oc + r.active_addr
-        act = ActTable.unpack(data, p)
-        p += ActTable.SIZE + r.para_start_addr
-        weights = data[p:p + n.weights_bytes]
-        if p + n.weights_bytes > n.offset + n.body_size:
-            raise _err("v4 kpu_conv2d node %d: weights run past its body" % i)
-        regs = Regs(**{k: getattr(r, k) for k in r.__dataclass_fields__})
-        regs.bwsx_base_addr = regs.active_addr = regs.para_start_addr = 0
         last = i == len(convs) - 1
         mm = n.main_mem_output
         if last and not (mm and mm.size):
             raise PicofaceError("the last v4 KPU layer does not write main memory", todo)
-        layers.append(v3.ConvLayer(regs=regs, weights=weights, bn=[v3.BN.from_word(w) for w in bn_words], act=act,
-                                   flags=v3.KLF_MAIN_MEM_OUT if last else 0,
-                                   main_mem_out_address=mm.start if last else 0))
+        layers.append(conv_layer(data, n, i, main_mem_out=last))
     dq = nodes[-1]
     in_r = MemoryRange(*struct.unpack_from("<4I", data, dq.offset))
     out_r = MemoryRange(*struct.unpack_from("<4I", data, dq.offset + 16))

@@ -13,12 +13,11 @@ serial=None, lcd_dir=None, show=False, faults=None, config=None, clock=None) -> 
 board
     Board name (``"maix_dock"``) or a ``picoface.boards.Board``.
 firmware
-    Firmware family the simulated board runs: ``"maixpy"``, ``"canmv"`` or ``"openmv"``
-    (default: the board's first family). A generation may follow a slash to simulate an older
-    firmware: ``"openmv/tf+sensor"`` (<= 4.5.5: ``tf`` module, no ``csi``), ``"openmv/ml+sensor"``
-    (4.5.6-4.7: ``ml`` without ``csi``), ``"openmv/ml+csi"`` (>= 4.8, the default),
-    ``"maixpy/forward"`` (a MaixPy build whose KPU lacks ``run_yolo2``; the HAL decodes
-    ``kpu.forward``'s output with pfcore.region on every MaixPy build).
+    Firmware generation the simulated board runs, by name (``picoface.sim.generations``:
+    ``"maixpy-0.5.0"``, ``"maixpy-0.5.1"``, ``"maixpy-0.6.2"``, ``"canmv-1.0.7"``,
+    ``"openmv-tf-4.5.5"``, ``"openmv-ml-4.5.9"``, ``"openmv-ml-4.7.0"``, ``"openmv-ml-4.8.0"``), or a
+    family name (``"maixpy"``, ``"canmv"``, ``"openmv"``: its newest generation). Default: the newest
+    generation of the board's first family. Its family must be one the board runs.
 frames
     Any iterator of RGB uint8 HxWx3 numpy frames (any size). Each frame is what the lens sees:
     the fake sensor centre-crops it to the framesize aspect ratio, resizes it (area
@@ -75,6 +74,7 @@ clock
 Returns a summary dict::
 
     {"board": str, "firmware": str,           # firmware as reported by the HAL, e.g. "maixpy/KPU-old"
+     "generation": str,                       # the simulated generation, e.g. "maixpy-0.6.2"
      "lines": [str, ...],                     # every serial line (without "\\r\\n")
      "hello": dict | None,                    # decoded hello line
      "frames": [dict, ...],                   # decoded frame lines
@@ -123,32 +123,19 @@ from picoface.paths import REPO_ROOT
 DEVICE_DIR = REPO_ROOT / "device"
 FAKES_DIR = Path(__file__).resolve().parent / "fakes"
 
-DEFAULT_GENERATION = {"maixpy": "KPU-old", "canmv": "maix.KPU", "openmv": "ml+csi"}
-GENERATIONS = {"maixpy": ("KPU-old", "forward"), "canmv": ("maix.KPU",),
-               "openmv": ("ml+csi", "ml+sensor", "tf+sensor")}
 # Module names the run installs fresh (fakes, app, core); removed before and after each run.
 _ISOLATED = ("sensor", "image", "lcd", "KPU", "maix", "Maix", "fpioa_manager", "board", "machine",
              "utime", "uos", "csi", "ml", "tf", "pyb", "omv", "micropython", "hal", "hal_maixpy",
              "hal_canmv", "hal_openmv", "hal_k210", "main", "pfcore", "ulab", "uhashlib")
-_BANNERS = {"maixpy": ["[MaixPy] init end", "MicroPython v0.6.2 on 2021-04-30; Sipeed_M1 with kendryte-k210"],
-            "canmv": ["[CanMV] init end", "MicroPython v1.0.7 on 2024-04-25; Canaan-Dock with kendryte-k210"],
-            "openmv": []}
 
 
 def parse_firmware(board, firmware):
-    """(family, generation) from "family" or "family/generation"; PicofaceError if unknown."""
-    fw = firmware or board.firmware[0]
-    family, _, gen = fw.partition("/")
-    if family not in GENERATIONS:
-        raise PicofaceError("unknown firmware %r" % fw, "use one of: maixpy, canmv, openmv (optionally /generation)")
-    if family not in board.firmware:
-        raise PicofaceError("board %s does not run %s firmware" % (board.name, family),
-                            "use one of: " + ", ".join(board.firmware))
-    gen = gen or DEFAULT_GENERATION[family]
-    if gen not in GENERATIONS[family]:
-        raise PicofaceError("unknown %s generation %r" % (family, gen),
-                            "use one of: " + ", ".join(GENERATIONS[family]))
-    return family, gen
+    """(family, generation name) for a generation or family name (None: the board's default);
+    PicofaceError if unknown or not a family the board runs (picoface.sim.generations)."""
+    from picoface.sim import generations
+
+    gen = generations.for_board(board, firmware)
+    return gen.family, gen.name
 
 
 def device_model(contract, board, nbytes=None):
@@ -329,7 +316,7 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
         world.put_file("/flash/picoface.json", _config_text(board, contract, placed or data, faults, config, max_frames))
         end, tb, fault = "app exited", None, None
         with firmware_sandbox(world, family):
-            for line in _BANNERS[family]:
+            for line in world.fw.banner:
                 world.serial_write(line + "\n")
             try:
                 runpy.run_path(str(DEVICE_DIR / "main.py"), run_name="__main__")
@@ -352,7 +339,7 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
                     from picoface.sim.fakes import _openmv
                     _openmv.flush_framebuffer()
                 world.flush_serial()
-    summary = {"board": board.name, "firmware": family + "/" + gen, "lines": list(world.lines),
+    summary = {"board": board.name, "firmware": family + "/" + gen, "generation": gen, "lines": list(world.lines),
                "led": list(world.led_log), "lcd": list(world.lcd_log), "lcd_frames": world.lcd_frames,
                "sim_ms": world.now_ms, "end": end, "traceback": tb, "fault": fault, "warnings": list(world.warnings),
                "snapshots": world.snapshots,

@@ -57,9 +57,10 @@ class TFLiteRunner:
         self.inp = self.interp.get_input_details()[0]
         self.out = self.interp.get_output_details()[0]
         shape = [int(x) for x in self.inp["shape"]]
-        if len(shape) != 4 or shape[3] != 3:
-            raise ValueError("expected a 1xHxWx3 input, got %s" % shape)
+        if len(shape) != 4 or shape[3] not in (1, 3):
+            raise ValueError("expected a 1xHxWx3 (RGB) or 1xHxWx1 (grayscale) input, got %s" % shape)
         self.input_size = (shape[2], shape[1])
+        self.channels = shape[3]
         oshape = [int(x) for x in self.out["shape"]]
         if len(oshape) != 4:
             raise ValueError("expected a 1xHxWxC output, got %s" % oshape)
@@ -73,8 +74,8 @@ class TFLiteRunner:
     def _input(self, rgb):
         rgb = np.asarray(rgb)
         w, h = self.input_size
-        if rgb.shape != (h, w, 3):
-            raise ValueError("model input is %dx%d, got an image of %s" % (w, h, rgb.shape))
+        if rgb.shape != (h, w, self.channels):
+            raise ValueError("model input is %dx%dx%d, got an image of %s" % (w, h, self.channels, rgb.shape))
         if self.in_dtype == np.float32:
             return (rgb.astype(np.float32) / 255.0)[None]
         x = rgb.astype(np.float32) / 255.0

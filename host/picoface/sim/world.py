@@ -130,9 +130,16 @@ class World:
 
     def __init__(self, board, family, generation, root, frames=None, serial=None, lcd_dir=None,
                  show=False, faults=None, clock=None):
+        from picoface.sim import generations
+
         self.board = board
         self.family = family
-        self.generation = generation
+        # the generation record (picoface.sim.generations) whose features the fakes follow;
+        # None: the family's newest
+        self.fw = generations.get(generation or family)
+        if self.fw.family != family:
+            raise ValueError("generation %s is %s firmware, not %s" % (self.fw.name, self.fw.family, family))
+        self.generation = self.fw.name
         self.root = Path(root)
         (self.root / "flash").mkdir(parents=True, exist_ok=True)
         (self.root / "sd").mkdir(parents=True, exist_ok=True)

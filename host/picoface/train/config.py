@@ -25,7 +25,12 @@ class InputConfig:
     w: int = 320
     h: int = 240
     fit: str = "stretch"          # stretch | crop | letterbox (pfcore.geom.Fit)
-    grayscale: bool = False       # True: 1-channel input (tinyface baseline)
+    grayscale: bool = False       # True: 1-channel input (luminance; OpenMV converts the frame)
+
+    @property
+    def channels(self):
+        """Net input channels: 1 for a grayscale net, else 3 (RGB)."""
+        return 1 if self.grayscale else 3
 
 
 @dataclass
@@ -36,6 +41,10 @@ class ModelConfig:
     extra_blocks: int = 2         # extra stride-1 blocks at the last resolution
     channels: typing.List[int] = field(default_factory=list)  # optional: stem + per-block channels
     fast_stem: bool = False       # first block strides (cheaper at 320x240; same output stride)
+    # the stem conv: 3x3 stride 2 (KPU-friendly, the default) or a patchify k x k stride k (k = 2 or 4;
+    # TFLite only): a 4x4/4 stem keeps the TFLM arena small at a full QVGA input
+    stem_kernel: int = 3
+    stem_stride: int = 2
     head_channels: int = 0        # optional extra dw+pw block before the region conv
     activation: str = "relu6"     # relu | relu6
     anchors: int = 5
@@ -372,15 +381,19 @@ def validate(cfg):
     if cfg.data.val == "holdout" and not cfg.data.holdout:
         raise PicofaceError("data.val is 'holdout' but data.holdout names no set",
                             "list the sets and the share of their photos to hold out, e.g. data.holdout={facemask_kaggle: 0.2}")
+    if (m.stem_kernel, m.stem_stride) not in ((3, 2), (2, 2), (4, 4)):
+        raise PicofaceError("model.stem_kernel %d with model.stem_stride %d is not a supported stem"
+                            % (m.stem_kernel, m.stem_stride), "use 3 and 2 (the default), 2 and 2, or 4 and 4")
     if m.strides:
         from picoface.train.model import picoface_layers
 
-        total = 2
+        total = m.stem_stride
         for _, s in picoface_layers(m)[1]:
             total *= s
         if any(s not in (1, 2) for s in m.strides) or total != m.stride:
             raise PicofaceError("model.strides %s give an output stride of %d, not model.stride %d"
-                                % (list(m.strides), total, m.stride), "use 1s and 2s whose product x 2 (the stem) is model.stride")
+                                % (list(m.strides), total, m.stride),
+                                "use 1s and 2s whose product x %d (the stem) is model.stride" % m.stem_stride)
     if m.pretrained_frozen_blocks > m.pretrained_blocks:
         raise PicofaceError("model.pretrained_frozen_blocks (%d) exceeds model.pretrained_blocks (%d)"
                             % (m.pretrained_frozen_blocks, m.pretrained_blocks), "lower it")

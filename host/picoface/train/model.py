@@ -63,9 +63,9 @@ def _act(x, kind, name):
 def _conv_bn(x, ch, k, stride, act, name, use_bn=True):
     import keras
 
-    if stride == 2:
+    if stride == 2 and k == 3:
         x = keras.layers.ZeroPadding2D(((1, 1), (1, 1)), name=name + "_pad")(x)
-    pad = "valid" if (stride == 2 or k == 1) else "same"
+    pad = "valid" if (stride > 1 or k == 1) else "same"   # a k x k / k patchify stem needs no padding
     x = keras.layers.Conv2D(ch, k, strides=stride, padding=pad, use_bias=not use_bn, name=name)(x)
     if use_bn:
         x = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-3, name=name + "_bn")(x)
@@ -108,14 +108,15 @@ def picoface_layers(m):
     return stem, out
 
 
-def build_picoface(m, input_w, input_h, use_bn=True, name="picoface", dynamic=False):
-    """``dynamic``: input (None, None, 3), for training at several sizes (weights are shared)."""
+def build_picoface(m, input_w, input_h, use_bn=True, name="picoface", dynamic=False, channels=3):
+    """``dynamic``: input (None, None, channels), for training at several sizes (weights are shared).
+    ``channels``: 3 (RGB) or 1 (grayscale, ``input.grayscale``)."""
     import keras
 
     check_input(input_w, input_h, m.stride)
-    inp = keras.Input((None, None, 3) if dynamic else (input_h, input_w, 3), name="image")
+    inp = keras.Input((None, None, channels) if dynamic else (input_h, input_w, channels), name="image")
     stem, blocks = picoface_layers(m)
-    x = _conv_bn(inp, stem, 3, 2, m.activation, "stem", use_bn)
+    x = _conv_bn(inp, stem, m.stem_kernel, m.stem_stride, m.activation, "stem", use_bn)
     for i, (ch, s) in enumerate(blocks):
         x = _dw_bn(x, s, m.activation, "b%d_dw" % i, use_bn)
         x = _conv_bn(x, ch, 1, 1, m.activation, "b%d_pw" % i, use_bn)
@@ -180,12 +181,13 @@ def build_tinyface(m, input_w, input_h):
     return keras.Model(inp, y, name="tinyface_squeezenet")
 
 
-def build_model(m, input_w, input_h, dynamic=False):
-    """Build the Keras model described by a ``ModelConfig`` at the given input size."""
+def build_model(m, input_w, input_h, dynamic=False, channels=3):
+    """Build the Keras model described by a ``ModelConfig`` at the given input size
+    (``channels``: 1 for a grayscale input, picoface family only)."""
     from picoface.errors import PicofaceError
 
     if m.arch == "picoface":
-        return build_picoface(m, input_w, input_h, dynamic=dynamic)
+        return build_picoface(m, input_w, input_h, dynamic=dynamic, channels=channels)
     if m.arch == "mobilenetv2_exit":
         return build_mobilenetv2_exit(m, input_w, input_h)
     if m.arch == "tinyface_squeezenet":
@@ -197,8 +199,8 @@ def fold_batchnorm(model, m):
     """A copy of a picoface model without BatchNorm: each BN folded into the conv before it."""
     import numpy as np
 
-    h, w = model.input_shape[1], model.input_shape[2]
-    folded = build_picoface(m, w, h, use_bn=False, name=model.name)
+    h, w, c = model.input_shape[1], model.input_shape[2], model.input_shape[3]
+    folded = build_picoface(m, w, h, use_bn=False, name=model.name, channels=c)
     for layer in folded.layers:
         if not layer.weights:
             continue

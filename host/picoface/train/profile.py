@@ -28,7 +28,7 @@ def profile(cfg, batches=5, log=print):
     sizes = [(cfg.input.w, cfg.input.h)]
     if cfg.train.warm_size:
         sizes.insert(0, tuple(cfg.train.warm_size))
-    model = build_model(cfg.model, cfg.input.w, cfg.input.h, dynamic=bool(cfg.train.warm_size))
+    model = build_model(cfg.model, cfg.input.w, cfg.input.h, dynamic=bool(cfg.train.warm_size), channels=cfg.input.channels)
     from picoface.train.pretrained import freeze, frozen_blocks
 
     if frozen_blocks(cfg.model):   # as in training: frozen blocks cost no gradients (weights do not matter here)

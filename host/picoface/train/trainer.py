@@ -264,11 +264,11 @@ def train(cfg, resume=False, progress=True, log=print):
     strategy = distribution_strategy()
     with strategy.scope():
         warm = bool(cfg.train.warm_size)
-        model = build_model(cfg.model, cfg.input.w, cfg.input.h, dynamic=warm)
+        model = build_model(cfg.model, cfg.input.w, cfg.input.h, dynamic=warm, channels=cfg.input.channels)
         opt = optimizer(cfg)
     log("model %s: %d params, %.1f M MACs, grid %dx%d" % (
         model.name, model.count_params(),
-        count_macs(build_model(cfg.model, cfg.input.w, cfg.input.h)) / 1e6, grid[0], grid[1]))
+        count_macs(build_model(cfg.model, cfg.input.w, cfg.input.h, channels=cfg.input.channels)) / 1e6, grid[0], grid[1]))
 
     if state is None and cfg.model.pretrained:
         from picoface.train.pretrained import load_backbone
@@ -405,7 +405,7 @@ def train(cfg, resume=False, progress=True, log=print):
     if (ckpt / "best.weights.h5").is_file():
         model.load_weights(str(ckpt / "best.weights.h5"))
     if warm_data is not None:
-        fixed = build_model(cfg.model, cfg.input.w, cfg.input.h)
+        fixed = build_model(cfg.model, cfg.input.w, cfg.input.h, channels=cfg.input.channels)
         fixed.set_weights(model.get_weights())
         model = fixed
     best_path = run_dir / "best.keras"

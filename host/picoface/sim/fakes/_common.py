@@ -286,10 +286,16 @@ def listdir(path="/flash"):
 
 # ---- machine ----------------------------------------------------------------------------------
 class WDT:
+    """K210 machine.WDT(id=0, timeout=5000, callback=None, context=None) (MaixPy v0.5.1+ and CanMV
+    machine_wdt.c:76-110: id 0 or 1, timeout in ms > 0)."""
+
     def __init__(self, id=0, timeout=5000, callback=None, context=None):
-        if not isinstance(id, int) or not 0 <= id <= 2:
-            raise ValueError("WDT id must be 0..2")
-        W().wdt_start(_int(timeout, "timeout"))
+        id, timeout = _int(id, "id"), _int(timeout, "timeout")
+        if not 0 <= id <= 1:
+            raise ValueError("WDT(%d) does not exist" % id)
+        if timeout <= 0:
+            raise ValueError("WDT timeout too short")
+        W().wdt_start(timeout)
         self._running = True
 
     def feed(self):

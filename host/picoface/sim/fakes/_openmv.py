@@ -3,17 +3,18 @@ import numpy as np
 
 from picoface.sim.fakes._common import W
 
-GENERATIONS = ("ml+csi", "ml+sensor", "tf+sensor")
 
 
 def require(feature):
-    """ImportError when the simulated firmware generation lacks a module (csi, ml, darknet, tf)."""
-    gen = W().generation
+    """ImportError when the simulated firmware generation (picoface.sim.generations) lacks a
+    module: csi, ml, tf, postprocessing (ml.postprocessing), darknet (ml.postprocessing.darknet)."""
+    fw = W().fw
     have = {
-        "csi": gen == "ml+csi",
-        "ml": gen in ("ml+csi", "ml+sensor"),
-        "darknet": gen == "ml+csi",
-        "tf": gen == "tf+sensor",
+        "csi": fw["camera"] != "sensor",
+        "ml": fw["model"] == "ml",
+        "tf": fw["model"] == "tf",
+        "postprocessing": fw["postprocessing"] is not None,
+        "darknet": fw["postprocessing"] == "package",
     }[feature]
     if not have:
         raise ImportError("no module named '%s'" % feature)
@@ -36,7 +37,8 @@ def snapshot(sensor):
 
 def predict_input(img, shape, dtype_code, scale, zero):
     """OpenMV's preprocessing of an image for a model input (1, h, w, c): scale the image to
-    cover the input (aspect kept), centre-crop, then convert to the tensor's dtype."""
+    cover the input (aspect kept), centre-crop, to luma for a 1-channel model, then convert to the
+    tensor's dtype."""
     import cv2
 
     _, h, w, c = shape
@@ -47,7 +49,12 @@ def predict_input(img, shape, dtype_code, scale, zero):
     if (nw, nh) != (iw, ih):
         rgb = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if nw < iw else cv2.INTER_LINEAR)
     x0, y0 = (nw - w) // 2, (nh - h) // 2
-    return np.ascontiguousarray(rgb[y0:y0 + h, x0:x0 + w])
+    out = np.ascontiguousarray(rgb[y0:y0 + h, x0:x0 + w])
+    if c == 1:   # a grayscale model gets the frame's luma (imlib.h COLOR_RGB888_TO_Y)
+        from picoface.detect.fit import luminance
+
+        out = luminance(out)
+    return out
 
 
 def load_model_bytes(path, what):

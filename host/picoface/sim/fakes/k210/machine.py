@@ -1,8 +1,11 @@
-"""Fake K210 `machine` (PLATFORM.md A1): WDT(id, timeout[, callback, context]), UART, reset()."""
+"""Fake K210 `machine` (PLATFORM.md A1): WDT(id, timeout[, callback, context]), UART, reset().
+MaixPy v0.5.0 has no machine.WDT (machine_wdt.c and its modmachine.c entry arrive in v0.5.1):
+generation feature ``wdt`` (picoface.sim.generations)."""
 from picoface.sim.fakes import _common
 
-WDT = _common.WDT
 reset = _common.machine_reset
+if _common.W().fw["wdt"]:
+    WDT = _common.WDT
 
 
 class UART:

@@ -4,7 +4,10 @@ run_yolo2 stops the simulated board (FirmwareFault) where sipeed_yolo2.c overflo
 boxes than its stack array holds, or more than 10 results (boards/firmware.toml, maixpy).
 forward returns a kpu_fmap as Maix_kpu.c builds it (``_Fmap`` below: buffer protocol 'f',
 bounds-checked int subscripts, slices that build a tuple on the GC heap and raise MemoryError
-past it). Generation "maixpy/forward" simulates a build without run_yolo2/init_yolo2."""
+past it). Per generation (picoface.sim.generations): kpu.forward takes dma= from v0.5.1
+(``forward_dma``); on v0.5.0 the fmap's size is the output's bytes + 1 (Maix_kpu.c:1202
+``count + 1``, ``fmap_size_extra``; a float memoryview still has count / 4 items). run_yolo2 and
+init_yolo2 are in every MaixPy release (v0.5.0 Maix_kpu.c:1554, v0.6.2 :1821)."""
 import array
 
 import numpy as np
@@ -82,9 +85,10 @@ FMAP_TUPLE_HEAD_BYTES = 16
 
 
 class _Fmap(array.array):
-    def __new__(cls, data):
+    def __new__(cls, data, extra=0):
         a = super().__new__(cls, "f")
         a.frombytes(np.ascontiguousarray(data, dtype=np.float32).tobytes())
+        a._extra = extra
         return a
 
     def __getitem__(self, k):
@@ -115,10 +119,10 @@ class _Fmap(array.array):
     def __repr__(self):
         n = super().__len__()
         return '{"fmap": "data"=0x80000000, "size"=%d, "index": 0, "w": %d, "h": 1, "ch": 1, "typecode": f}' % (
-            4 * n, (4 * n) & 0xFFFF)
+            4 * n + self._extra, (4 * n) & 0xFFFF)
 
     def size(self):
-        return 4 * super().__len__()
+        return 4 * super().__len__() + self._extra
 
     def index(self, *args):
         return 0
@@ -186,15 +190,19 @@ def run_yolo2(task, img):
     return [_Obj(x, y, w, h, c, p, i, len(res)) for i, (x, y, w, h, c, p) in enumerate(res)]
 
 
-def forward(task, img, out_index=0, dma=-1):
+def forward(task, img, out_index=0, *args, **kw):
     # Maix_kpu.c:1294-1420: kpu_net, img (an image's AI buffer, or a list of floats), out_index, dma
+    # (dma from v0.5.1; v0.5.0 Maix_kpu.c:1142-1148 takes kpu_net, img, out_index)
+    names = ["dma"] if _common.W().fw["forward_dma"] else []
+    if len(args) > len(names) or any(k not in names for k in kw):
+        raise TypeError("extra keyword arguments given" if kw else "extra positional arguments given")
     task = _task(task)
     out = _k210.run_model(task.runner, img, _check_fmt)
     if out is None:
         _common.W().warn("forward on an image without AI buffer (call pix_to_ai())")
         gh, gw, ch = task.runner.output_shape
         out = [0.0] * (gh * gw * ch)
-    return _Fmap(out)
+    return _Fmap(out, _common.W().fw["fmap_size_extra"])
 
 
 def fmap_free(fmap):
@@ -214,6 +222,3 @@ def set_outputs(task, idx, w, h, ch):
 def memtest():
     print("memtest: simulated board")
 
-
-if _common.W().generation == "forward":
-    del init_yolo2, run_yolo2

@@ -1,4 +1,6 @@
-"""Fake MaixPy `Maix` module: GPIO (GPIOHS), utils, freq."""
+"""Fake MaixPy `Maix` module: GPIO (GPIOHS), utils, freq. utils.flash_read and utils.heap_free
+arrive in v0.5.1 (sipeed/MaixPy-v1@v0.5.1 components/micropython/port/src/Maix/Maix_utils.c; at
+v0.5.0 utils has gc_heap_size only): generation feature ``flash_read``."""
 from picoface.sim.fakes import _k210
 
 GPIO = _k210.GPIO
@@ -19,6 +21,10 @@ class utils:
     def flash_read(addr, length):
         """bytes of SPI flash at addr (Maix_utils.c py_flash_read: w25qxx_read_data_dma)."""
         return _k210.W().read_flash(int(addr), int(length))
+
+
+if not _k210.W().fw["flash_read"]:
+    del utils.heap_free, utils.flash_read
 
 
 class freq:

@@ -6,10 +6,22 @@ reset = _common.machine_reset
 
 
 class WDT:
+    """machine.WDT(id=0, timeout=5000) of MicroPython's stm32 port (micropython@v1.23.0
+    extmod/machine_wdt.c:44-55, ports/stm32/machine_wdt.c:42-66): id 0 only; the timeout is
+    halved up to 6 times while >= 512, then x 8 must be 1..0xfff (so at most 32,767 ms)."""
+
     def __init__(self, id=0, timeout=5000):
         if id != 0:
             raise ValueError("WDT(%d) doesn't exist" % id)
-        if not 1 <= int(timeout) <= 32000:
+        t = int(timeout)
+        prescaler = 0
+        while prescaler < 6 and t >= 512:
+            prescaler += 1
+            t //= 2
+        t *= 8
+        if t <= 0:
+            raise ValueError("WDT timeout too short")
+        if t > 0xFFF:
             raise ValueError("WDT timeout too long")
         W().wdt_start(int(timeout))
 

@@ -1,16 +1,18 @@
 """Fake OpenMV `ml` (>= 4.5.6): Model(path) with input/output attributes and predict(), per generation
 as openmv/openmv's py_ml.c builds the outputs (docs/firmware.md, "OpenMV: what predict() returns"):
 
-- "ml+sensor" (v4.5.6 - v4.7.0): every output is a new float32 ulab array, dequantised in C as
+- openmv-ml-4.5.9, openmv-ml-4.7.0 (v4.5.6 - v4.7.0): every output is a new float32 ulab array, dequantised in C as
   float (q - zero_point) * scale (v4.5.6 src/omv/modules/py_ml.c:119-163; v4.7.0
   modules/py_ml.c:160-210), also the one a callback gets (v4.7.0 :271-277). Model(path,
   postprocess=...) is accepted and ignored (ml/model.py passes only load_to_fb).
-- "ml+csi" (v4.8.0+): the same float32 arrays without a post-processor; with callback= or
+- openmv-ml-4.8.0 (v4.8.0+): the same float32 arrays without a post-processor; with callback= or
   Model(postprocess=) the post-processor gets the raw tensor in the model's dtype (int8 for an
   int8 model), a view of the tensor arena (v4.8.0 modules/py_ml.c:154-211, 264-276).
 
 Arrays are numpy arrays standing in for ulab's: shape (1, h, w, c), ``itemsize`` 4 for float, 1 for
-int8/uint8 (ulab's ``dtype`` is an int code, numpy's an object: device code tests ``itemsize``)."""
+int8/uint8 (ulab's ``dtype`` is an int code, numpy's an object: device code tests ``itemsize``).
+The shape, dtype, scale and zero-point attributes are tuples with one item per tensor (py_ml.c
+v4.5.6 :242-265: ``py_ml_dtype_char_tuple`` and the model's tuples)."""
 import numpy as np
 
 from picoface.sim.fakes import _common, _openmv
@@ -31,16 +33,16 @@ class Model:
         self.len = len(data)
         self.ram = 4096 + len(data) // 4
         # ml/model.py before v4.8.0 passes only load_to_fb on to the C model
-        self.postprocess = postprocess if _common.W().generation == "ml+csi" else None
+        self.postprocess = postprocess if _common.W().fw["postprocess_kw"] else None
         w, h = r.input_size
-        self.input_shape = [(1, h, w, 3)]
-        self.input_dtype = [_openmv.DTYPE_CODES[r.in_dtype]]
-        self.input_scale = [float(r.in_scale) if r.in_dtype != np.float32 else 1.0]
-        self.input_zero_point = [int(r.in_zero) if r.in_dtype != np.float32 else 0]
-        self.output_shape = [(1,) + tuple(r.output_shape)]
-        self.output_dtype = [_openmv.DTYPE_CODES[r.out_dtype]]
-        self.output_scale = [float(r.out_scale) if r.out_dtype != np.float32 else 1.0]
-        self.output_zero_point = [int(r.out_zero) if r.out_dtype != np.float32 else 0]
+        self.input_shape = ((1, h, w, r.channels),)
+        self.input_dtype = (_openmv.DTYPE_CODES[r.in_dtype],)
+        self.input_scale = (float(r.in_scale) if r.in_dtype != np.float32 else 1.0,)
+        self.input_zero_point = (int(r.in_zero) if r.in_dtype != np.float32 else 0,)
+        self.output_shape = ((1,) + tuple(r.output_shape),)
+        self.output_dtype = (_openmv.DTYPE_CODES[r.out_dtype],)
+        self.output_scale = (float(r.out_scale) if r.out_dtype != np.float32 else 1.0,)
+        self.output_zero_point = (int(r.out_zero) if r.out_dtype != np.float32 else 0,)
         self.labels = None
 
     def predict(self, args, callback=None):
@@ -57,7 +59,7 @@ class Model:
                                     self.input_scale[0], self.input_zero_point[0])
         raw = _openmv.run(self._r, rgb)[None]
         cb = callback if callback is not None else self.postprocess
-        if cb is not None and _common.W().generation == "ml+csi":
+        if cb is not None and _common.W().fw["raw_to_postprocess"]:
             outputs = [raw]             # v4.8.0+: the raw tensor for a post-processor
         else:
             outputs = [_openmv.dequantize(raw, self.output_dtype[0], self.output_scale[0], self.output_zero_point[0])]

@@ -1,0 +1,63 @@
+"""``picoface study KIND --base CONFIG [--model M.keras] [--budget MIN] [--out DIR] [--name NAME] [--resume]``:
+variants of one model scored like ``picoface bench`` -> NAME.md, NAME.json, NAME.png (default NAME: study)."""
+
+
+def add_arguments(parser):
+    parser.add_argument("kind", metavar="KIND", help="what varies: quant (number formats of one trained model), "
+                        "prune (pruned and channel-pruned variants of it, each fine-tuned)")
+    parser.add_argument("--base", required=True, help="the base training config (e.g. models/picoface_k210_320x240/train.yaml)")
+    parser.add_argument("--model", default=None, help="the trained .keras model (default: picoface.keras in the "
+                        "config's out folder); anchors.json must be beside it")
+    parser.add_argument("--budget", type=float, default=10.0, metavar="MIN",
+                        help="minutes of training, split over the points that train (quant: the QAT point, "
+                        "0 leaves it out; prune: every point's fine-tune)")
+    parser.add_argument("--sparsities", default="0,30,50,70,90", help="prune: percentages of weights pruned")
+    parser.add_argument("--rules", default="abs,layer,neuron", help="prune: selection rules (abs, layer, neuron)")
+    parser.add_argument("--channels", default="25,50", help="prune: percentages of pointwise channels removed "
+                        "(structured; '' for none)")
+    parser.add_argument("--out", default=None, help="output folder (default: runs/study-KIND-NAME)")
+    parser.add_argument("--name", default="study", help="file names of the report: the table, JSON and plot are "
+                        "NAME + .md, .json, .png, the finished points NAME-points/ (default: study)")
+    parser.add_argument("--resume", action="store_true", help="keep the finished points in --out and run the rest")
+    parser.add_argument("--calib", default=None, help="photos for int8 / Q-format calibration (default: the training sets)")
+    parser.add_argument("--kmodel", default=None, help="a kmodel to add as a row (default: picoface.kmodel beside the "
+                        "model when the config's board runs kmodels)")
+    parser.add_argument("--val", default=None, help="val set (default: the config's data.val)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args):
+    import shlex
+    import sys
+    from pathlib import Path
+
+    from picoface.errors import PicofaceError
+    from picoface.paths import resolve_path
+    from picoface.study import KINDS
+
+    if args.kind not in KINDS:
+        raise PicofaceError("unknown study kind %r" % args.kind, "use one of: %s" % ", ".join(KINDS))
+    if not Path(args.base).is_file():
+        raise PicofaceError("config %s not found" % args.base, "pass --base with a training config (train.yaml)")
+    opts = {}
+    if args.kind == "prune":
+        from picoface.study.prune import parse_percents
+        from picoface.study.sparsity import RULES
+
+        rules = [r.strip() for r in args.rules.split(",") if r.strip()]
+        bad = [r for r in rules if r not in RULES]
+        if bad or not rules:
+            raise PicofaceError("unknown pruning rule %s" % ", ".join(repr(r) for r in bad or [args.rules]),
+                                "use some of: %s" % ",".join(RULES))
+        opts = {"sparsities": parse_percents(args.sparsities, "--sparsities", 99), "rules": rules,
+                "channels": parse_percents(args.channels, "--channels", 90) if args.channels.strip() else []}
+    from picoface.study.run import run_study
+
+    out = Path(args.out) if args.out else resolve_path("runs/study-%s-%s" % (args.kind, Path(args.base).parent.name))
+    command = "picoface " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["study"] else \
+        "picoface study %s --base %s" % (args.kind, args.base)
+    points = run_study(args.kind, args.base, out, model=args.model, budget_min=args.budget, resume=args.resume,
+                       calib=args.calib, kmodel=args.kmodel, val=args.val, progress=not args.quiet, command=command, name=args.name,
+                       opts=opts)
+    print("%d point%s in %s (%s.md, .json, .png)" % (len(points), "" if len(points) == 1 else "s", out, args.name))
+    return 0

@@ -1,0 +1,10 @@
+"""``picoface study KIND``: a family of variants of one base model, each scored like ``picoface bench``
+and training validation, written as study.json / study.md / study.png (``study.run.run_study``).
+
+Kinds: ``quant`` (``study.quant``: number formats of one trained model), ``prune`` (``study.prune``:
+unstructured pruning by the thesis's three rules, and structured channel pruning, each fine-tuned). The figures of a point come
+from ``study.score``, the table and Pareto plot from ``study.report``; finished points are kept by
+``study.store`` so that ``--resume`` continues an interrupted study.
+"""
+
+KINDS = ("quant", "prune")
