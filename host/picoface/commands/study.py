@@ -4,17 +4,21 @@ variants of one model scored like ``picoface bench`` -> NAME.md, NAME.json, NAME
 
 def add_arguments(parser):
     parser.add_argument("kind", metavar="KIND", help="what varies: quant (number formats of one trained model), "
-                        "prune (pruned and channel-pruned variants of it, each fine-tuned)")
+                        "prune (pruned and channel-pruned variants of it, each fine-tuned), "
+                        "width (the base config trained at other width multipliers), input (... at other input sizes)")
     parser.add_argument("--base", required=True, help="the base training config (e.g. models/picoface_k210_320x240/train.yaml)")
     parser.add_argument("--model", default=None, help="the trained .keras model (default: picoface.keras in the "
                         "config's out folder); anchors.json must be beside it")
     parser.add_argument("--budget", type=float, default=10.0, metavar="MIN",
                         help="minutes of training, split over the points that train (quant: the QAT point, "
-                        "0 leaves it out; prune: every point's fine-tune)")
+                        "0 leaves it out; prune: every point's fine-tune; width, input: every point's training run)")
     parser.add_argument("--sparsities", default="0,30,50,70,90", help="prune: percentages of weights pruned")
     parser.add_argument("--rules", default="abs,layer,neuron", help="prune: selection rules (abs, layer, neuron)")
     parser.add_argument("--channels", default="25,50", help="prune: percentages of pointwise channels removed "
                         "(structured; '' for none)")
+    parser.add_argument("--widths", default=None, help="width: the multipliers trained (default: 0.25,0.5,0.75,1.0)")
+    parser.add_argument("--inputs", default=None, help="input: the WxH sizes trained (default: "
+                        "160x128,224x160,256x192,320x224)")
     parser.add_argument("--out", default=None, help="output folder (default: runs/study-KIND-NAME)")
     parser.add_argument("--name", default="study", help="file names of the report: the table, JSON and plot are "
                         "NAME + .md, .json, .png, the finished points NAME-points/ (default: study)")
@@ -51,6 +55,15 @@ def run(args):
                                 "use some of: %s" % ",".join(RULES))
         opts = {"sparsities": parse_percents(args.sparsities, "--sparsities", 99), "rules": rules,
                 "channels": parse_percents(args.channels, "--channels", 90) if args.channels.strip() else []}
+    from picoface.study import sweep
+
+    if args.widths is not None and args.kind != "width" or args.inputs is not None and args.kind != "input":
+        raise PicofaceError("--%s is not an option of study %s" % ("widths" if args.widths is not None else "inputs",
+                                                                     args.kind), "drop it")
+    if args.kind == "width":
+        opts = {"widths": sweep.parse_widths(sweep.DEFAULT_WIDTHS if args.widths is None else args.widths)}
+    elif args.kind == "input":
+        opts = {"inputs": sweep.parse_inputs(sweep.DEFAULT_INPUTS if args.inputs is None else args.inputs)}
     from picoface.study.run import run_study
 
     out = Path(args.out) if args.out else resolve_path("runs/study-%s-%s" % (args.kind, Path(args.base).parent.name))

@@ -16,7 +16,7 @@ def run_study(kind, config_path, out, model=None, budget_min=10.0, resume=False,
     """Run (or resume) a study into ``out`` (NAME.md, NAME.json, NAME.png, NAME-points/); returns the
     finished points in table order."""
     from picoface.paths import display_path
-    from picoface.study import KINDS, prune, quant, report, score
+    from picoface.study import KINDS, prune, quant, report, score, sweep
     from picoface.study.context import Context, find_model
     from picoface.study.store import Store
     from picoface.train.config import config_hash, load_config
@@ -28,20 +28,30 @@ def run_study(kind, config_path, out, model=None, budget_min=10.0, resume=False,
         raise PicofaceError("--budget %g is negative" % budget_min, "give minutes >= 0 (0: no training point)")
     if not name or not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
         raise PicofaceError("--name %r is not a plain file name" % name, "use letters, digits, '-', '_' or '.'")
+    trains = kind in sweep.KINDS
+    if trains and model:
+        raise PicofaceError("--model is not used by a %s study (every point trains)" % kind, "drop --model")
+    if trains and budget_min <= 0:
+        raise PicofaceError("--budget %g leaves a %s study nothing to train" % (budget_min, kind),
+                            "give minutes > 0, split over the points")
     cfg = load_config(config_path)
-    model_path = find_model(cfg, model)
+    model_path = None if trains else find_model(cfg, model)
     kpath = quant.find_kmodel(cfg, model_path, kmodel) if kind == "quant" else None
-    mod = {"quant": quant, "prune": prune}[kind]
+    mod = {"quant": quant, "prune": prune, "width": sweep, "input": sweep}[kind]
     opts = dict(opts or {})
-    identity = {"kind": kind, "config_hash": config_hash(cfg), "model_sha256": _sha256(model_path),
+    identity = {"kind": kind, "config_hash": config_hash(cfg), "model_sha256": _sha256(model_path) if model_path else None,
                 "kmodel_sha256": _sha256(kpath) if kpath else None, "budget_minutes": budget_min, "options": opts}
     store = Store(out, identity, resume, name)
+    if trains:   # every point's config is validated here, before anything trains or is written
+        ctx = sweep.SweepContext(kind, cfg, config_path, budget_min * 60.0, Path(out), name, calib=calib,
+                                 progress=progress, log=log, opts=opts)
     valset = load_valset(cfg, val)
     if valset is None:
         raise PicofaceError("%s names no val set" % config_path, "set data.val in the config (or pass --val)")
     log("val set: %s" % valset.describe())
-    ctx = Context(cfg, config_path, model_path, budget_min * 60.0, calib=calib, kmodel=kpath, progress=progress, log=log,
-                  opts=opts)
+    if not trains:
+        ctx = Context(cfg, config_path, model_path, budget_min * 60.0, calib=calib, kmodel=kpath, progress=progress,
+                      log=log, opts=opts)
     ids = ctx.ids = mod.point_ids(ctx)
     notes = [
         "AP is AP@0.5 as training validation and `picoface bench` compute it (picoface.train.val, "
@@ -64,7 +74,8 @@ def run_study(kind, config_path, out, model=None, budget_min=10.0, resume=False,
             ", outputs clamped to [%g, %g]" % tuple(cfg.export.clip_output) if cfg.export.clip_output else ""),
     ]
     notes += mod.notes(ctx, ids)
-    study = {"kind": kind, "name": cfg.name, "config": display_path(config_path), "model": display_path(model_path),
+    study = {"kind": kind, "name": cfg.name, "config": display_path(config_path),
+             "model": display_path(model_path) if model_path else "one trained per point",
              "val": valset.describe(), "metric_label": _metric_label(valset), "command": command, "points": ids,
              "base_point": ids[0], "notes": notes, "budget_minutes": budget_min}
     refs, ref_note = report.references(cfg)
