@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from picoface import monitor as mon
 from picoface.cli import main as cli_main
 from pfcore import protocol as P
+from usbport import FakeUsbPort
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -242,29 +243,6 @@ def test_replay_missing_file_is_a_clear_error(capsys, tmp_path):
 
 
 # -- a live port that is unplugged and plugged back ---------------------------------------------------------
-class FakeUsbPort:
-    """A pty reached through a stable symlink (like /dev/serial/by-id/...): unplug() closes the
-    pty and removes the link, plug() makes a new pty and points the link at it."""
-
-    def __init__(self, link):
-        self.link = Path(link)
-        self.master = self.slave = None
-
-    def plug(self):
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        self.link.symlink_to(os.ttyname(self.slave))
-
-    def unplug(self):
-        self.link.unlink()
-        for fd in (self.master, self.slave):
-            os.close(fd)
-        self.master = self.slave = None
-
-    def send(self, text):
-        os.write(self.master, text.encode() + b"\r\n")
-
-
 def test_monitor_reconnects_after_unplug(tmp_path):
     from picoface.transport import Transport
 

@@ -20,6 +20,7 @@ from mqttbroker import Broker, Recorder, retained
 from pfcore import protocol as P
 from picoface.cli import main as cli_main
 from picoface.protocol import decode_bytes
+from usbport import FakeUsbPort
 
 DATA = Path(__file__).resolve().parent / "data"
 PICOFACE = [sys.executable, "-m", "picoface"]
@@ -527,32 +528,12 @@ def test_mqtts_with_a_private_ca(tmp_path):
         b.stop()
 
 
-class _UsbPort:
-    """A pty behind a stable symlink (like /dev/serial/by-id/...), which can be unplugged and back."""
-
-    def __init__(self, link):
-        self.link, self.master, self.slave = Path(link), None, None
-
-    def plug(self):
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        self.link.symlink_to(os.ttyname(self.slave))
-
-    def unplug(self):
-        self.link.unlink()
-        for fd in (self.master, self.slave):
-            os.close(fd)
-
-    def send(self, line):
-        os.write(self.master, line.encode() + b"\r\n")
-
-
 def test_usb_serial_number_is_the_id_and_unplugging_says_offline(broker, tmp_path, monkeypatch, capsys):
     """No name given: the id is the USB adapter's serial number (sanitised), the same after the
     board is unplugged and plugged back; while it is unplugged its state is offline."""
     from serial.tools import list_ports
 
-    port = _UsbPort(tmp_path / "ttyPICO")
+    port = FakeUsbPort(tmp_path / "ttyPICO")
     port.plug()
 
     class Info:        # what pyserial reports for a CH340 with a serial number (the hardware is faked)

@@ -8,6 +8,8 @@ import pytest
 
 from picoface.cli import main
 
+import study_config
+
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 
 IDS = ["float32", "fp16", "int8-tensor", "int8-channel", "int8-qat", "q16", "q8", "q8-uniform", "q8-channel", "q6",
@@ -15,22 +17,8 @@ IDS = ["float32", "fp16", "int8-tensor", "int8-channel", "int8-qat", "q16", "q8"
 
 
 def _trained(tmp_path):
-    from picoface.train.synthetic import make_dataset
-
-    make_dataset(tmp_path / "data" / "syn_train", n=24, size=(96, 72), seed=1)
-    cfg = tmp_path / "exp.yaml"
-    cfg.write_text("""
-name: tiny
-out: %(out)s
-run_dir: %(run)s
-input: {w: 64, h: 64, fit: stretch}
-model: {width: 0.25, extra_blocks: 0, activation: relu}
-data: {root: %(data)s, train: [syn_train], holdout: {syn_train: 0.3}, val: holdout, val_framing: letterbox,
-       cache_side: 96}
-train: {epochs: 1, batch_size: 8, steps_per_epoch: 2, warmup_epochs: 0, threads: 2}
-export: {formats: [tflite-float, tflite-int8], calib_images: 8, board: openmv_h7, parity_tolerance: 1.0,
-         clip_output: [-5, 4.2], qat_epochs: 1, qat_lr: 0.0001}
-""" % {"out": tmp_path / "out", "run": tmp_path / "run", "data": tmp_path / "data"})
+    cfg = study_config.write(tmp_path, "{formats: [tflite-float, tflite-int8], calib_images: 8, board: openmv_h7, "
+                                       "parity_tolerance: 1.0, clip_output: [-5, 4.2], qat_epochs: 1, qat_lr: 0.0001}")
     assert main(["train", "--config", str(cfg), "--quiet", "--no-export"]) == 0
     return cfg, tmp_path / "run" / "best.keras"
 

@@ -10,6 +10,8 @@ import pytest
 from picoface.cli import main
 from picoface.study.sparsity import as_matrix, break_even, csr_bytes, index_bits, layer_storage, masks
 
+import study_config
+
 
 def test_csr_break_even_on_the_thesis_example():
     # eq. 2.19: 4 x 5 with 9 non-zeros (11 pruned); 32-bit values, column indices and row pointers
@@ -56,22 +58,8 @@ def test_rules_reach_the_sparsity(rule):
 
 
 def _config(tmp_path):
-    from picoface.train.synthetic import make_dataset
-
-    make_dataset(tmp_path / "data" / "syn_train", n=24, size=(96, 72), seed=1)
-    cfg = tmp_path / "exp.yaml"
-    cfg.write_text("""
-name: tiny
-out: %(out)s
-run_dir: %(run)s
-input: {w: 64, h: 64, fit: stretch}
-model: {width: 0.25, extra_blocks: 0, activation: relu}
-data: {root: %(data)s, train: [syn_train], holdout: {syn_train: 0.3}, val: holdout, val_framing: letterbox,
-       cache_side: 96}
-train: {epochs: 1, batch_size: 8, steps_per_epoch: 2, warmup_epochs: 0, threads: 2}
-export: {formats: [tflite-float, tflite-int8], calib_images: 8, board: openmv_h7, parity_tolerance: 1.0}
-""" % {"out": tmp_path / "out", "run": tmp_path / "run", "data": tmp_path / "data"})
-    return cfg
+    return study_config.write(tmp_path, "{formats: [tflite-float, tflite-int8], calib_images: 8, board: openmv_h7, "
+                                        "parity_tolerance: 1.0}")
 
 
 @pytest.mark.tf

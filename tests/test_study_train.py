@@ -9,27 +9,14 @@ import pytest
 
 from picoface.cli import main
 
+import study_config
+
 pytestmark = [pytest.mark.tf, pytest.mark.slow]
 
 
-def _config(tmp_path, model="{width: 0.25, extra_blocks: 0, activation: relu}", name="exp.yaml"):
-    from picoface.train.synthetic import make_dataset
-
-    if not (tmp_path / "data" / "syn_train").is_dir():
-        make_dataset(tmp_path / "data" / "syn_train", n=24, size=(96, 72), seed=1)
-    cfg = tmp_path / name
-    cfg.write_text("""
-name: tiny
-out: %(out)s
-run_dir: %(run)s
-input: {w: 64, h: 64, fit: stretch}
-model: %(model)s
-data: {root: %(data)s, train: [syn_train], holdout: {syn_train: 0.3}, val: holdout, val_framing: letterbox,
-       cache_side: 96}
-train: {epochs: 1, batch_size: 8, steps_per_epoch: 2, warmup_epochs: 0, threads: 2}
-export: {formats: [tflite-int8], calib_images: 8, board: openmv_h7, clip_output: [-5, 4.2]}
-""" % {"out": tmp_path / "out", "run": tmp_path / "run", "data": tmp_path / "data", "model": model})
-    return cfg
+def _config(tmp_path, model=study_config.MODEL, name="exp.yaml"):
+    return study_config.write(tmp_path, "{formats: [tflite-int8], calib_images: 8, board: openmv_h7, "
+                                        "clip_output: [-5, 4.2]}", model, name)
 
 
 def _check(out, kind, ids):

@@ -20,7 +20,8 @@ def _image_files(p):
     return files
 
 
-def _is_config(p):
+def is_config(p):
+    """A training config given as the calibration source (.yaml)."""
     return p.suffix in (".yaml", ".yml")
 
 
@@ -39,7 +40,7 @@ def image_count(src):
     if isinstance(src, np.ndarray):
         return int(len(src))
     p = Path(src)
-    if _is_config(p):
+    if is_config(p):
         return MAX_CALIB
     if p.suffix == ".npy":
         return int(np.load(p, mmap_mode="r").shape[0])
@@ -56,7 +57,7 @@ def load_images(src, size, limit=MAX_CALIB):
         arr = src
     else:
         p = Path(src)
-        if _is_config(p):
+        if is_config(p):
             arr = _config_images(p, size, limit)
         elif p.suffix == ".npy":
             arr = np.load(p)

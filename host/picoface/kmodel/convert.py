@@ -23,7 +23,7 @@ import numpy as np
 
 from picoface import atomic
 from picoface.errors import PicofaceError
-from picoface.kmodel.calib import load_images
+from picoface.kmodel.calib import is_config, load_images
 from picoface.kmodel.card import card_section, with_card_section
 from picoface.kmodel.float_model import float_input_hw, float_output_hwc, float_tflite_bytes, run_float_tflite
 from picoface.kmodel.model_json import _contract_for, _source_contract, _validate_contract, _write_contract
@@ -40,7 +40,7 @@ def calib_source(src):
     if isinstance(src, np.ndarray):
         return "an array"
     p = Path(src)
-    if p.suffix in (".yaml", ".yml"):
+    if is_config(p):
         return "training photos of `%s` (none of its held-out validation photos)" % p.name
     return "`%s`" % p.name
 

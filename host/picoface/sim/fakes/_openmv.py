@@ -37,8 +37,8 @@ def snapshot(sensor):
 
 def predict_input(img, shape, dtype_code, scale, zero):
     """OpenMV's preprocessing of an image for a model input (1, h, w, c): scale the image to
-    cover the input (aspect kept), centre-crop, to luma for a 1-channel model, then convert to the
-    tensor's dtype."""
+    cover the input (aspect kept), centre-crop, then convert to the tensor's dtype (``run`` takes the
+    luma for a 1-channel model)."""
     import cv2
 
     _, h, w, c = shape
@@ -49,12 +49,7 @@ def predict_input(img, shape, dtype_code, scale, zero):
     if (nw, nh) != (iw, ih):
         rgb = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if nw < iw else cv2.INTER_LINEAR)
     x0, y0 = (nw - w) // 2, (nh - h) // 2
-    out = np.ascontiguousarray(rgb[y0:y0 + h, x0:x0 + w])
-    if c == 1:   # a grayscale model gets the frame's luma (imlib.h COLOR_RGB888_TO_Y)
-        from picoface.detect.fit import luminance
-
-        out = luminance(out)
-    return out
+    return np.ascontiguousarray(rgb[y0:y0 + h, x0:x0 + w])
 
 
 def load_model_bytes(path, what):
@@ -75,10 +70,16 @@ def load_model_bytes(path, what):
 
 
 def run(runner, rgb):
+    """The model on an RGB net-size image (``ml`` and ``tf`` alike); a 1-channel model gets the
+    frame's luma, as both modules convert it (imlib.h COLOR_RGB888_TO_Y)."""
     w = W()
     if w.check_infer_fault():
         raise RuntimeError("Failed to invoke the model (injected fault)")
     w.infer_time()
+    if runner.channels == 1:
+        from picoface.detect.fit import luminance
+
+        rgb = luminance(rgb)
     return runner.run_raw(rgb)
 
 

@@ -113,10 +113,6 @@ def _invoke(net, img, roi):
     iw, ih = net._r.input_size
     if (w, h) != (iw, ih):
         part = cv2.resize(part, (iw, ih), interpolation=cv2.INTER_AREA if w > iw else cv2.INTER_LINEAR)
-    if net._r.channels == 1:   # a grayscale model gets the frame's luma (imlib.h COLOR_RGB888_TO_Y)
-        from picoface.detect.fit import luminance
-
-        part = luminance(part)
     return (x, y, w, h), _openmv.run(net._r, np.ascontiguousarray(part))
 
 
