@@ -209,3 +209,30 @@ def test_render_only_cli_check_and_missing_file(tmp_path, capsys):
     assert "bench result %s not found" % (tmp_path / "nope.json") in capsys.readouterr().err
     assert main(["bench", "--check"]) == 1
     assert "--render-only" in capsys.readouterr().err
+
+
+def test_bench_json_names_no_absolute_path():
+    """The rendered files must not depend on where the clone lives (CI checks out elsewhere): every
+    path the bench records is as a reader of the repository writes it (``../shared/...`` or
+    repository-relative)."""
+    found = []
+
+    def walk(v, where):
+        if isinstance(v, dict):
+            for k, x in v.items():
+                walk(x, where + "." + str(k))
+        elif isinstance(v, list):
+            for i, x in enumerate(v):
+                walk(x, "%s[%d]" % (where, i))
+        elif isinstance(v, str) and (v.startswith("/") or v.startswith("~")):
+            found.append("%s=%s" % (where, v))
+
+    walk(json.loads(BENCH.read_text()), "bench")
+    assert not found
+
+
+def test_bench_records_display_paths(tmp_path):
+    from picoface.paths import display_path, shared_dir
+
+    assert display_path(shared_dir() / "data" / "widerface_val") == "../shared/data/widerface_val"
+    assert display_path(REPO_ROOT / "models" / "x.kmodel") == "models/x.kmodel"

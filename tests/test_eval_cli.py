@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from picoface.cli import main
+from picoface.paths import display_path
 
 NET_W, NET_H = 48, 32  # non-square on purpose: grid is (12, 8)
 ANCHORS = [[1.5, 2.0], [3.0, 4.0]]
@@ -306,7 +307,7 @@ def test_eval_holdout_of_a_training_config(tiny_models, data_root, root, tmp_pat
     assert main(["eval", str(tiny_models / "tiny_float.tflite"), "--data", "holdout", "--config", str(config),
                  "--limit", "3", "--out", str(out), "--no-progress", "--examples", "1"]) == 0
     res = json.loads((out / "results.json").read_text())
-    assert res["counts"]["images"] == 3 and res["data"] == "holdout" and res["config"] == str(config)
+    assert res["counts"]["images"] == 3 and res["data"] == "holdout" and res["config"] == display_path(config)
     assert res["min_size"] is None and res["framing"] == "letterbox"  # the config's data.val_framing
     assert "held out of training" in res["data_note"] and set(res["regimes"]) == {"0.5", "0.3"}
     assert "held out of training" in (out / "summary.md").read_text()

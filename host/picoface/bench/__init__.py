@@ -17,7 +17,7 @@ from pathlib import Path
 from picoface.bench.rows import REFERENCE, Row, anchor_rows, default_anchors, model_rows, select
 from picoface.data.loader import SIZE_RULES
 from picoface.errors import PicofaceError
-from picoface.paths import REPO_ROOT, shared_dir
+from picoface.paths import REPO_ROOT, display_path, shared_dir
 
 __all__ = ["run_bench", "load_samples", "SIZE_RULES", "all_rows", "default_data", "Row", "REFERENCE",
            "STRICT_MIN_SIZE", "CLOSE_CONFIG", "default_close"]
@@ -111,7 +111,7 @@ def run_bench(out, data=None, anchors=None, models=None, only=None, limit=None, 
     if close_es is not None:
         close_info = dict(close_es.info, framing=close_es.framing, note=close_es.note, images=len(close_es.samples),
                           faces=close_es.faces())
-    info = {"data": str(data_path), "images": len(samples), "min_size": min_size, "size_rule": size_rule,
+    info = {"data": display_path(data_path), "images": len(samples), "min_size": min_size, "size_rule": size_rule,
             "strict_min_size": STRICT_MIN_SIZE, "framing": framing, "close": close_info, "reference": reference,
             "host": "%s, %s, %d CPUs" % (platform.machine(), platform.python_version(), os.cpu_count() or 0)}
     out = Path(out)

@@ -215,8 +215,6 @@ def write_markdown(path, results, info, reference, png_name="bench.png"):
 
 def markdown(results, info, reference, png_name="bench.png"):
     """(bench.md text, main table rows) from bench rows and the run's info (what bench.json holds)."""
-    from picoface.paths import display_path
-
     rows = table_rows(results, reference)
     ok = [r for r in results if r["status"] == "ok"]
     counts = ok[0]["counts"] if ok else {}
@@ -226,7 +224,7 @@ def markdown(results, info, reference, png_name="bench.png"):
         "",
         "Data: `%s` — %d images, %d faces scored, %d ignore regions (invalid faces and %s), photos framed: %s. "
         "Faces by regime (shorter side in camera px): %s. Host: %s." % (
-            display_path(info["data"]), counts.get("images", info.get("images", 0)), counts.get("faces", 0),
+            info["data"], counts.get("images", info.get("images", 0)), counts.get("faces", 0),
             counts.get("ignored", 0), size_rule_text(info), framing, faces_text(regime_faces(results)),
             info.get("host", "?")),
         "",

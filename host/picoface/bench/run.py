@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from picoface.errors import PicofaceError
+from picoface.paths import display_path
 
 
 class TimedDetector:
@@ -88,7 +89,7 @@ def bench_rows(rows, samples, iou=(0.5, 0.3), progress=True, debug=False, strict
     built = []
     for row in rows:
         entry = {"name": row.name, "group": row.group, "what": row.what, "status": "ok",
-                 "path": str(row.path) if row.path else None}
+                 "path": display_path(row.path) if row.path else None}
         try:
             det = row.build()
             entry["name"] = row.name

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from picoface.errors import PicofaceError
-from picoface.paths import REPO_ROOT
+from picoface.paths import REPO_ROOT, display_path
 from picoface.train.val import HOLDOUT  # the data spec of a training config's held-out photos
 
 
@@ -71,7 +71,7 @@ def holdout_set(config, framing=None, limit=None):
     note = ("Photos held out of training by %s (%s), boxes mapped to WIDER FACE's convention "
             "(data.box_adjust), faces under 12 camera px ignored" % (label, shares))
     return EvalSet(list(vs.samples), cfg.data.val_framing, list(vs.images), note,
-                   info={"data": HOLDOUT, "config": str(config), "holdout": dict(cfg.data.holdout)})
+                   info={"data": HOLDOUT, "config": display_path(config), "holdout": dict(cfg.data.holdout)})
 
 
 def close_set(spec, config=None, framing=None, limit=None):
