@@ -92,6 +92,43 @@ def test_input_study(tmp_path, capsys):
     assert capsys.readouterr().out.count("finished before, skipped") == 2
 
 
+def test_search_study_draws_a_bounded_sample_of_the_grid(tmp_path, capsys):
+    from picoface.study import search
+    from picoface.train.config import load_config
+
+    cfg = _config(tmp_path)
+    out = tmp_path / "study"
+    argv = ["study", "search", "--base", str(cfg), "--widths", "0.25,0.5", "--anchors", "3,5", "--heads", "0,16",
+            "--points", "3", "--seed", "4", "--budget", "1", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    s = json.loads((out / "study.json").read_text())
+    ids = s["points"]
+    # 8 combinations, 3 drawn: the base's own first, the same draw for the same seed, another for another seed
+    assert len(ids) == 3 and ids[0] == "w0.25-64x64-a5-h0" and len(set(ids)) == 3
+    base = load_config(cfg)
+    same, n = search.grid(base, [0.25, 0.5], None, [3, 5], [0, 16], points=3, seed=4)
+    assert n == 8 and [search.point_id(p) for p in same] == ids
+    other = [search.point_id(p) for p in search.grid(base, [0.25, 0.5], None, [3, 5], [0, 16], points=7, seed=5)[0]]
+    assert len(other) == 7 and set(ids[:1]) <= set(other)
+    rows = _check(out, "search", ids)
+    for r in rows:
+        d = r["details"]
+        assert r["id"] == "w%g-64x64-a%d-h%d" % (d["width"], d["anchors"], d["head_channels"])
+        # the region conv carries anchors x 6 channels: the trained net has what the point names
+        anchors = json.loads((out / "study-runs" / r["id"] / "anchors.json").read_text())
+        assert len(anchors) == d["anchors"]
+    md = (out / "study.md").read_text()
+    assert "3 of the grid's 8 points, drawn at random (seed 4" in md
+    # each point is its own net: three different MAC counts
+    assert len({r["macs"] for r in rows}) == 3
+    # the whole grid when it is small enough
+    out2 = tmp_path / "study2"
+    assert main(["study", "search", "--base", str(cfg), "--anchors", "3,5", "--budget", "1", "--out", str(out2),
+                 "--quiet"]) == 0
+    assert json.loads((out2 / "study.json").read_text())["points"] == ["w0.25-64x64-a3-h0", "w0.25-64x64-a5-h0"]
+    assert "the whole grid (2 points)" in (out2 / "study.md").read_text()
+
+
 def test_bad_sweep_input_is_one_line(tmp_path, capsys):
     cfg = _config(tmp_path)
     out = tmp_path / "study"
@@ -101,6 +138,11 @@ def test_bad_sweep_input_is_one_line(tmp_path, capsys):
                        (["input", "--inputs", "96x"], "--inputs '96x' is not"),
                        (["input", "--inputs", "100x64"], "--inputs 100x64: input_w=100 is not a multiple"),
                        (["input", "--widths", "0.5"], "--widths is not an option of study input"),
+                       (["width", "--anchors", "3"], "--anchors is not an option of study width"),
+                       (["search", "--anchors", "0,3"], "--anchors '0,3' is not a list of different whole numbers"),
+                       (["search", "--heads", "x"], "--heads 'x' is not a list"),
+                       (["search", "--points", "0", "--anchors", "3,5"], "--points 0 searches nothing"),
+                       (["search", "--inputs", "100x64"], "point w0.25-100x64-a5-h0: input_w=100 is not a multiple"),
                        (["width", "--model", str(tmp_path / "m.keras")], "--model is not used by a width study"),
                        (["width", "--budget", "0"], "--budget 0 leaves a width study nothing to train")):
         assert main(["study"] + argv + ["--base", str(cfg), "--out", str(out)]) == 1

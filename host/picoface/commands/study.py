@@ -5,7 +5,8 @@ variants of one model scored like ``picoface bench`` -> NAME.md, NAME.json, NAME
 def add_arguments(parser):
     parser.add_argument("kind", metavar="KIND", help="what varies: quant (number formats of one trained model), "
                         "prune (pruned and channel-pruned variants of it, each fine-tuned), "
-                        "width (the base config trained at other width multipliers), input (... at other input sizes)")
+                        "width (the base config trained at other width multipliers), input (... at other input sizes), "
+                        "search (a bounded grid or random sample over width x input x anchors x head)")
     parser.add_argument("--base", required=True, help="the base training config (e.g. models/picoface_k210_320x240/train.yaml)")
     parser.add_argument("--model", default=None, help="the trained .keras model (default: picoface.keras in the "
                         "config's out folder); anchors.json must be beside it")
@@ -16,9 +17,16 @@ def add_arguments(parser):
     parser.add_argument("--rules", default="abs,layer,neuron", help="prune: selection rules (abs, layer, neuron)")
     parser.add_argument("--channels", default="25,50", help="prune: percentages of pointwise channels removed "
                         "(structured; '' for none)")
-    parser.add_argument("--widths", default=None, help="width: the multipliers trained (default: 0.25,0.5,0.75,1.0)")
-    parser.add_argument("--inputs", default=None, help="input: the WxH sizes trained (default: "
-                        "160x128,224x160,256x192,320x224)")
+    parser.add_argument("--widths", default=None, help="width, search: the multipliers trained (width default: "
+                        "0.25,0.5,0.75,1.0; search default: the base's)")
+    parser.add_argument("--inputs", default=None, help="input, search: the WxH sizes trained (input default: "
+                        "160x128,224x160,256x192,320x224; search default: the base's)")
+    parser.add_argument("--anchors", default=None, help="search: anchor counts (e.g. 3,5; default: the base's)")
+    parser.add_argument("--heads", default=None, help="search: head channels, an extra depthwise-separable block "
+                        "before the region conv (e.g. 0,64; 0 = none; default: the base's)")
+    parser.add_argument("--points", type=int, default=None, help="search: at most this many points, drawn at random "
+                        "from the grid when it is larger (default: 6)")
+    parser.add_argument("--seed", type=int, default=0, help="search: seed of that draw (default: 0)")
     parser.add_argument("--out", default=None, help="output folder (default: runs/study-KIND-NAME)")
     parser.add_argument("--name", default="study", help="file names of the report: the table, JSON and plot are "
                         "NAME + .md, .json, .png, the finished points NAME-points/ (default: study)")
@@ -28,6 +36,21 @@ def add_arguments(parser):
                         "model when the config's board runs kmodels)")
     parser.add_argument("--val", default=None, help="val set (default: the config's data.val)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _search_opts(args):
+    from picoface.study import search, sweep
+    from picoface.train.config import load_config
+
+    cfg = load_config(args.base)
+    points = search.DEFAULT_POINTS if args.points is None else args.points
+    chosen, n_grid = search.grid(
+        cfg, widths=sweep.parse_widths(args.widths) if args.widths is not None else None,
+        inputs=sweep.parse_inputs(args.inputs) if args.inputs is not None else None,
+        anchors=search.parse_ints(args.anchors, "--anchors", 1, 9) if args.anchors is not None else None,
+        heads=search.parse_ints(args.heads, "--heads", 0, 1024) if args.heads is not None else None,
+        points=points, seed=args.seed)
+    return {"points": chosen, "grid": n_grid, "seed": args.seed, "drawn": search.describe(n_grid, chosen, args.seed)}
 
 
 def run(args):
@@ -57,10 +80,14 @@ def run(args):
                 "channels": parse_percents(args.channels, "--channels", 90) if args.channels.strip() else []}
     from picoface.study import sweep
 
-    if args.widths is not None and args.kind != "width" or args.inputs is not None and args.kind != "input":
-        raise PicofaceError("--%s is not an option of study %s" % ("widths" if args.widths is not None else "inputs",
-                                                                     args.kind), "drop it")
-    if args.kind == "width":
+    allowed = {"width": ("widths",), "input": ("inputs",),
+               "search": ("widths", "inputs", "anchors", "heads", "points")}.get(args.kind, ())
+    for flag in ("widths", "inputs", "anchors", "heads", "points"):
+        if getattr(args, flag) is not None and flag not in allowed:
+            raise PicofaceError("--%s is not an option of study %s" % (flag, args.kind), "drop it")
+    if args.kind == "search":
+        opts = _search_opts(args)
+    elif args.kind == "width":
         opts = {"widths": sweep.parse_widths(sweep.DEFAULT_WIDTHS if args.widths is None else args.widths)}
     elif args.kind == "input":
         opts = {"inputs": sweep.parse_inputs(sweep.DEFAULT_INPUTS if args.inputs is None else args.inputs)}

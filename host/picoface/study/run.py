@@ -37,7 +37,7 @@ def run_study(kind, config_path, out, model=None, budget_min=10.0, resume=False,
     cfg = load_config(config_path)
     model_path = None if trains else find_model(cfg, model)
     kpath = quant.find_kmodel(cfg, model_path, kmodel) if kind == "quant" else None
-    mod = {"quant": quant, "prune": prune, "width": sweep, "input": sweep}[kind]
+    mod = {"quant": quant, "prune": prune, "width": sweep, "input": sweep, "search": sweep}[kind]
     opts = dict(opts or {})
     identity = {"kind": kind, "config_hash": config_hash(cfg), "model_sha256": _sha256(model_path) if model_path else None,
                 "kmodel_sha256": _sha256(kpath) if kpath else None, "budget_minutes": budget_min, "options": opts}
