@@ -6,6 +6,7 @@ import gc
 from pfcore import geom
 
 LED_GPIOHS = (8, 9, 10)     # GPIOHS channels for red, green, blue (MaixPy reserves 27-31)
+INPUT_CHUNK = 128           # bytes of host input taken per frame (a command line is <= 120 + "\n")
 
 
 class K210Base:
@@ -15,6 +16,7 @@ class K210Base:
         self.cfg = cfg
         self.model = None
         self.task = None
+        self.repl = None
         self.cam_ok = False
         cam = cfg["camera"]
         self.cam_w = cam["w"]
@@ -132,6 +134,23 @@ class K210Base:
     # ---- serial and watchdog ------------------------------------------------------------
     def send(self, line):
         print(line)
+
+    def read_input(self):
+        # What the host sent since the last frame, never waiting: the REPL UART's own object
+        # (UART.repl_uart(); a new UART(UARTHS) would take the port from the REPL), any() first
+        # because read() spins timeout_char (10 ms) when nothing came (docs/firmware.md,
+        # "Reading commands"). sys.stdin cannot be polled on these ports (no select, no ioctl).
+        r = self.repl
+        if r is None:
+            from machine import UART
+            r = UART.repl_uart()
+            if r is None:
+                raise OSError("no REPL UART to read commands from")
+            self.repl = r
+        n = r.any()
+        if not n:
+            return b""
+        return r.read(min(n, INPUT_CHUNK)) or b""
 
     def feed(self):
         if self.wdt is not None:

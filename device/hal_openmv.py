@@ -10,6 +10,8 @@ import gc
 
 from pfcore import geom, region
 
+INPUT_CHUNK = 128           # bytes of host input taken per frame (a command line is <= 120 + "\n")
+
 
 def probe():
     try:
@@ -63,6 +65,7 @@ class Hal:
     def init(self, cfg):
         self.cfg = cfg
         self.model = None
+        self.vcp = None
         self.cam_ok = False
         self.cam_w = cfg["camera"]["w"]
         self.cam_h = cfg["camera"]["h"]
@@ -240,6 +243,19 @@ class Hal:
 
     def send(self, line):
         print(line)
+
+    def read_input(self):
+        # What the host sent since the last frame, never waiting: pyb.USB_VCP().read(n) returns
+        # what is there, or None (any() is a bool). The host must open the port at neither 921600
+        # nor 12000000 baud: those put the VCP in IDE debug mode, where the app reads nothing
+        # (docs/firmware.md, "Reading commands").
+        v = self.vcp
+        if v is None:
+            import pyb
+            v = self.vcp = pyb.USB_VCP()
+        if not v.any():
+            return b""
+        return v.read(INPUT_CHUNK) or b""
 
     def feed(self):
         if self.wdt is not None:

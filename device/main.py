@@ -2,14 +2,16 @@
 #
 # Runs at boot with no PC attached. Reads /flash/picoface.json (or /sd/picoface.json),
 # lets hal.select() find the firmware, prints a hello line, then loops forever:
-# snapshot -> infer -> LCD -> LED -> frame line (+ enter/leave events) -> gc -> watchdog.
+# commands -> snapshot -> infer -> LCD -> LED -> frame line (+ enter/leave events) -> gc -> watchdog.
+# Commands (protocol v2) are the host's lines on the same serial port, read without blocking
+# (hal read_input) and answered with an ack line; see pfcore.commands.
 # Every fault (config, model, camera, inference, memory) prints one protocol error line and
 # an LCD message; the loop backs off and retries, or degrades (no model: 0 faces, reload
 # every model_retry_ms). Imports only hal and pfcore.
 import gc
 
 import hal
-from pfcore import compat, config, presence, protocol
+from pfcore import commands, compat, config, presence, protocol
 
 APP_VERSION = "0.1.0"
 CONFIG_PATHS = ("/flash/picoface.json", "/sd/picoface.json")
@@ -66,12 +68,19 @@ def main():
     except Exception:
         model_hash = ""
     hash_ms = compat.ticks_diff(compat.ticks_ms(), t0)
-    board.send(protocol.encode_hello(
-        board=cfg["board"], firmware=board.info["firmware"], app=APP_VERSION, model=m.get("name", ""),
-        model_bytes=m.get("bytes", 0), model_hash=model_hash, input_w=m.get("w", 0),
-        input_h=m.get("h", 0), score=cfg["score"], nms=cfg["nms"],
-        cam_w=board.info["camera"][0], cam_h=board.info["camera"][1], hash_ms="%d" % hash_ms,
-        no_hash=board.info.get("no_hash", "")))
+
+    def hello(asked=False):
+        # asked: sent again because the host asked (`hello` command), not a boot: the extra key
+        # "asked" tells a monitor not to count a restart
+        extra = {"asked": "1"} if asked else {}
+        board.send(protocol.encode_hello(
+            board=cfg["board"], firmware=board.info["firmware"], app=APP_VERSION, model=m.get("name", ""),
+            model_bytes=m.get("bytes", 0), model_hash=model_hash, input_w=m.get("w", 0),
+            input_h=m.get("h", 0), score=cfg["score"], nms=cfg["nms"],
+            cam_w=board.info["camera"][0], cam_h=board.info["camera"][1], hash_ms="%d" % hash_ms,
+            no_hash=board.info.get("no_hash", ""), **extra))
+
+    hello()
 
     def fail(code, e, img=None):
         # one protocol error line + LCD message + red LED; never raises
@@ -86,6 +95,9 @@ def main():
     if problems:
         fail("config", "; ".join(problems))
     people = presence.Presence(cfg["enter_frames"], cfg["leave_frames"])
+    reader = protocol.LineReader()
+    cmds = commands.Commands(cfg)
+    input_ok = True
     model_ok = False
     last_try = None
     seq = 0
@@ -93,6 +105,23 @@ def main():
     stamps = []
     while app["max_frames"] == 0 or seq < app["max_frames"]:
         board.feed()
+        if input_ok:
+            try:
+                got = reader.feed(board.read_input())
+            except Exception as e:
+                got = []
+                input_ok = False        # reported once; the app goes on without commands
+                fail("input", e)
+            for cmd in got:
+                ok, text, todo = cmds.handle(cmd)
+                if todo == "hello":
+                    hello(True)
+                elif todo == "model":
+                    model_ok = False    # thresholds reach the firmware's decoder at load
+                    last_try = None
+                elif todo == "presence":
+                    people = presence.Presence(cfg["enter_frames"], cfg["leave_frames"])
+                board.send(protocol.encode_ack(cmd["id"], ok, text))
         if not model_ok and (last_try is None or
                              compat.ticks_diff(compat.ticks_ms(), last_try) >= app["model_retry_ms"]):
             try:

@@ -350,15 +350,15 @@ def test_crc_check_value():
 
 def test_round_trip_every_type():
     h, f, f0, e, x = [protocol.decode(line) for line in _lines()]
-    assert h == {"type": "hello", "v": 1, "board": "maix_dock", "firmware": "maixpy v0.6.2 (old KPU)",
+    assert h == {"type": "hello", "v": 2, "board": "maix_dock", "firmware": "maixpy v0.6.2 (old KPU)",
                  "app": "0.1.0", "model": "picoface_k210_320x240", "model_bytes": 388776,
                  "model_hash": "0123456789abcdef", "input": [320, 240], "camera": [320, 240],
                  "score": 0.5, "nms": 0.3, "gen": "kpu-v3"}
-    assert f == {"type": "frame", "v": 1, "seq": 41, "ms": 123456, "fps": 29.9, "n": 2,
+    assert f == {"type": "frame", "v": 2, "seq": 41, "ms": 123456, "fps": 29.9, "n": 2,
                  "faces": [[10, 21, 30, 40, 0.912], [100, 80, 65, 65, 0.5]]}
     assert f0["n"] == 0 and f0["faces"] == [] and f0["fps"] == 0.0
-    assert e == {"type": "event", "v": 1, "seq": 42, "ms": 123490, "kind": "enter", "n": 2}
-    assert x == {"type": "error", "v": 1, "code": "model_load",
+    assert e == {"type": "event", "v": 2, "seq": 42, "ms": 123490, "kind": "enter", "n": 2}
+    assert x == {"type": "error", "v": 2, "code": "model_load",
                  "text": "kpu.load(0x300000): ERR_KMODEL_VERSION * @PF 1 = 100%"}
     for line in _lines():
         assert "\n" not in line and line.isascii() and line.count("@PF") == 1
@@ -414,14 +414,14 @@ def test_frame_and_checksum_errors():
 
 
 def test_newer_version_is_reported_as_such():
-    s = "@PF 2 F 1 2 3.0 0 something new"
+    s = "@PF 3 F 1 2 3.0 0 something new"
     line = s + "*%04X" % protocol.crc16(s)
     with pytest.raises(ProtocolError) as e:
         protocol.decode(line)
-    assert e.value.kind == "version" and e.value.version == 2 and "version 2" in str(e.value)
+    assert e.value.kind == "version" and e.value.version == 3 and "version 3" in str(e.value)
     # a corrupted version digit is a checksum error, not a version claim
     with pytest.raises(ProtocolError) as e:
-        protocol.decode(_lines()[1].replace("@PF 1 ", "@PF 2 "))
+        protocol.decode(_lines()[1].replace("@PF 2 ", "@PF 3 "))
     assert e.value.kind == "checksum"
 
 
@@ -531,3 +531,100 @@ def test_struct_free_crc_matches_reference():
     for n in range(0, 300, 7):
         data = struct.pack("<%dB" % n, *[(i * 131 + n) % 256 for i in range(n)])
         assert protocol.crc16(data) == ref(data)
+
+
+# ---- protocol v2: commands (host -> board) and acks ------------------------------------------
+
+def test_command_and_ack_round_trip():
+    c = protocol.encode_command(17, "set", ["score", "0.6"])
+    assert c.startswith("@PF 2 C 17 set score 0.6*") and len(c) <= protocol.MAX_COMMAND
+    assert protocol.decode(c) == {"type": "command", "v": 2, "id": 17, "verb": "set", "args": ["score", "0.6"]}
+    assert protocol.decode(protocol.encode_command(0, "hello")) == {"type": "command", "v": 2, "id": 0,
+                                                                     "verb": "hello", "args": []}
+    a = protocol.encode_ack(17, True, "score=0.600")
+    assert protocol.decode(a) == {"type": "ack", "v": 2, "id": 17, "ok": True, "text": "score=0.600"}
+    e = protocol.decode(protocol.encode_ack(9999, False, "unknown key 'x y'"))
+    assert e["ok"] is False and e["text"] == "unknown key 'x y'" and e["id"] == 9999
+    # free text in arguments is escaped, so a space or a '*' cannot split or end the line
+    odd = protocol.decode(protocol.encode_command(3, "enrol", ["Ann * Lee"]))
+    assert odd["args"] == ["Ann * Lee"]
+
+
+@pytest.mark.parametrize("call, text", [
+    (lambda: protocol.encode_command(10000, "ping"), "out of range"),
+    (lambda: protocol.encode_command(1, "Set"), "use a-z and _"),
+    (lambda: protocol.encode_command(1, ""), "1-16 characters"),
+    (lambda: protocol.encode_command(1, "set", ["a", "b", "c", "d", "e"]), "at most 4"),
+    (lambda: protocol.encode_command(1, "set", ["x" * 60, "y" * 60]), "reads at most 120"),
+])
+def test_bad_commands_are_refused_before_sending(call, text):
+    with pytest.raises(ValueError, match=text):
+        call()
+
+
+def test_commands_are_v2_only_and_checked():
+    for body in ("C 1 set", "A 1 ok -"):
+        s = "@PF 1 " + body
+        with pytest.raises(ProtocolError, match="unknown message type"):
+            protocol.decode(s + "*%04X" % protocol.crc16(s))
+    for body in ("C x set", "C 1 SET", "C 1", "C 1 set a b c d e", "A 1 maybe -", "A 1 ok", "C 10000 ping"):
+        s = "@PF 2 " + body
+        with pytest.raises(ProtocolError):
+            protocol.decode(s + "*%04X" % protocol.crc16(s))
+
+
+def test_line_reader_assembles_commands_from_any_chunks():
+    cmds = [protocol.encode_command(i, "set", ["score", "0.%d" % i]) for i in range(1, 4)]
+    stream = ("noise\r\n" + "\r\n".join(cmds) + "\n").encode()
+    for size in (1, 2, 7, 64, len(stream)):
+        r = protocol.LineReader()
+        got = []
+        for i in range(0, len(stream), size):
+            got += r.feed(stream[i:i + size])
+        assert [c["id"] for c in got] == [1, 2, 3] and r.corrupt == 0 and r.overlong == 0
+        assert len(r.buf) == 0
+
+
+def test_line_reader_drops_overlong_corrupt_and_non_command_lines():
+    r = protocol.LineReader()
+    good = protocol.encode_command(5, "ping")
+    damaged = good.replace("ping", "pong")
+    assert r.feed(("@PF" + "x" * 500 + "\n").encode()) == [] and r.overlong == 1
+    # the board never holds more than one command line of input
+    assert len(r.buf) == 0
+    assert r.feed(damaged.encode() + b"\n") == [] and r.corrupt == 1 and "checksum" in r.last_error
+    assert r.feed(protocol.encode_ack(1, True).encode() + b"\n") == [] and r.corrupt == 2
+    assert r.feed(b"print('hi')\n") == []
+    # after all that, a good line is read
+    assert [c["id"] for c in r.feed(good.encode() + b"\r\n")] == [5]
+
+
+def test_commands_get_set_and_refuse():
+    from pfcore import commands
+
+    cfg, _ = config.load({})
+    c = commands.Commands(cfg)
+
+    def cmd(verb, *args):
+        return c.handle({"verb": verb, "args": list(args)})
+
+    assert cmd("ping") == (True, "pong", "")
+    assert cmd("hello") == (True, "", "hello")
+    assert cmd("get", "score") == (True, "score=0.500", "")
+    assert cmd("set", "score", "0.65") == (True, "score=0.650", "model") and cfg["score"] == 0.65
+    assert cmd("set", "score", "1") == (True, "score=1.000", "model") and isinstance(cfg["score"], float)
+    assert cmd("set", "leave_frames", "9") == (True, "leave_frames=9", "presence") and cfg["leave_frames"] == 9
+    assert cmd("set", "send_frames", "false") == (True, "send_frames=false", "") and cfg["send_frames"] is False
+    before = dict(cfg)
+    for args, text in ((("score", "1.5"), "out of range"), (("max_faces", "2.5"), "must be an integer"),
+                       (("max_faces", "11"), "out of range"), (("score", "nan"), "is not a value"),
+                       (("score", "high"), "is not a value"), (("board", "x"), "KEY one of"),
+                       (("baud", "9600"), "KEY one of"), (("score",), "set KEY VALUE")):
+        ok, got, todo = cmd("set", *args)
+        assert not ok and text in got and todo == "", (args, got)
+    assert cfg == before
+    assert cmd("get", "model")[0] is False and cmd("ping", "x")[0] is False
+    ok, text, _ = cmd("reboot")
+    assert not ok and "unknown command 'reboot'; known: ping,hello,get,set" == text
+    # a malformed command dict never raises
+    assert c.handle({})[0] is False

@@ -195,17 +195,18 @@ def test_stream_decoder_counters_and_text():
 
 
 def test_stream_decoder_newer_version():
-    s = "@PF 2 F 1 2 3.0 0 with more"
+    s = "@PF 3 F 1 2 3.0 0 with more"
     line = (s + "*%04X" % protocol.crc16(s) + "\n").encode()
-    with pytest.raises(PicofaceError, match="protocol v2.*only v1.*upgrade picoface"):
+    with pytest.raises(PicofaceError, match="protocol v3.*v1 to v2.*upgrade picoface"):
         StreamDecoder().feed(line)
     dec = StreamDecoder(strict_version=False)
-    assert dec.feed(line * 3) == [] and dec.version == 3 and dec.seen_version == 2 and dec.corrupt == 0
+    assert dec.feed(line * 3) == [] and dec.version == 3 and dec.seen_version == 3 and dec.corrupt == 0
     # a corrupted version digit is not taken as a newer board
-    bad = protocol.encode_frame(1, 2, 3.0, []).replace("@PF 1", "@PF 2")
+    bad = protocol.encode_frame(1, 2, 3.0, []).replace("@PF 2", "@PF 3")
     dec = StreamDecoder()
     assert dec.feed(bad.encode() + b"\n") == [] and dec.corrupt == 1
     check_version(1)
+    check_version(2)
     with pytest.raises(PicofaceError, match="v0"):
         check_version(0)
 
@@ -216,7 +217,7 @@ def test_stream_decoder_only_parses(tmp_path):
     line = protocol.encode_error("eval", payload)
     dec = StreamDecoder()
     out = dec.feed(("exec(" + payload + ")\n" + line + "\n").encode())
-    assert out == [{"type": "error", "v": 1, "code": "eval", "text": payload[:protocol.MAX_TEXT]}]
+    assert out == [{"type": "error", "v": 2, "code": "eval", "text": payload[:protocol.MAX_TEXT]}]
     assert not marker.exists()
 
 

@@ -502,7 +502,11 @@ _CPY_DRIVER = """
 import builtins, runpy, sys
 real = builtins.open
 def dev_open(p, *a, **k):
-    if isinstance(p, str) and p.startswith("/flash/"):
+    if p == "/flash/host_input.bin":
+        if len(sys.argv) < 4:
+            raise OSError(2, "ENOENT")
+        p = sys.argv[3]
+    elif isinstance(p, str) and p.startswith("/flash/"):
         p = sys.argv[1]
     return real(p, *a, **k)
 builtins.open = dev_open
@@ -581,3 +585,62 @@ def test_hello_hash_is_computed_from_the_model_on_the_board(board, firmware, tmp
     assert s["traceback"] is None, s["traceback"]
     assert s["hello"]["model_hash"] == hashlib.sha256(model.read_bytes()).hexdigest()[:16]
     assert int(s["hello"]["hash_ms"]) >= 0
+
+
+@pytest.mark.micropython
+def test_commands_on_real_micropython(node, tmp_path):
+    """Protocol v2 commands into the unchanged app under MicroPython (wasm), arriving 24 bytes a
+    frame through the stub REPL UART: every command acked in order, a corrupt line ignored, the
+    hello sent again on request (asked=1), `set score 0.99` taking the planted 0.953 face out of
+    the frames that follow; CPython with the same stubs gives the same lines."""
+    import json
+
+    cfg = tmp_path / "picoface.json"
+    cfg.write_text(json.dumps(dict(MP_CONFIG, max_frames=14)))
+    cmds = [protocol.encode_command(1, "ping"), "print('not a command')",
+            protocol.encode_command(2, "hello"),
+            protocol.encode_command(3, "set", ["score", "0.5"]).replace("0.5", "0.7"),   # damaged: no ack
+            protocol.encode_command(4, "set", ["score", "0.99"]), protocol.encode_command(5, "get", ["score"]),
+            protocol.encode_command(6, "set", ["max_faces", "99"])]
+    inbox = tmp_path / "host_input.bin"
+    inbox.write_bytes(("\r\n".join(cmds) + "\n").encode())
+    stubs = ROOT / "tests" / "device_mp_fakes" / "maixpy"
+    mounts = ["--mount", "%s:/lib" % stubs, "--mount", "%s:/flash/picoface.json" % cfg,
+              "--mount", "%s:/flash/host_input.bin" % inbox]
+    for p in sorted((ROOT / "device").glob("hal*.py")):
+        mounts += ["--mount", "%s:/lib/%s" % (p, p.name)]
+    r = subprocess.run([node, str(ROOT / "tests" / "mp_runner.mjs")] + mounts + [str(ROOT / "device" / "main.py")],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    driver = tmp_path / "driver.py"
+    driver.write_text(_CPY_DRIVER)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(stubs), str(ROOT / "device")]))
+    c = subprocess.run([sys.executable, str(driver), str(cfg), str(ROOT / "device" / "main.py"), str(inbox)],
+                       capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert c.returncode == 0, c.stderr[-2000:]
+
+    def msgs(out):
+        rows = []
+        for line in out.splitlines():
+            d = protocol.decode(line)
+            if d is not None:
+                d.pop("hash_ms", None)
+                d.pop("ms", None)
+                d.pop("fps", None)
+                rows.append(d)
+        return rows
+
+    rows = msgs(r.stdout)
+    assert rows == msgs(c.stdout)
+    acks = [(m["id"], m["ok"], m["text"]) for m in rows if m["type"] == "ack"]
+    assert acks == [(1, True, "pong"), (2, True, ""), (4, True, "score=0.990"), (5, True, "score=0.990"),
+                    (6, False, "max_faces=99 is out of range 1..10")]
+    hellos = [m for m in rows if m["type"] == "hello"]
+    assert len(hellos) == 2 and "asked" not in hellos[0] and hellos[1]["asked"] == "1"
+    # frames before the new threshold show the planted face, frames after it none
+    order = [("ack", m["id"]) if m["type"] == "ack" else (m["type"], m.get("n")) for m in rows]
+    cut = order.index(("ack", 4))
+    before = [m for m in rows[:cut] if m["type"] == "frame"]
+    after = [m for m in rows[cut + 1:] if m["type"] == "frame"]
+    assert before and after and all(f["n"] == 1 for f in before) and all(f["n"] == 0 for f in after)
+    assert all(m["v"] == 2 for m in rows)

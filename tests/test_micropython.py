@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from pfcore import protocol
+
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = ROOT / "tests" / "mp_runner.mjs"
 VECTORS = ROOT / "tests" / "vectors"
@@ -96,10 +98,28 @@ def test_protocol_lines_byte_identical(vectors):
 
 
 def test_protocol_lines_match_golden(vectors):
-    """The wire format of v1 does not drift: lines equal the stored ones."""
+    """The wire format of v2 does not drift: lines equal the stored ones; and the v1 lines a board
+    with the earlier app sends still decode, to the same messages but for their version."""
     cp, _ = vectors
-    golden = json.loads((VECTORS / "protocol_v1_lines.json").read_text())
-    assert cp["protocol/lines"] == golden
+    golden = json.loads((VECTORS / "protocol_v2_lines.json").read_text())
+    assert cp["protocol/lines"] + cp["protocol/commands"] == golden
+    v1 = json.loads((VECTORS / "protocol_v1_lines.json").read_text())
+    assert len(v1) == len(cp["protocol/lines"])
+    for old, new in zip(v1, cp["protocol/lines"]):
+        a, b = protocol.decode(old), protocol.decode(new)
+        assert a["v"] == 1 and b["v"] == 2 and dict(a, v=2) == b
+
+
+def test_commands_identical_on_micropython(vectors):
+    """The board's line reader and command handler give the same acks under MicroPython, whatever
+    the chunks the serial port delivers."""
+    cp, mp = vectors
+    runs = [mp["commands/%d" % n] for n in (1, 3, 17, 1000)]
+    assert all(r == cp["commands/1"] for r in runs + [cp["commands/%d" % n] for n in (3, 17, 1000)])
+    acks, overlong, corrupt, score, debug = runs[0]
+    assert [protocol.decode(a)["ok"] for a, _ in acks] == [True, True, False, True, True, True, False]
+    assert [todo for _, todo in acks] == ["", "model", "", "", "hello", "", ""]
+    assert overlong == 1 and corrupt == 1 and score == 0.62 and debug is True
 
 
 def test_pfcore_imports_and_compat_on_micropython(node, tmp_path):

@@ -39,7 +39,7 @@ def valid_line(rng, seq):
 
 
 def corrupt_line(rng, line):
-    """A damaged copy of ``line`` that protocol v1 must reject (CRC-16 catches every error burst
+    """A damaged copy of ``line`` that the protocol must reject (CRC-16 catches every error burst
     of <= 16 bits, so one substituted byte is always caught)."""
     kind = rng.randrange(3)
     b = bytearray(line.encode())
@@ -54,7 +54,7 @@ def corrupt_line(rng, line):
     if kind == 1:       # truncated (cut before the end of the checksum)
         return bytes(b[:rng.randrange(len(P.MARKER), len(b))]), "corrupt"
     # wrong version, valid checksum
-    body = line[:line.rfind("*")].replace("@PF 1 ", "@PF %d " % rng.randint(2, 99), 1)
+    body = line[:line.rfind("*")].replace("@PF %d " % P.VERSION, "@PF %d " % rng.randint(P.VERSION + 1, 99), 1)
     return ("%s*%04X" % (body, P.crc16(body))).encode(), "version"
 
 
@@ -389,10 +389,10 @@ def test_hello_shows_hash_cost_or_why_there_is_none():
 
 
 def test_other_protocol_version_is_reported(tmp_path, capsys):
-    body = "@PF 2 F 1 100 9.0 0"
-    cap = tmp_path / "v2.log"
+    body = "@PF 3 F 1 100 9.0 0"
+    cap = tmp_path / "v3.log"
     cap.write_bytes(("%s*%04X\r\n" % (body, P.crc16(body))).encode() * 3)
     assert cli_main(["monitor", "--replay", str(cap), "--plain"]) == 1
     cap_out = capsys.readouterr()
-    assert "monitor: the board speaks picoface protocol v2; this picoface understands only v1" in cap_out.out
+    assert "monitor: the board speaks picoface protocol v3; this picoface understands v1 to v2" in cap_out.out
     assert "upgrade picoface" in cap_out.err and "3 other protocol version" in cap_out.out

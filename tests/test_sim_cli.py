@@ -191,7 +191,7 @@ def test_sim_folder_with_bad_files(tiny, tmp_path):
     assert r.returncode == 0, r.stderr
     warnings = [line for line in r.stderr.splitlines() if line.startswith("sim: skipped ")]
     assert sorted(warnings) == sorted("sim: skipped %s: %s" % (tmp_path / "imgs" / n, why) for n, why in bad.items())
-    assert r.stdout.count("@PF 1 F ") == 4
+    assert r.stdout.count("@PF 2 F ") == 4
     assert "4 frames in" in r.stderr and "3 image files skipped (unreadable)" in r.stderr
     assert "end: frames exhausted" in r.stderr and "picoface:" not in r.stderr
 
@@ -201,7 +201,7 @@ def test_sim_folder_with_bad_files(tiny, tmp_path):
         (tmp_path / "imgs" / n).rename(only_bad / n)
     r = subprocess.run(PICOFACE + ["sim", "--model", str(tiny), "--source", str(only_bad), "--serial", "stdout"],
                        capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert r.returncode == 1 and r.stdout.count("@PF 1 F ") == 0
+    assert r.returncode == 1 and r.stdout.count("@PF 2 F ") == 0
     assert r.stderr.count("sim: skipped ") == 3
     assert r.stderr.strip().splitlines()[-1] == ("picoface: none of the 3 image files in %s gave an image — "
                                                  "replace the files named above with readable images" % only_bad)
@@ -230,7 +230,7 @@ def test_sim_to_a_socket_url(tiny):
     srv.close()
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("serial: socket://")
-    assert got.count(b"@PF 1 F ") == 3 and b"@PF 1 H " in got
+    assert got.count(b"@PF 2 F ") == 3 and b"@PF 2 H " in got
 
 
 def test_sim_without_a_model_says_how_to_get_one(monkeypatch, capsys, tmp_path):
@@ -262,7 +262,7 @@ def test_demo_smoke_frames_20(tiny, tmp_path):
     frames = [x for x in recs if x["type"] == "frame"]
     assert [f["seq"] for f in frames] == list(range(1, 21))   # all 20 frames crossed the pty
     cap = log.with_suffix(".log")
-    assert cap.read_bytes().count(b"@PF 1 F ") == 20           # raw capture for --replay
+    assert cap.read_bytes().count(b"@PF 2 F ") == 20           # raw capture for --replay
 
 
 def test_demo_board_stops_by_itself_after_seconds(tiny, tmp_path):

@@ -110,6 +110,17 @@ def _check(name, v, rule):
     return None
 
 
+RULES = _RULES
+
+
+def check_value(key, v):
+    """None when v is a valid value of top-level setting key, else a problem text."""
+    rule = _RULES.get(key)
+    if rule is None:
+        return "unknown key %r" % (key,)
+    return _check(key, v, rule)
+
+
 def _sub(name, given, default, rules, strict, problems):
     out = {}
     for k in default:

@@ -1,14 +1,16 @@
-"""Serial protocol v1 (docs/protocol.md): one ASCII line per message.
+"""Serial protocol v2 (docs/protocol.md): one ASCII line per message.
 
     @PF <version> <type> <fields...>*<CRC>
 
 CRC is CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) of every byte from "@" up to the "*",
 as 4 upper-case hex digits. The frame ("@PF ", version, "*XXXX") never changes between
-versions; only the body does. Types: H hello, F frame, E event, X error.
-The device encodes, the host decodes, both with this file.
+versions; only the body does. Types: H hello, F frame, E event, X error (board -> host, v1
+and v2), C command (host -> board) and A its acknowledgement (board -> host), v2 only.
+The device encodes, the host decodes, both with this file; decode() reads v1 and v2 lines.
 """
 
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)     # what decode() reads: a v2 board's H/F/E/X bodies are v1's
 MARKER = "@PF"
 MAX_FACES = 10        # faces per frame line; the worst-case line is 293 bytes + "\r\n"
 WORST_FRAME = 293     # bytes of the longest frame line (10 faces), without the line end
@@ -19,7 +21,12 @@ WRAP = 1 << 30        # seq and ms are sent modulo 2**30 (ticks_ms wraps there t
 HASH_CHARS = 16       # hello sends the first 16 hex digits of the model's sha256
 
 EVENTS = ("enter", "leave")
-TYPES = {"H": "hello", "F": "frame", "E": "event", "X": "error"}
+TYPES = {"H": "hello", "F": "frame", "E": "event", "X": "error", "C": "command", "A": "ack"}
+V2_TYPES = ("command", "ack")
+MAX_COMMAND = 120     # bytes of the longest command line (the board's input buffer holds one)
+MAX_ARGS = 4          # arguments of a command
+MAX_ID = 9999         # command ids: the host numbers its commands, the ack echoes the number
+ACK_STATUS = ("ok", "err")
 # hello keys on the wire -> decoded names (values are escaped text unless typed below)
 HELLO_KEYS = (("board", "board"), ("fw", "firmware"), ("app", "app"), ("model", "model"),
               ("bytes", "model_bytes"), ("hash", "model_hash"), ("in", "input"),
@@ -231,6 +238,37 @@ def encode_error(code, text=""):
     return _frame("X " + escape(code) + " " + escape(text))
 
 
+def _verb(v):
+    if not v or len(v) > 16:
+        raise ValueError("command verb must be 1-16 characters, got %r" % (v,))
+    for c in v:
+        if c not in "abcdefghijklmnopqrstuvwxyz_":
+            raise ValueError("command verb %r: use a-z and _" % (v,))
+    return v
+
+
+def encode_command(cid, verb, args=()):
+    """Host -> board: command number cid (0..MAX_ID), a verb ([a-z_]) and up to MAX_ARGS
+    arguments (free text, escaped). ValueError when it would not fit MAX_COMMAND bytes."""
+    if len(args) > MAX_ARGS:
+        raise ValueError("at most %d command arguments, got %d" % (MAX_ARGS, len(args)))
+    if not isinstance(cid, int) or cid < 0 or cid > MAX_ID:
+        raise ValueError("command id %r is out of range 0..%d" % (cid, MAX_ID))
+    f = ["C", str(cid), _verb(verb)]
+    for a in args:
+        f.append(escape(a))
+    line = _frame(" ".join(f))
+    if len(line) > MAX_COMMAND:
+        raise ValueError("command line is %d bytes, the board reads at most %d" % (len(line), MAX_COMMAND))
+    return line
+
+
+def encode_ack(cid, ok, text=""):
+    """Board -> host: the answer to command cid, "ok" or "err", and short free text (a value,
+    or what was wrong)."""
+    return _frame("A %d %s %s" % (_uint(cid, MAX_ID), "ok" if ok else "err", escape(text)))
+
+
 # ---- decoder (host, and device self-tests) -------------------------------------------------
 
 def decode(line):
@@ -262,24 +300,86 @@ def decode(line):
     if len(f) < 3 or f[0] != MARKER:
         raise ProtocolError("frame", "bad frame start")
     ver = _num(f[1], "version", 999999)
-    if ver != VERSION:
+    if ver not in VERSIONS:
         raise ProtocolError("version", "protocol version %d, this side speaks %d" % (ver, VERSION), ver)
     t = TYPES.get(f[2])
-    if t is None:
+    if t is None or (ver < 2 and t in V2_TYPES):
         raise ProtocolError("field", "unknown message type %r" % (f[2],))
     f = f[3:]
     if t == "frame":
-        return _dec_frame(f)
-    if t == "event":
+        d = _dec_frame(f)
+    elif t == "event":
         if len(f) != 4 or f[2] not in EVENTS:
             raise ProtocolError("field", "bad event fields")
-        return {"type": t, "v": VERSION, "seq": _num(f[0], "seq", WRAP - 1),
-                "ms": _num(f[1], "ms", WRAP - 1), "kind": f[2], "n": _num(f[3], "count", 999)}
-    if t == "error":
+        d = {"type": t, "seq": _num(f[0], "seq", WRAP - 1),
+             "ms": _num(f[1], "ms", WRAP - 1), "kind": f[2], "n": _num(f[3], "count", 999)}
+    elif t == "error":
         if len(f) != 2:
             raise ProtocolError("field", "bad error fields")
-        return {"type": t, "v": VERSION, "code": unescape(f[0]), "text": unescape(f[1])}
-    return _dec_hello(f)
+        d = {"type": t, "code": unescape(f[0]), "text": unescape(f[1])}
+    elif t == "command":
+        if len(f) < 2 or len(f) > 2 + MAX_ARGS:
+            raise ProtocolError("field", "a command has an id, a verb and at most %d arguments" % MAX_ARGS)
+        try:
+            verb = _verb(f[1])
+        except ValueError as e:
+            raise ProtocolError("field", str(e))
+        d = {"type": t, "id": _num(f[0], "id", MAX_ID), "verb": verb, "args": [unescape(a) for a in f[2:]]}
+    elif t == "ack":
+        if len(f) != 3 or f[1] not in ACK_STATUS:
+            raise ProtocolError("field", "bad ack fields")
+        d = {"type": t, "id": _num(f[0], "id", MAX_ID), "ok": f[1] == "ok", "text": unescape(f[2])}
+    else:
+        d = _dec_hello(f)
+    d["v"] = ver
+    return d
+
+
+class LineReader:
+    """Board side: bytes the host sends, in chunks of any size, to whole command lines.
+
+    feed(data) -> list of decoded commands (dicts of decode()); a line is at most MAX_COMMAND
+    bytes (a longer one is dropped whole and counted in .overlong), text without the marker is
+    ignored, a corrupt line is counted in .corrupt and its error kept in .last_error; nothing
+    received is ever evaluated. Holds at most MAX_COMMAND + 1 bytes between calls."""
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.skip = False       # inside a line that grew past MAX_COMMAND: drop to its end
+        self.overlong = 0
+        self.corrupt = 0
+        self.last_error = ""
+
+    def feed(self, data):
+        out = []
+        for b in data:
+            if b == 10 or b == 13:
+                if self.skip:
+                    self.skip = False
+                elif self.buf:
+                    self._line(bytes(self.buf), out)
+                self.buf = bytearray()
+            elif not self.skip:
+                if len(self.buf) >= MAX_COMMAND:
+                    self.buf = bytearray()
+                    self.skip = True
+                    self.overlong += 1
+                else:
+                    self.buf.append(b)
+        return out
+
+    def _line(self, raw, out):
+        try:
+            d = decode(raw)
+        except ProtocolError as e:
+            self.corrupt += 1
+            self.last_error = str(e)
+            return
+        if d is not None and d["type"] == "command":
+            out.append(d)
+        elif d is not None:
+            self.corrupt += 1
+            self.last_error = "field: a %s line is not a command" % d["type"]
 
 
 def _dec_frame(f):
@@ -296,13 +396,13 @@ def _dec_frame(f):
         faces.append([_num(p[0], "x", MAX_COORD), _num(p[1], "y", MAX_COORD),
                       _num(p[2], "w", MAX_COORD), _num(p[3], "h", MAX_COORD),
                       _num(p[4], "score", 1000) / 1000.0])
-    return {"type": "frame", "v": VERSION, "seq": _num(f[0], "seq", WRAP - 1),
+    return {"type": "frame", "seq": _num(f[0], "seq", WRAP - 1),
             "ms": _num(f[1], "ms", WRAP - 1), "fps": _dec(f[2], 1, "fps", 9999),
             "n": n, "faces": faces}
 
 
 def _dec_hello(f):
-    d = {"type": "hello", "v": VERSION}
+    d = {"type": "hello"}
     names = {}
     for w, name in HELLO_KEYS:
         names[w] = name

@@ -23,10 +23,11 @@ COMMANDS = {
     "export": ("picoface.commands.export", "export a trained model to TFLite (int8 or float); "
                                            "for the K210: picoface kmodel convert"),
     "kmodel": ("picoface.commands.kmodel", "inspect, run, verify and package K210 kmodels"),
-    "study": ("picoface.commands.study", "variants of one model (number formats, pruning) scored like bench: "
-                                         "table, JSON, Pareto plot"),
+    "study": ("picoface.commands.study", "variants of one model (number formats, pruning, width, input, a search) "
+                                         "scored like bench: table, JSON, Pareto plot"),
     "sim": ("picoface.commands.sim", "run the device app on a simulated board"),
     "monitor": ("picoface.commands.monitor", "watch the detections a board streams over serial"),
+    "cmd": ("picoface.commands.cmd", "send a command to a running board (ping, hello, get, set) and print its answer"),
     "flash": ("picoface.commands.flash", "flash firmware, model and app to a board"),
     "demo": ("picoface.commands.demo", "simulated board + monitor on a built-in scene"),
     "boards": ("picoface.commands.boards", "list boards and show a board's facts"),

@@ -51,7 +51,7 @@ class Stats:
     def on_message(self, msg):
         t = msg.get("type")
         if t == "hello":
-            if self.hello is not None:
+            if self.hello is not None and msg.get("asked") != "1":   # a hello sent on request is no restart
                 self.reboots += 1
             self.hello = msg
             self._seq = None
@@ -306,8 +306,12 @@ def make_view(plain=None, out=None):
 
 # -- the loop -------------------------------------------------------------------------------------------
 class Monitor:
-    def __init__(self, view=None, log=None, capture=None, decoder=None, sinks=()):
+    def __init__(self, view=None, log=None, capture=None, decoder=None, sinks=(), ask_hello=True):
         self.dec = decoder or StreamDecoder(strict_version=False, keep_text=True)
+        # attached to a running v2 board (no hello seen): ask it for its hello once (run() only)
+        self.ask_hello = ask_hello
+        self._asked = False
+        self._v2 = False
         self.sinks = list(sinks)    # e.g. picoface.mqtt.board.BoardPublisher: message(m), tick(), link_state(up)
         self.stats = Stats()
         self.view = view
@@ -337,6 +341,10 @@ class Monitor:
             if self.view is not None:
                 self.view.status(str(version_error(self.dec.seen_version)), self.stats)
         for m in msgs:
+            if m.get("v", 1) >= 2:
+                self._v2 = True
+            if m["type"] in ("ack", "command"):
+                continue        # command traffic (ours or another tool's), not what the board saw
             self.stats.on_message(m)
             if m["type"] != "text":
                 self.messages += 1
@@ -404,6 +412,7 @@ class Monitor:
                     continue
                 if data:
                     self.feed(data)
+                    self._maybe_ask(transport)
                 now = time.monotonic()
                 if now - last_tick >= tick:
                     last_tick = now
@@ -414,6 +423,17 @@ class Monitor:
             if self.view is not None:
                 self.view.stop(self.stats, self.counters())
         return self.stats
+
+    def _maybe_ask(self, transport):
+        """A v2 board seen without its hello (the monitor attached after boot): ask for it once."""
+        if not self.ask_hello or self._asked or not self._v2 or self.stats.hello is not None:
+            return
+        from picoface.board_cmd import command_line
+
+        self._asked = True
+        transport.write(command_line("hello")[1])
+        if self.view is not None:
+            self.view.status("attached after the board's hello: asked it for its hello", self.stats)
 
     def _lost(self, transport, exc):
         self.stats.connected = False

@@ -1,12 +1,13 @@
-"""Host side of serial protocol v1 (docs/protocol.md), built on the device's own pfcore.protocol.
+"""Host side of serial protocol v2 (docs/protocol.md; v1 boards read too), built on the device's own
+pfcore.protocol.
 
 ``StreamDecoder`` takes raw bytes from a serial port or a capture file in chunks of any size
 (garbage, NULs, invalid UTF-8 and endless lines included) and returns decoded messages, keeping
 counters. It only parses: nothing received is ever evaluated or executed.
 """
 
-from pfcore.protocol import (MARKER, MAX_LINE, VERSION, ProtocolError, decode, encode_error,  # noqa: F401
-                             encode_event, encode_frame, encode_hello)
+from pfcore.protocol import (MARKER, MAX_LINE, VERSION, VERSIONS, ProtocolError, decode, encode_ack,  # noqa: F401
+                             encode_command, encode_error, encode_event, encode_frame, encode_hello)
 
 from picoface.errors import PicofaceError
 
@@ -17,17 +18,17 @@ def version_error(version):
     """The PicofaceError for a board that speaks another protocol version."""
     if version is not None and version > VERSION:
         return PicofaceError(
-            "the board speaks picoface protocol v%d; this picoface understands only v%d" % (version, VERSION),
+            "the board speaks picoface protocol v%d; this picoface understands v1 to v%d" % (version, VERSION),
             "upgrade picoface on this computer (pip install -U picoface), or flash the app that matches it "
             "with `picoface flash`")
     return PicofaceError(
-        "the board speaks picoface protocol v%s; this picoface understands only v%d" % (version, VERSION),
+        "the board speaks picoface protocol v%s; this picoface understands v1 to v%d" % (version, VERSION),
         "flash the app that comes with this picoface (`picoface flash`)")
 
 
 def check_version(version):
-    """Raise version_error(version) unless version == VERSION."""
-    if version != VERSION:
+    """Raise version_error(version) unless this side reads that version (VERSIONS)."""
+    if version not in VERSIONS:
         raise version_error(version)
 
 
@@ -155,4 +156,5 @@ def decode_bytes(data, **kw):
 
 
 __all__ = ["StreamDecoder", "decode_bytes", "check_version", "version_error", "ProtocolError", "decode",
-           "encode_hello", "encode_frame", "encode_event", "encode_error", "VERSION", "MARKER"]
+           "encode_hello", "encode_frame", "encode_event", "encode_error", "encode_command", "encode_ack", "VERSION",
+           "VERSIONS", "MARKER"]

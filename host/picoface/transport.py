@@ -361,8 +361,11 @@ class PtyPort:
 
     Writes never block: when nobody reads and the pty buffer is full, lines are dropped and
     counted (``.dropped``), as bytes are lost on a UART nobody listens to. Bytes the host
-    sends are read and discarded by a thread (a monitor never sends any).
+    sends (commands, ``picoface cmd``) are read by a thread into an inbox of at most
+    ``INBOX`` bytes (more is dropped, counted in ``.in_dropped``); ``take()`` empties it.
     """
+
+    INBOX = 65536
 
     def __init__(self):
         import threading
@@ -376,22 +379,36 @@ class PtyPort:
         self.path = os.ttyname(self.slave)
         self.dropped = 0
         self.written = 0
+        self.in_dropped = 0
+        self._inbox = bytearray()
+        self._lock = threading.Lock()
         self._closed = threading.Event()
-        self._reader = threading.Thread(target=self._discard, daemon=True)
+        self._reader = threading.Thread(target=self._collect, daemon=True)
         self._reader.start()
 
-    def _discard(self):
+    def _collect(self):
         import select
 
         while not self._closed.is_set():
             try:
                 r, _, _ = select.select([self.master], [], [], 0.2)
                 if r:
-                    os.read(self.master, 4096)
+                    data = os.read(self.master, 4096)
+                    with self._lock:
+                        room = max(0, self.INBOX - len(self._inbox))
+                        self._inbox += data[:room]
+                        self.in_dropped += max(0, len(data) - room)
             except (OSError, ValueError):
                 if self._closed.is_set():
                     return
                 time.sleep(0.05)
+
+    def take(self):
+        """The bytes the host sent since the last call (b"" when none); never blocks."""
+        with self._lock:
+            out = bytes(self._inbox)
+            self._inbox.clear()
+        return out
 
     def write(self, data):
         """Write a whole line or nothing (a full buffer drops the line)."""

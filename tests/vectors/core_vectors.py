@@ -11,7 +11,7 @@ try:
 except ImportError:
     import json
 
-from pfcore import config, geom, nms, presence, protocol, region
+from pfcore import commands, config, geom, nms, presence, protocol, region
 
 ANCHORS = [[1.889, 2.5245], [2.9465, 3.94056], [3.99987, 5.3658], [5.155437, 6.92275], [6.718375, 9.01025]]
 
@@ -120,6 +120,24 @@ def protocol_cases(rng):
                 kinds.append(e.kind)
     emit("protocol/corrupt", kinds)
     emit("protocol/crc", [protocol.crc16(b"123456789"), protocol.crc16(bytes(range(256)))])
+    # protocol v2: commands in, acks out, through the board's line reader in chunks of every size
+    cmd_lines = [protocol.encode_command(1, "ping"), protocol.encode_command(2, "set", ["score", "0.62"]),
+                 protocol.encode_command(3, "set", ["max_faces", "11"]), protocol.encode_command(4, "get", ["nms"]),
+                 protocol.encode_command(5, "hello"), protocol.encode_command(6, "set", ["debug", "true"]),
+                 protocol.encode_command(7, "enrol", ["Ann * Lee \u00e9"])]
+    stream = ("junk\r\n" + "\r\n".join(cmd_lines) + "\n@PF" + "z" * 200 + "\n" +
+              cmd_lines[1].replace("0.62", "0.63") + "\n").encode()
+    cfg, _ = config.load({})
+    handler = commands.Commands(cfg)
+    for size in (1, 3, 17, 1000):
+        reader = protocol.LineReader()
+        acks = []
+        for i in range(0, len(stream), size):
+            for c in reader.feed(stream[i:i + size]):
+                ok, text, todo = handler.handle(c)
+                acks.append([protocol.encode_ack(c["id"], ok, text), todo])
+        emit("commands/%d" % size, [acks, reader.overlong, reader.corrupt, cfg["score"], cfg["debug"]])
+    emit("protocol/commands", cmd_lines)
 
 
 def fmap_cases(rng):

@@ -73,6 +73,15 @@ class SerialOut:
         else:
             self.transport.write(line)
 
+    def incoming(self):
+        """What the host sent to the simulated board since the last call (commands): from the pty
+        or the serial URL; b"" for stdout."""
+        if self.pty is not None:
+            return self.pty.take()
+        if self.transport is not None:
+            return self.transport.read(4096, timeout=0)
+        return b""
+
     @property
     def dropped(self):
         return self.pty.dropped if self.pty is not None else 0
@@ -134,11 +143,12 @@ def check_limits(board, model, contract, firmware=None):
 
 
 def simulate(board, source="builtin", model=None, frames=None, serial=None, firmware=None, show=False,
-             lcd_dir=None, pace=0.0, seed=0, contract=None, on_skip=None, seconds=None):
+             lcd_dir=None, pace=0.0, seed=0, contract=None, on_skip=None, seconds=None, serial_in=None):
     """Run the app once; returns (summary dict, wall seconds, frames seen by the camera). The
     summary's "skipped" lists the (path, reason) of a folder's files that gave no image
     (``on_skip(path, reason)`` is called as each is met). ``seconds``: the camera stops after that
-    much wall time, and the run ends as "time limit (S s)"."""
+    much wall time, and the run ends as "time limit (S s)". ``serial_in``: what the host sends the
+    board (``run_app``'s)."""
     from picoface.sim.runner import run_app
     from picoface.sim.sources import open_source
 
@@ -157,7 +167,7 @@ def simulate(board, source="builtin", model=None, frames=None, serial=None, firm
     t0, c0 = time.perf_counter(), time.process_time()
     summary = run_app(board, firmware=firmware, frames=counted(paced(iter(src), pace)), model_path=model,
                       contract=contract, max_frames=frames, serial=serial, lcd_dir=lcd_dir, show=show,
-                      clock="host")  # the app's fps: measured on this host, never a constant
+                      clock="host", serial_in=serial_in)  # the app's fps: measured on this host, never a constant
     summary = dict(summary, cpu_seconds=time.process_time() - c0, skipped=list(getattr(src, "skipped", [])))
     if timed_out and summary.get("end") == "frames exhausted":
         summary["end"] = "time limit (%g s)" % seconds
@@ -202,7 +212,7 @@ def run(args):
     try:
         summary, wall, seen = simulate(board, args.source, model, args.frames, out, args.firmware, args.show,
                                        args.lcd_dir, args.pace, args.seed, contract, on_skip=skipped,
-                                       seconds=args.seconds)
+                                       seconds=args.seconds, serial_in=out.incoming)
     finally:
         out.close()
     n = len(summary.get("frames", []))

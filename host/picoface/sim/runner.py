@@ -8,7 +8,7 @@ Public API (stable; ``picoface sim`` and ``picoface demo`` are built on it)::
                       serial=lambda b: sys.stdout.buffer.write(b))
 
 ``run_app(board, firmware=None, frames=None, model_path=None, contract=None, max_frames=None,
-serial=None, lcd_dir=None, show=False, faults=None, config=None, clock=None) -> dict``
+serial=None, lcd_dir=None, show=False, faults=None, config=None, clock=None, serial_in=None) -> dict``
 
 board
     Board name (``"maix_dock"``) or a ``picoface.boards.Board``.
@@ -58,6 +58,13 @@ faults
       ``model_appears_at_ms``: with ``model="missing"``, the model file appears at this
       simulated time (tests the app's periodic reload);
       ``config``: ``"bad"`` (invalid JSON) or ``"bad_values"`` (wrong types/ranges).
+serial_in
+    ``callable() -> bytes``: what the host sent to the board's serial port since the last call
+    (must not block). The fake firmware calls it whenever the app reads its input (K210
+    ``UART.repl_uart().any()/read()``, OpenMV ``pyb.USB_VCP().any()/read()``) and keeps the
+    bytes in a receive buffer of the firmware's size (K210 2048, OpenMV 511; the rest dropped,
+    ``summary["rx_dropped"]``); an interrupt byte (0x03) stops the app with KeyboardInterrupt, as
+    on the board (``summary["end"]``). None: the host sends nothing.
 config
     Dict of device-config overrides (thresholds, ``model_retry_ms`` ...) merged last.
 clock
@@ -78,7 +85,7 @@ Returns a summary dict::
      "lines": [str, ...],                     # every serial line (without "\\r\\n")
      "hello": dict | None,                    # decoded hello line
      "frames": [dict, ...],                   # decoded frame lines
-     "events": [dict, ...], "errors": [dict, ...],
+     "events": [dict, ...], "errors": [dict, ...], "acks": [dict, ...],
      "other": int,                            # non-protocol lines (banner ...)
      "led": [(ms, colour, on), ...],          # LED log from the fake pins
      "lcd": [(ms, kind, args), ...],          # LCD/draw call log (display, draw_rectangle, draw_string, clear)
@@ -267,7 +274,8 @@ def firmware_sandbox(world, family):
 def _decode(lines):
     from pfcore import protocol
 
-    out = {"hello": None, "frames": [], "events": [], "errors": [], "other": 0, "corrupt": 0}
+    out = {"hello": None, "frames": [], "events": [], "errors": [], "acks": [], "commands": [], "other": 0,
+           "corrupt": 0}
     for line in lines:
         try:
             d = protocol.decode(line)
@@ -285,7 +293,7 @@ def _decode(lines):
 
 
 def run_app(board, firmware=None, frames=None, model_path=None, contract=None, max_frames=None,
-            serial=None, lcd_dir=None, show=False, faults=None, config=None, clock=None):
+            serial=None, lcd_dir=None, show=False, faults=None, config=None, clock=None, serial_in=None):
     from picoface.boards import Board, load_board
     from picoface.sim import world as world_mod
 
@@ -304,7 +312,7 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
         faults["model"] = "missing"
     with tempfile.TemporaryDirectory(prefix="picoface-sim-") as tmp:
         world = world_mod.World(board, family, gen, tmp, frames=frames, serial=serial, lcd_dir=lcd_dir,
-                                show=show, faults=faults, clock=clock)
+                                show=show, faults=faults, clock=clock, serial_in=serial_in)
         placed = _place_model(world, board, data, faults) if data else b""
         if placed:
             # Build the runner (imports TensorFlow / the KPU emulator) before the sandbox freezes
@@ -328,6 +336,10 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
                 end = "watchdog reset"
             except world_mod.MachineReset:
                 end = "machine reset"
+            except KeyboardInterrupt:
+                if not world.host_interrupt:
+                    raise           # Ctrl-C on this host, not a byte the host sent to the board
+                end = "interrupted by the host (Ctrl-C byte)"
             except world_mod.FirmwareFault as e:  # the real board would corrupt memory here
                 end = "firmware fault"
                 fault = {"text": str(e), "todo": e.todo, "source": e.limit.source if e.limit else None}
@@ -342,7 +354,7 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
     summary = {"board": board.name, "firmware": family + "/" + gen, "generation": gen, "lines": list(world.lines),
                "led": list(world.led_log), "lcd": list(world.lcd_log), "lcd_frames": world.lcd_frames,
                "sim_ms": world.now_ms, "end": end, "traceback": tb, "fault": fault, "warnings": list(world.warnings),
-               "snapshots": world.snapshots,
+               "snapshots": world.snapshots, "rx_dropped": world.rx_dropped,
                "watchdog_ms": world.wdt["timeout"] if world.wdt else None}
     summary.update(_decode(world.lines))
     if summary["hello"] is not None:

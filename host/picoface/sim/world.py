@@ -125,11 +125,17 @@ def synthetic_scene(w=640, h=480, seed=0):
         i += 1
 
 
+# bytes the firmware's receive buffer holds: K210 MAIX_UART_BUF (2048; the ring allocates one more
+# and uses 2048), OpenMV H7 MICROPY_HW_USB_CDC_RX_DATA_SIZE 512 with one slot kept free
+# (docs/firmware.md, "Reading commands")
+RX_CAPACITY = {"maixpy": 2048, "canmv": 2048, "openmv": 511}
+
+
 class World:
     """State shared by the fake firmware modules of one simulated board run."""
 
     def __init__(self, board, family, generation, root, frames=None, serial=None, lcd_dir=None,
-                 show=False, faults=None, clock=None):
+                 show=False, faults=None, clock=None, serial_in=None):
         from picoface.sim import generations
 
         self.board = board
@@ -145,6 +151,16 @@ class World:
         (self.root / "sd").mkdir(parents=True, exist_ok=True)
         self.frames = iter(frames) if frames is not None else synthetic_scene()
         self.serial_sink = serial
+        # the host's side of the serial port: serial_in() -> bytes the host sent since the last
+        # call (never blocks); they land in the firmware's receive buffer (rx), which holds
+        # rx_capacity bytes and drops the rest, as the firmware's UART / USB CDC driver does
+        self.serial_in = serial_in
+        self.rx = bytearray()
+        self.rx_capacity = RX_CAPACITY[family]
+        self.rx_dropped = 0
+        self.rx_taken = None       # the object that owns the REPL's input (K210: a new UARTHS steals it)
+        self.kbd_intr = 3          # micropython.kbd_intr(): the interrupt byte, -1 = none
+        self.host_interrupt = False
         self.lcd_dir = Path(lcd_dir) if lcd_dir else None
         if self.lcd_dir:
             self.lcd_dir.mkdir(parents=True, exist_ok=True)
@@ -354,6 +370,34 @@ class World:
             self.lines.append(line)
             if self.serial_sink is not None:
                 self.serial_sink((line + "\r\n").encode("utf-8", "replace"))
+
+    def pull_rx(self):
+        """Move what the host sent into the receive buffer (its capacity as the firmware's; the
+        rest dropped). The interrupt byte (Ctrl-C, while kbd_intr is 3) stops the app with
+        KeyboardInterrupt at once, as the firmware's receive interrupt does; K210 firmware stores
+        the byte too, OpenMV's does not (docs/firmware.md, "Reading commands")."""
+        if self.serial_in is None:
+            return
+        data = self.serial_in()
+        for b in data or b"":
+            hit = self.kbd_intr >= 0 and b == self.kbd_intr
+            if hit and self.family == "openmv":
+                self.host_interrupt = True
+                continue
+            if len(self.rx) < self.rx_capacity:
+                self.rx.append(b)
+            else:
+                self.rx_dropped += 1
+            if hit:
+                self.host_interrupt = True
+        if self.host_interrupt:
+            self.rx.clear()
+            raise KeyboardInterrupt("interrupt byte 0x%02x from the host" % self.kbd_intr)
+
+    def take_rx(self, n):
+        out = bytes(self.rx[:n])
+        del self.rx[:n]
+        return out
 
     def flush_serial(self):
         if self._partial:

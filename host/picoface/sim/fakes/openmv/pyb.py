@@ -29,3 +29,29 @@ def millis():
 
 def delay(ms):
     W().advance(int(ms))
+
+
+class USB_VCP:
+    """The USB CDC port the REPL and the app share (openmv/micropython@fff2e1fb
+    ports/stm32/usb.c:773-781 any() is a bool, :895 and :914-923 read(n) never blocks and gives
+    None when nothing came; receive buffer MICROPY_HW_USB_CDC_RX_DATA_SIZE 512 on OpenMV boards,
+    511 usable, the rest of a packet dropped: usbd_cdc_interface.c:405-409)."""
+
+    def __init__(self, id=0):
+        if id != 0:
+            raise ValueError("USB_VCP(%s) doesn't exist" % (id,))
+
+    def any(self):
+        w = W()
+        w.pull_rx()
+        return len(w.rx) > 0
+
+    def read(self, n=-1):
+        w = W()
+        w.pull_rx()
+        if not w.rx:
+            return None
+        return w.take_rx(len(w.rx) if n is None or n < 0 else n)
+
+    def setinterrupt(self, c):
+        W().kbd_intr = int(c)
