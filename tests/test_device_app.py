@@ -514,28 +514,47 @@ runpy.run_path(sys.argv[2], run_name="__main__")
 """
 
 
+STUBS = ROOT / "tests" / "device_mp_fakes" / "maixpy"
+
+
+def run_stub_app(node, tmp_path, cfg, inbox=None, cpython=True, timeout=120):
+    """device/main.py with the minimal MaixPy stubs (tests/device_mp_fakes/maixpy) and config
+    ``cfg`` under MicroPython (wasm), and with cpython=True under CPython too; ``inbox``: bytes the
+    host sends (the stub REPL UART gives them 24 a read). Returns (MicroPython stdout, CPython
+    stdout or None)."""
+    import json
+
+    conf = tmp_path / "picoface.json"
+    conf.write_text(json.dumps(cfg))
+    mounts = ["--mount", "%s:/lib" % STUBS, "--mount", "%s:/flash/picoface.json" % conf]
+    extra = []
+    if inbox is not None:
+        box = tmp_path / "host_input.bin"
+        box.write_bytes(inbox)
+        mounts += ["--mount", "%s:/flash/host_input.bin" % box]
+        extra = [str(box)]
+    for p in sorted((ROOT / "device").glob("hal*.py")):
+        mounts += ["--mount", "%s:/lib/%s" % (p, p.name)]
+    r = subprocess.run([node, str(ROOT / "tests" / "mp_runner.mjs")] + mounts + [str(ROOT / "device" / "main.py")],
+                       capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    if not cpython:
+        return r.stdout, None
+    driver = tmp_path / "driver.py"
+    driver.write_text(_CPY_DRIVER)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(STUBS), str(ROOT / "device")]))
+    c = subprocess.run([sys.executable, str(driver), str(conf), str(ROOT / "device" / "main.py")] + extra,
+                       capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path)
+    assert c.returncode == 0, c.stderr[-2000:]
+    return r.stdout, c.stdout
+
+
 @pytest.mark.micropython
 def test_app_runs_on_real_micropython(node, tmp_path):
     """device/main.py + the HALs + pfcore under MicroPython (wasm) with minimal MaixPy stubs
     (tests/device_mp_fakes/maixpy: KPU without run_yolo2, one camera fault); the same stubs
     under CPython must give the same protocol lines (apart from time and fps)."""
-    import json
-
-    cfg = tmp_path / "picoface.json"
-    cfg.write_text(json.dumps(MP_CONFIG))
-    stubs = ROOT / "tests" / "device_mp_fakes" / "maixpy"
-    mounts = ["--mount", "%s:/lib" % stubs, "--mount", "%s:/flash/picoface.json" % cfg]
-    for p in sorted((ROOT / "device").glob("hal*.py")):
-        mounts += ["--mount", "%s:/lib/%s" % (p, p.name)]
-    r = subprocess.run([node, str(ROOT / "tests" / "mp_runner.mjs")] + mounts + [str(ROOT / "device" / "main.py")],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert r.returncode == 0, r.stderr[-2000:]
-    driver = tmp_path / "driver.py"
-    driver.write_text(_CPY_DRIVER)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(stubs), str(ROOT / "device")]))
-    c = subprocess.run([sys.executable, str(driver), str(cfg), str(ROOT / "device" / "main.py")],
-                       capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
-    assert c.returncode == 0, c.stderr[-2000:]
+    mp_out, cpy_out = run_stub_app(node, tmp_path, MP_CONFIG)
 
     def summary(out):
         rows = []
@@ -552,7 +571,7 @@ def test_app_runs_on_real_micropython(node, tmp_path):
                 rows.append(d)
         return rows
 
-    mp_rows, cpy_rows = summary(r.stdout), summary(c.stdout)
+    mp_rows, cpy_rows = summary(mp_out), summary(cpy_out)
     assert mp_rows == cpy_rows
     frames = [x for x in mp_rows if isinstance(x, tuple) and x[0] == "frame"]
     assert [f[1] for f in frames] == [1, 2, 3, 4, 5]
@@ -593,31 +612,13 @@ def test_commands_on_real_micropython(node, tmp_path):
     frame through the stub REPL UART: every command acked in order, a corrupt line ignored, the
     hello sent again on request (asked=1), `set score 0.99` taking the planted 0.953 face out of
     the frames that follow; CPython with the same stubs gives the same lines."""
-    import json
-
-    cfg = tmp_path / "picoface.json"
-    cfg.write_text(json.dumps(dict(MP_CONFIG, max_frames=14)))
     cmds = [protocol.encode_command(1, "ping"), "print('not a command')",
             protocol.encode_command(2, "hello"),
             protocol.encode_command(3, "set", ["score", "0.5"]).replace("0.5", "0.7"),   # damaged: no ack
             protocol.encode_command(4, "set", ["score", "0.99"]), protocol.encode_command(5, "get", ["score"]),
             protocol.encode_command(6, "set", ["max_faces", "99"])]
-    inbox = tmp_path / "host_input.bin"
-    inbox.write_bytes(("\r\n".join(cmds) + "\n").encode())
-    stubs = ROOT / "tests" / "device_mp_fakes" / "maixpy"
-    mounts = ["--mount", "%s:/lib" % stubs, "--mount", "%s:/flash/picoface.json" % cfg,
-              "--mount", "%s:/flash/host_input.bin" % inbox]
-    for p in sorted((ROOT / "device").glob("hal*.py")):
-        mounts += ["--mount", "%s:/lib/%s" % (p, p.name)]
-    r = subprocess.run([node, str(ROOT / "tests" / "mp_runner.mjs")] + mounts + [str(ROOT / "device" / "main.py")],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert r.returncode == 0, r.stderr[-2000:]
-    driver = tmp_path / "driver.py"
-    driver.write_text(_CPY_DRIVER)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(stubs), str(ROOT / "device")]))
-    c = subprocess.run([sys.executable, str(driver), str(cfg), str(ROOT / "device" / "main.py"), str(inbox)],
-                       capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
-    assert c.returncode == 0, c.stderr[-2000:]
+    mp_out, cpy_out = run_stub_app(node, tmp_path, dict(MP_CONFIG, max_frames=14),
+                                   inbox=("\r\n".join(cmds) + "\n").encode())
 
     def msgs(out):
         rows = []
@@ -630,8 +631,8 @@ def test_commands_on_real_micropython(node, tmp_path):
                 rows.append(d)
         return rows
 
-    rows = msgs(r.stdout)
-    assert rows == msgs(c.stdout)
+    rows = msgs(mp_out)
+    assert rows == msgs(cpy_out)
     acks = [(m["id"], m["ok"], m["text"]) for m in rows if m["type"] == "ack"]
     assert acks == [(1, True, "pong"), (2, True, ""), (4, True, "score=0.990"), (5, True, "score=0.990"),
                     (6, False, "max_faces=99 is out of range 1..10")]

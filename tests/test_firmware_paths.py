@@ -273,20 +273,12 @@ def test_maixpy_sha_engine_check_reads_the_release_tag(monkeypatch):
 
 def _mp_app(node, tmp_path, grid):
     """device/main.py + HALs + pfcore under MicroPython (wasm) with the MaixPy stubs."""
-    from test_device_app import MP_CONFIG
+    from test_device_app import MP_CONFIG, run_stub_app
 
     cfg = dict(MP_CONFIG)
     cfg["model"] = dict(cfg["model"], grid_w=grid[0], grid_h=grid[1])
-    p = tmp_path / "picoface.json"
-    p.write_text(json.dumps(cfg))
-    mounts = ["--mount", "%s:/lib" % (ROOT / "tests" / "device_mp_fakes" / "maixpy"),
-              "--mount", "%s:/flash/picoface.json" % p]
-    for f in sorted((ROOT / "device").glob("hal*.py")):
-        mounts += ["--mount", "%s:/lib/%s" % (f, f.name)]
-    r = subprocess.run([node, str(ROOT / "tests" / "mp_runner.mjs")] + mounts + [str(ROOT / "device" / "main.py")],
-                       capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert r.returncode == 0, r.stderr[-2000:]
-    msgs = [d for d in (protocol.decode(ln) for ln in r.stdout.splitlines()) if d]
+    out, _ = run_stub_app(node, tmp_path, cfg, cpython=False, timeout=300)
+    msgs = [d for d in (protocol.decode(ln) for ln in out.splitlines()) if d]
     return [d for d in msgs if d["type"] == "frame"], [d for d in msgs if d["type"] == "error"]
 
 
