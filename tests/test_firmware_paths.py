@@ -21,7 +21,6 @@ import itertools
 import json
 import math
 import runpy
-import subprocess
 import sys
 from pathlib import Path
 
