@@ -11,7 +11,7 @@
 import gc
 
 import hal
-from pfcore import commands, compat, config, presence, protocol
+from pfcore import commands, compat, config, gallery, presence, protocol
 
 APP_VERSION = "0.1.0"
 CONFIG_PATHS = ("/flash/picoface.json", "/sd/picoface.json")
@@ -96,7 +96,7 @@ def main():
         fail("config", "; ".join(problems))
     people = presence.Presence(cfg["enter_frames"], cfg["leave_frames"])
     reader = protocol.LineReader()
-    cmds = commands.Commands(cfg)
+    cmds = commands.Commands(cfg, gallery.Gallery())
     input_ok = True
     model_ok = False
     last_try = None

@@ -25,12 +25,14 @@ def tiny(tmp_path_factory):
     return fakeboard.tiny_kmodel(tmp_path_factory.mktemp("tiny"))
 
 
-def start_sim(board, model, firmware=None):
+def start_sim(board, model, firmware=None, storage=None):
     """A simulated board on a pty for up to 90 s of wall time; returns (process, pty path)."""
     argv = PICOFACE + ["sim", "--board", board, "--model", str(model), "--serial", "pty", "--seconds", "90",
                        "--pace", "20"]
     if firmware:
         argv += ["--firmware", firmware]
+    if storage:
+        argv += ["--storage", str(storage)]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     line = p.stdout.readline()
     m = re.match(r"serial: (/dev/\S+)", line)
@@ -148,3 +150,45 @@ def test_sim_board_input_buffer_and_interrupt_byte(tiny):
     s = run_app("openmv_h7", firmware="openmv", model_path=SHIPPED_OPENMV, max_frames=4,
                 serial_in=lambda: ctrl_c.pop(0) if ctrl_c else b"", clock={"frame_ms": 33, "infer_ms": 5})
     assert s["end"] == "interrupted by the host (Ctrl-C byte)"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board, model", [("maix_dock", "tiny"), ("openmv_h7", SHIPPED_OPENMV)])
+def test_gallery_list_rename_remove_survive_a_restart(board, model, tiny, tmp_path):
+    from pfcore import gallery
+
+    storage = tmp_path / "board"
+    (storage / "flash").mkdir(parents=True)
+    people = ["ana", "bob", "chloé"] + ["guest%02d" % i for i in range(9)]
+    entries = [[n, bytes(range(16))] for n in people] + [["bob", bytes(16)]]
+    (storage / "flash" / "gallery.a").write_bytes(gallery.pack(1, 16, entries))
+    p, port = start_sim(board, tiny if model == "tiny" else model, storage=storage)
+    try:
+        r = subprocess.run(PICOFACE + ["gallery", "list", "--port", port, "--timeout", "20"], capture_output=True,
+                           text=True, timeout=120, cwd=ROOT)
+        assert r.returncode == 0, r.stderr
+        rows = [line.split("\t") for line in r.stdout.strip().splitlines()[:-1]]
+        assert [n for n, _ in rows] == sorted(people) and dict(rows)["bob"] == "2"     # several pages
+        assert r.stdout.strip().splitlines()[-1] == "12 people, 13 faces"
+        r = subprocess.run(PICOFACE + ["gallery", "rename", "bob", "robert", "--port", port, "--timeout", "20"],
+                           capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert r.returncode == 0 and r.stdout.strip() == "renamed 2 faces", r.stderr
+        r = subprocess.run(PICOFACE + ["gallery", "rm", "guest03", "--port", port, "--timeout", "20"],
+                           capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert r.returncode == 0 and r.stdout.strip() == "removed 1 face", r.stderr
+        r = subprocess.run(PICOFACE + ["gallery", "rm", "nobody", "--port", port, "--timeout", "20"],
+                           capture_output=True, text=True, timeout=120, cwd=ROOT)
+        err = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and len(err) == 1 and "no face named 'nobody'" in err[0]
+    finally:
+        stop(p)
+    # the board restarts on the same flash: the changes are there, written to the other slot
+    assert (storage / "flash" / "gallery.b").is_file()
+    p, port = start_sim(board, tiny if model == "tiny" else model, storage=storage)
+    try:
+        r = subprocess.run(PICOFACE + ["gallery", "list", "--port", port, "--timeout", "20"], capture_output=True,
+                           text=True, timeout=120, cwd=ROOT)
+        names = [line.split("\t")[0] for line in r.stdout.strip().splitlines()[:-1]]
+        assert "robert" in names and "bob" not in names and "guest03" not in names and len(names) == 11
+    finally:
+        stop(p)

@@ -625,6 +625,43 @@ def test_commands_get_set_and_refuse():
     assert cfg == before
     assert cmd("get", "model")[0] is False and cmd("ping", "x")[0] is False
     ok, text, _ = cmd("reboot")
-    assert not ok and "unknown command 'reboot'; known: ping,hello,get,set" == text
+    assert not ok and "unknown command 'reboot'; known: ping,hello,get,set,gallery_list,gallery_rm,gallery_rename" == text
+    assert cmd("gallery_list") == (False, "this app has no gallery", "")
     # a malformed command dict never raises
     assert c.handle({})[0] is False
+
+
+def test_gallery_commands_page_rename_remove(tmp_path):
+    from pfcore import commands, gallery
+
+    paths = (str(tmp_path / "gallery.a"), str(tmp_path / "gallery.b"))
+    g = gallery.Gallery(4, paths=paths)
+    names = ["person%02d" % i for i in range(12)] + ["Zoë"]
+    for n in names:
+        assert g.add(n, bytes([1, 2, 3, 4])) is None
+    assert g.add("person00", bytes(4)) is None
+    g.save()
+    cfg, _ = config.load({})
+    c = commands.Commands(cfg, gallery.Gallery(paths=paths))
+
+    def cmd(verb, *args):
+        return c.handle({"verb": verb, "args": list(args)})
+
+    seen, start = [], 0
+    while True:
+        ok, text, _ = cmd("gallery_list", str(start))
+        assert ok and len(text) <= 60
+        total, nxt, listed = text.split(" ", 2)
+        seen += [p.rsplit(":", 1) for p in listed.split(",") if p]
+        if int(nxt) == int(total):
+            break
+        assert int(nxt) > start
+        start = int(nxt)
+    assert [n for n, _ in seen] == sorted(names) and dict(seen)["person00"] == "2" and int(total) == 13
+    assert cmd("gallery_rename", "person00", "Ann") == (True, "2", "")
+    assert cmd("gallery_rm", "person05") == (True, "1", "")
+    assert cmd("gallery_rm", "nobody") == (False, "no face named 'nobody'", "")
+    assert cmd("gallery_rename", "Ann", "a,b")[0] is False
+    again = gallery.Gallery(paths=paths)
+    assert again.load() is None and dict(again.names())["Ann"] == 2 and "person05" not in dict(again.names())
+    assert again.dim == 4 and again.seq == 3

@@ -110,6 +110,22 @@ def test_protocol_lines_match_golden(vectors):
         assert a["v"] == 1 and b["v"] == 2 and dict(a, v=2) == b
 
 
+def test_gallery_survives_a_cut_write_on_micropython(vectors):
+    """The two-slot gallery file (pfcore.gallery) under MicroPython as under CPython: enrol, rename,
+    remove and reload; a save cut after every possible byte count leaves the last whole gallery."""
+    cp, mp = vectors
+    assert mp["gallery"] == cp["gallery"]
+    out = cp["gallery"]
+    assert out[:4] == [None, None, None, None]
+    assert "longer than 24 bytes" in out[4] and "control character" in out[5] and "holds 8" in out[6]
+    assert out[7] is None and "gallery full (4 faces)" in out[8]
+    assert out[9:12] == [1, "a name must be 1-24 characters", 2]
+    assert out[12] is None and out[13] == [["carol", 1], ["robert", 1]] and out[14:16] == [2, 1]
+    whole, kept, tried = out[17]
+    assert tried == whole > 40 and kept == whole          # every cut position: the old gallery loads
+    assert "unreadable" in out[18] and out[19] == []
+
+
 def test_commands_identical_on_micropython(vectors):
     """The board's line reader and command handler give the same acks under MicroPython, whatever
     the chunks the serial port delivers."""

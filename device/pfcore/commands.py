@@ -8,12 +8,13 @@ enter/leave counts changed). A change lasts until the board restarts: /flash/pic
 stays as `picoface flash` wrote it. Never raises on any input.
 """
 
-from pfcore import config
+from pfcore import config, gallery
 
 # settable at run time -> what the app must do after the change
 SETTABLE = {"score": "model", "nms": "model", "max_faces": "", "enter_frames": "presence",
             "leave_frames": "presence", "send_frames": "", "frame_every": "", "fps_window": "", "debug": ""}
-VERBS = ("ping", "hello", "get", "set")
+VERBS = ("ping", "hello", "get", "set", "gallery_list", "gallery_rm", "gallery_rename")
+LIST_TEXT = 60      # an ack's text is cut there (pfcore.protocol.MAX_TEXT): gallery_list pages
 
 
 def parse_value(text):
@@ -44,8 +45,10 @@ def show(v):
 
 
 class Commands:
-    def __init__(self, cfg):
+    def __init__(self, cfg, faces=None):
         self.cfg = cfg
+        self.faces = faces          # a pfcore.gallery.Gallery, loaded at the first gallery command
+        self.loaded = False
 
     def handle(self, cmd):
         try:
@@ -76,4 +79,48 @@ class Commands:
                 v = float(v)
             self.cfg[key] = v
             return True, "%s=%s" % (key, show(v)), SETTABLE[key]
+        if verb.startswith("gallery_") and verb in VERBS:
+            return self._gallery(verb, args)
         return False, "unknown command %r; known: %s" % (verb, ",".join(VERBS)), ""
+
+    def _gallery(self, verb, args):
+        g = self.faces
+        if g is None:
+            return False, "this app has no gallery", ""
+        if not self.loaded:
+            g.load()
+            self.loaded = True
+        if verb == "gallery_list":
+            # "<count> <next> name:n,name:n...": as many names from START as fit one ack; the
+            # host asks again from <next> until it equals <count>
+            start = parse_value(args[0]) if args else 0
+            names = g.names()
+            if len(args) > 1 or not isinstance(start, int) or start < 0:
+                return False, "gallery_list [START]", ""
+            parts = []
+            i = start
+            while i < len(names):
+                more = parts + ["%s:%d" % names[i]]
+                if len("%d %d %s" % (len(names), i + 1, ",".join(more))) > LIST_TEXT:
+                    break
+                parts = more
+                i += 1
+            return True, "%d %d %s" % (len(names), max(i, start), ",".join(parts)), ""
+        if verb == "gallery_rm":
+            if len(args) != 1:
+                return False, "gallery_rm NAME", ""
+            n = g.remove(args[0])
+        else:
+            if len(args) != 2:
+                return False, "gallery_rename OLD NEW", ""
+            n = g.rename(args[0], args[1])
+            if isinstance(n, str):
+                return False, n, ""
+        if n == 0:
+            return False, "no face named %r" % args[0], ""
+        try:
+            g.save()
+        except OSError as e:
+            g.load()        # what /flash still holds
+            return False, "gallery write failed (%s); the previous gallery is kept" % (e,), ""
+        return True, "%d" % n, ""

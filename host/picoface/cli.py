@@ -27,6 +27,7 @@ COMMANDS = {
                                          "scored like bench: table, JSON, Pareto plot"),
     "sim": ("picoface.commands.sim", "run the device app on a simulated board"),
     "monitor": ("picoface.commands.monitor", "watch the detections a board streams over serial"),
+    "gallery": ("picoface.commands.gallery", "list, remove or rename the faces enrolled on a running board"),
     "cmd": ("picoface.commands.cmd", "send a command to a running board (ping, hello, get, set) and print its answer"),
     "flash": ("picoface.commands.flash", "flash firmware, model and app to a board"),
     "demo": ("picoface.commands.demo", "simulated board + monitor on a built-in scene"),

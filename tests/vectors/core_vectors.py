@@ -11,7 +11,7 @@ try:
 except ImportError:
     import json
 
-from pfcore import commands, config, geom, nms, presence, protocol, region
+from pfcore import commands, config, gallery, geom, nms, presence, protocol, region
 
 ANCHORS = [[1.889, 2.5245], [2.9465, 3.94056], [3.99987, 5.3658], [5.155437, 6.92275], [6.718375, 9.01025]]
 
@@ -140,6 +140,84 @@ def protocol_cases(rng):
     emit("protocol/commands", cmd_lines)
 
 
+class _Disk:
+    """Files in memory; a write may be cut after ``cut`` bytes (a power cut: the bytes written so
+    far stay, then OSError)."""
+
+    def __init__(self):
+        self.files = {}
+        self.cut = None
+
+    def open(self, path, mode="rb"):
+        return _File(self, path, mode)
+
+
+class _File:
+    def __init__(self, disk, path, mode):
+        self.disk, self.path, self.mode = disk, path, mode
+        if "r" in mode and path not in disk.files:
+            raise OSError(2)
+        if "w" in mode:
+            disk.files[path] = b""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+    def read(self):
+        return self.disk.files[self.path]
+
+    def write(self, data):
+        cut = self.disk.cut
+        if cut is not None and cut < len(data):
+            self.disk.files[self.path] = bytes(data[:cut])
+            raise OSError(5)
+        self.disk.files[self.path] = bytes(data)
+        return len(data)
+
+
+def gallery_cases(rng):
+    """Enrol, rename, remove, reload; then a save cut at every byte: the gallery that loads is
+    always the last complete one."""
+    disk = _Disk()
+    g = gallery.Gallery(8, max_entries=4, opener=disk.open)
+    emb = [bytes([rng.below(256) for _ in range(8)]) for _ in range(5)]
+    out = [g.load(), g.add("alice", emb[0]), g.add("bob", emb[1]), g.add("alice", emb[2])]
+    g.save()
+    out += [g.add("b" * 25, emb[3]), g.add("x\ny", emb[3]), g.add("carol", emb[3][:7]), g.add("carol", emb[3]),
+            g.add("dave", emb[4]), g.rename("bob", "robert"), g.rename("bob", ""), g.remove("alice")]
+    g.save()
+    h = gallery.Gallery(8, opener=disk.open)
+    out += [h.load(), h.names(), h.seq, h.slot, [e[1] == emb[1] for e in h.entries]]
+    before = h.names()
+    whole = len(gallery.pack(h.seq + 1, 8, h.entries + [["erin", emb[4]]]))
+    kept = []
+    for cut in range(whole):
+        d2 = _Disk()
+        d2.files = dict(disk.files)
+        d2.cut = cut
+        k = gallery.Gallery(8, opener=d2.open)
+        k.load()
+        k.add("erin", emb[4])
+        try:
+            k.save()
+            kept.append("saved")
+        except OSError:
+            r = gallery.Gallery(8, opener=d2.open)
+            problem = r.load()
+            kept.append(r.names() == before and problem is not None)
+    out.append([whole, kept.count(True), len(kept)])
+    d3 = _Disk()
+    d3.files = dict(disk.files)
+    d3.files[gallery.PATHS[0]] = d3.files[gallery.PATHS[0]][:-1] + b"?"
+    d3.files[gallery.PATHS[1]] = b"PFG1 garbage"
+    z = gallery.Gallery(8, opener=d3.open)
+    out += [z.load(), z.names()]
+    emit("gallery", out)
+
+
 def fmap_cases(rng):
     """MaixPy's forward path: a float32 buffer read through memoryview (array('f') stands in for
     kpu_fmap), decoded and postprocessed as device/hal_maixpy.py does, against the same values
@@ -166,5 +244,6 @@ geom_cases(rng)
 presence_cases(rng)
 config_cases()
 protocol_cases(rng)
+gallery_cases(rng)
 fmap_cases(rng)
 print("done")

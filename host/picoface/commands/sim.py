@@ -37,6 +37,8 @@ def add_arguments(p):
     p.add_argument("--show", action="store_true", help="show the LCD (or the annotated camera) in a window")
     p.add_argument("--lcd-dir", help="write every LCD frame as PNG into DIR")
     p.add_argument("--seed", type=int, default=0, help="builtin scene seed")
+    p.add_argument("--storage", metavar="DIR", help="keep the board's /flash and /sd in DIR across runs (what "
+                   "the app writes there, e.g. its gallery, survives a restart; default: a fresh board each run)")
 
 
 class SerialOut:
@@ -143,7 +145,8 @@ def check_limits(board, model, contract, firmware=None):
 
 
 def simulate(board, source="builtin", model=None, frames=None, serial=None, firmware=None, show=False,
-             lcd_dir=None, pace=0.0, seed=0, contract=None, on_skip=None, seconds=None, serial_in=None):
+             lcd_dir=None, pace=0.0, seed=0, contract=None, on_skip=None, seconds=None, serial_in=None,
+             storage=None):
     """Run the app once; returns (summary dict, wall seconds, frames seen by the camera). The
     summary's "skipped" lists the (path, reason) of a folder's files that gave no image
     (``on_skip(path, reason)`` is called as each is met). ``seconds``: the camera stops after that
@@ -167,7 +170,7 @@ def simulate(board, source="builtin", model=None, frames=None, serial=None, firm
     t0, c0 = time.perf_counter(), time.process_time()
     summary = run_app(board, firmware=firmware, frames=counted(paced(iter(src), pace)), model_path=model,
                       contract=contract, max_frames=frames, serial=serial, lcd_dir=lcd_dir, show=show,
-                      clock="host", serial_in=serial_in)  # the app's fps: measured on this host, never a constant
+                      clock="host", serial_in=serial_in, storage=storage)  # the app's fps: measured on this host, never a constant
     summary = dict(summary, cpu_seconds=time.process_time() - c0, skipped=list(getattr(src, "skipped", [])))
     if timed_out and summary.get("end") == "frames exhausted":
         summary["end"] = "time limit (%g s)" % seconds
@@ -212,7 +215,7 @@ def run(args):
     try:
         summary, wall, seen = simulate(board, args.source, model, args.frames, out, args.firmware, args.show,
                                        args.lcd_dir, args.pace, args.seed, contract, on_skip=skipped,
-                                       seconds=args.seconds, serial_in=out.incoming)
+                                       seconds=args.seconds, serial_in=out.incoming, storage=args.storage)
     finally:
         out.close()
     n = len(summary.get("frames", []))

@@ -8,7 +8,8 @@ Public API (stable; ``picoface sim`` and ``picoface demo`` are built on it)::
                       serial=lambda b: sys.stdout.buffer.write(b))
 
 ``run_app(board, firmware=None, frames=None, model_path=None, contract=None, max_frames=None,
-serial=None, lcd_dir=None, show=False, faults=None, config=None, clock=None, serial_in=None) -> dict``
+serial=None, lcd_dir=None, show=False, faults=None, config=None, clock=None, serial_in=None,
+storage=None) -> dict``
 
 board
     Board name (``"maix_dock"``) or a ``picoface.boards.Board``.
@@ -65,6 +66,10 @@ serial_in
     bytes in a receive buffer of the firmware's size (K210 2048, OpenMV 511; the rest dropped,
     ``summary["rx_dropped"]``); an interrupt byte (0x03) stops the app with KeyboardInterrupt, as
     on the board (``summary["end"]``). None: the host sends nothing.
+storage
+    A folder that holds the board's /flash and /sd (``storage/flash``, ``storage/sd``) across runs, so
+    a restart finds what the app wrote (its gallery); the model and config are placed again at each
+    boot. None: a fresh temporary board each run.
 config
     Dict of device-config overrides (thresholds, ``model_retry_ms`` ...) merged last.
 clock
@@ -293,7 +298,10 @@ def _decode(lines):
 
 
 def run_app(board, firmware=None, frames=None, model_path=None, contract=None, max_frames=None,
-            serial=None, lcd_dir=None, show=False, faults=None, config=None, clock=None, serial_in=None):
+            serial=None, lcd_dir=None, show=False, faults=None, config=None, clock=None, serial_in=None,
+            storage=None):
+    import contextlib
+
     from picoface.boards import Board, load_board
     from picoface.sim import world as world_mod
 
@@ -310,7 +318,10 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
     contract = _load_contract(contract, model_path)
     if model_path is None and "model" not in faults:
         faults["model"] = "missing"
-    with tempfile.TemporaryDirectory(prefix="picoface-sim-") as tmp:
+    if storage is not None:
+        Path(storage).mkdir(parents=True, exist_ok=True)
+    keep = contextlib.nullcontext(str(storage)) if storage is not None else None
+    with keep or tempfile.TemporaryDirectory(prefix="picoface-sim-") as tmp:
         world = world_mod.World(board, family, gen, tmp, frames=frames, serial=serial, lcd_dir=lcd_dir,
                                 show=show, faults=faults, clock=clock, serial_in=serial_in)
         placed = _place_model(world, board, data, faults) if data else b""
