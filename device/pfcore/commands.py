@@ -8,7 +8,7 @@ enter/leave counts changed). A change lasts until the board restarts: /flash/pic
 stays as `picoface flash` wrote it. Never raises on any input.
 """
 
-from pfcore import config, gallery
+from pfcore import config
 
 # settable at run time -> what the app must do after the change
 SETTABLE = {"score": "model", "nms": "model", "max_faces": "", "enter_frames": "presence",
