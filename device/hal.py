@@ -12,6 +12,7 @@
 #   show(img, faces, fps, message=None)   LCD (or frame buffer); img None -> message only
 #   signal(state)               LED: "face" (green), "idle" (off), "error" (red)
 #   send(line)                  one protocol line to the serial port
+#   read_input() -> bytes       what the host sent since the last call (b"" when nothing), never waits
 #   feed()                      watchdog
 #   model_hash() -> hex         sha256 of the model bytes on the board (flash or file), for hello
 
