@@ -61,13 +61,14 @@ test-fast: setup
 
 SHARED ?= ../shared
 K210_MODEL := models/picoface_k210_320x240
+OPENMV_MODEL := models/picoface_openmv_240x176
 
 train: setup
 	$(VENV)/bin/picoface train --config $(K210_MODEL)/train.yaml
 	$(VENV)/bin/picoface kmodel convert $(K210_MODEL)/picoface_float.tflite --board maix_dock \
 	  --contract $(K210_MODEL)/picoface_float.json --calib $(K210_MODEL)/train.yaml \
 	  --out $(K210_MODEL)/picoface.kmodel
-	$(VENV)/bin/picoface train --config models/picoface_openmv_208x160/train.yaml
+	$(VENV)/bin/picoface train --config $(OPENMV_MODEL)/train.yaml
 
 bench: setup
 	$(VENV)/bin/picoface bench $(ARGS)
@@ -75,7 +76,6 @@ bench: setup
 # picoface study: CPU-sized runs of each kind, reports in docs/study/ (a run that stops resumes where it was)
 # (quant ~20 min: no training; prune ~35 min: 18 min of fine-tuning split over 9 points; width, input
 # and search train the OpenMV base from scratch, 15 min split over 3 or 4 points, ~20 min each)
-OPENMV_MODEL = models/picoface_openmv_208x160
 study: setup
 	$(VENV)/bin/picoface study quant --base $(K210_MODEL)/train.yaml --model $(K210_MODEL)/picoface.keras \
 	  --budget 0 --out docs/study --name quant --resume

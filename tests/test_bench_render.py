@@ -114,14 +114,18 @@ def _copy_repo(tmp_path):
 def test_a_hand_edit_is_found_and_rendered_away(tmp_path):
     root = _copy_repo(tmp_path)
     readme = root / "README.md"
-    card = root / "models" / "picoface_openmv_208x160" / "MODEL_CARD.md"
+    card = root / "models" / "picoface_openmv_240x176" / "MODEL_CARD.md"
     good_readme, good_card = readme.read_text(), card.read_text()
     row = next(l for l in good_readme.splitlines() if l.startswith("| `picoface_k210_320x240`"))
     cells = row.split(" | ")
     cells[4] = "0.700 / 0.900"                              # the widerface figures, edited by hand
     readme.write_text(good_readme.replace(row, " | ".join(cells)))
     assert readme.read_text() != good_readme
-    card.write_text(good_card.replace("| 0.222 / 0.422 |", "| 0.232 / 0.422 |"))
+    bench_row = next(l for l in good_card.splitlines() if l.startswith("| `picoface_int8.tflite` | ") and " / " in l)
+    cells = bench_row.split(" | ")
+    cells[2] = "0.999 / 0.999"                              # the card's widerface figures, edited by hand
+    card.write_text(good_card.replace(bench_row, " | ".join(cells)))
+    assert card.read_text() != good_card
     src = root / "models" / "bench.json"
     changed = {p.name for p, c in render.render(src, root, check=True) if c}
     assert changed == {"README.md", "MODEL_CARD.md"}
@@ -133,7 +137,7 @@ def test_a_hand_edit_is_found_and_rendered_away(tmp_path):
 
 def test_card_without_a_block_gets_one_before_training_and_keeps_the_rest(bench):
     card = "# m\n\n## Accuracy\n\nval figures 0.123\n\n## Training\n\n- 45 epochs\n"
-    name = "picoface_openmv_208x160"
+    name = "picoface_openmv_240x176"
     out = render.replace_block(card, render.card_block(bench, name), where="## Training")
     assert out.startswith("# m\n\n## Accuracy\n\nval figures 0.123\n\n" + render.BEGIN)
     assert out.endswith(render.END + "\n\n## Training\n\n- 45 epochs\n")
@@ -149,7 +153,7 @@ def test_a_card_written_again_keeps_its_bench_block(tmp_path, bench):
     from picoface.bench.render import block_of
     from picoface.export import card as card_mod
 
-    block = render.card_block(bench, "picoface_openmv_208x160")
+    block = render.card_block(bench, "picoface_openmv_240x176")
     (tmp_path / "MODEL_CARD.md").write_text("# old\n\n" + block + "\n\n## Training\n\nstale text\n")
 
     class Run:
@@ -157,7 +161,7 @@ def test_a_card_written_again_keeps_its_bench_block(tmp_path, bench):
 
     from picoface.train.config import load_config
 
-    cfg = load_config(REPO_ROOT / "models" / "picoface_openmv_208x160" / "train.yaml")
+    cfg = load_config(REPO_ROOT / "models" / "picoface_openmv_240x176" / "train.yaml")
     card_mod.write_card(cfg, Run(), {"files": {"tflite-int8": {"file": "picoface_int8.tflite", "bytes": 2 ** 20}}},
                         tmp_path)
     text = (tmp_path / "MODEL_CARD.md").read_text()

@@ -17,7 +17,7 @@ from picoface.transport import PtyPort
 from pfcore import protocol
 
 PICOFACE = [sys.executable, "-m", "picoface"]
-SHIPPED_OPENMV = ROOT / "models" / "picoface_openmv_208x160" / "picoface_int8.tflite"
+SHIPPED_OPENMV = ROOT / "models" / "picoface_openmv_240x176" / "picoface_int8.tflite"
 
 
 @pytest.fixture(scope="module")

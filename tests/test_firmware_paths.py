@@ -74,7 +74,7 @@ class Planted:
 
 
 def _vector():
-    v = json.loads((VECTORS / "openmv_208x160_output.json").read_text())
+    v = json.loads((VECTORS / "openmv_240x176_output.json").read_text())
     v["q"] = np.frombuffer(base64.b64decode(v["int8_base64"]), np.int8).reshape(v["shape"])
     return v
 
@@ -82,7 +82,7 @@ def _vector():
 class Replay:
     """A TFLite stand-in that returns the stored real output of the shipped OpenMV model."""
 
-    input_size = (208, 160)
+    input_size = (240, 176)
     channels = 3
     output_layout = "NHWC"
     in_dtype = np.dtype(np.uint8)
@@ -391,7 +391,7 @@ def test_openmv_vector_reproduces_with_the_tflite_interpreter(shared):
     from picoface.litert import interpreter
 
     it = interpreter(ROOT / v["model"], num_threads=1)
-    it.set_tensor(it.get_input_details()[0]["index"], cv2.resize(rgb, (208, 160), interpolation=cv2.INTER_AREA)[None])
+    it.set_tensor(it.get_input_details()[0]["index"], cv2.resize(rgb, (240, 176), interpolation=cv2.INTER_AREA)[None])
     it.invoke()
     assert np.array_equal(it.get_tensor(it.get_output_details()[0]["index"]), v["q"])
 
@@ -406,7 +406,7 @@ def test_openmv_output_decodes_identically_on_every_path():
     v = _vector()
     spec = json.loads((ROOT / v["model"]).parent.joinpath("model.json").read_text())["output"]
     fspec = dict(spec, dtype="float32", scale=1.0, zero_point=0)
-    fit = geom.Fit(208, 160, 208, 160, "stretch")
+    fit = geom.Fit(240, 176, 240, 176, "stretch")
     # py_ml.c: float v = (q - zero_point); v * output_scale (float32)
     f32 = (v["q"].astype(np.int32) - v["zero_point"]).astype(np.float32) * np.float32(v["scale"])
     assert f32.dtype == np.float32
@@ -447,7 +447,7 @@ def test_openmv_generations_decode_the_real_output(monkeypatch):
         assert s["generation"] == fw and s["hello"]["firmware"] == hal[fw]
         assert len({json.dumps(f["faces"]) for f in s["frames"]}) == 1
         faces[fw] = s["frames"][0]["faces"]
-    fit = geom.Fit(320, 240, 208, 160, "stretch")
+    fit = geom.Fit(320, 240, 240, 176, "stretch")
     spec = json.loads((model.parent / "model.json").read_text())["output"]
     want = [[round(x) for x in f[:4]] + [round(f[4], 3)] for f in
             region.postprocess(v["q"].tobytes(), spec, fit, v["score"], v["nms"], 10)]
@@ -553,14 +553,14 @@ def test_openmv_fakes_follow_each_releases_source(gen, tmp_path, monkeypatch):
         sensor.set_framesize(sensor.QVGA)
         img = sensor.snapshot()
         net = tf.load("/flash/picoface.tflite", load_to_fb=True)
-        assert (net.output_height(), net.output_width(), net.output_datatype()) == (10, 13, "int8")
+        assert (net.output_height(), net.output_width(), net.output_datatype()) == (11, 15, "int8")
         with pytest.raises(ValueError, match="Expected model output height to be 1!"):
             tf.classify(net, img)                         # py_tf.c:382-384
         planes = tf.segment(net, img)
         q = v["q"][0]
         assert len(planes) == q.shape[2] == net.output_channels()
         for c, p in enumerate(planes):
-            assert (p.width(), p.height()) == (13, 10)
+            assert (p.width(), p.height()) == (15, 11)
             want = (q[:, :, c].astype(np.int16) + 128).astype(np.uint8)     # the byte XOR 0x80
             assert bytes(p.bytearray()) == want.tobytes() and p.get_pixel(3, 2) == want[2, 3]
 

@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[1]
-INT8_MODELS = ["models/picoface_openmv_208x160/picoface_int8.tflite",
+INT8_MODELS = ["models/picoface_openmv_240x176/picoface_int8.tflite",
                "models/picoface_k210_320x240/picoface_int8.tflite"]
 
 
@@ -67,7 +67,7 @@ def test_litert_reads_bytes_and_paths_alike():
     path = ROOT / INT8_MODELS[0]
     if not path.is_file():
         pytest.skip("%s is absent" % INT8_MODELS[0])
-    x = _inputs(160, 208)[1]
+    x = _inputs(176, 240)[1]
     assert np.array_equal(_run(interpreter(path), x), _run(interpreter(path.read_bytes()), x))
 
 

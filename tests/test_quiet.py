@@ -15,7 +15,7 @@ from picoface.paths import REPO_ROOT
 
 PICOFACE = [sys.executable, "-c", "import sys; from picoface.cli import main; sys.exit(main())"]
 NOISE = re.compile(r"WARNING|deprecated|oneDNN|absl|XNNPACK|^INFO|^[IW]\d{4} ", re.I | re.M)
-K_MODEL = REPO_ROOT / "models" / "picoface_openmv_208x160"
+K_MODEL = REPO_ROOT / "models" / "picoface_openmv_240x176"
 
 
 def tiny_set(d, n=2):

@@ -36,7 +36,7 @@ APP_SLACK = 32 * 1024   # of which allocated by device/ code (CPython's type cac
 FIGURES = {}
 
 FAMILIES = [("maix_dock", "maixpy", (320, 240)), ("maix_dock", "canmv", (320, 240)),
-            ("openmv_h7", "openmv", (208, 160))]
+            ("openmv_h7", "openmv", (240, 176))]
 FAULT_TEXT = {"camera": "Sensor Timeout", "inference": "injected", "memory": "MemoryError", "fatal": "EIO",
               "config": "score must be a number"}
 

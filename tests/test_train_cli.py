@@ -85,6 +85,21 @@ def test_train_resume_and_ship(tmp_path, capsys):
     assert "2 epochs run" in card and "clamped to [-2, 2]" in card
     assert load_contract(shipped / "model.json")["output"]["scale"] <= 4.0 / 255 * 1.01
 
+    # export.input: the shipped folder itself runs at another size than the training input
+    assert main(["train", "--config", str(cfg), "train.epochs=2", "--ship-only", "export.input=[96, 64]"]) == 0
+    s = load_contract(shipped / "model.json", check_file=True)
+    assert (s["input"]["w"], s["input"]["h"]) == (96, 64) and (s["output"]["grid_w"], s["output"]["grid_h"]) == (6, 4)
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert "trained on 64x64 frames" in card and "| input | 96x64 RGB" in card
+    from picoface.train.config import load_config
+
+    resolved = load_config(shipped / "train.resolved.yaml")        # what the run trained at
+    assert (resolved.input.w, resolved.input.h) == (64, 64) and resolved.export.input == [96, 64]
+    capsys.readouterr()
+    assert main(["train", "--config", str(cfg), "--ship-only", "export.input=[100, 64]"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "input_w=100 is not a multiple" in err[0]
+
 
 def test_weight_average_is_what_val_and_the_checkpoint_see(tmp_path, capsys):
     """train.ema with the newer loss options (rescore, DIoU box term, extra anchors): the best

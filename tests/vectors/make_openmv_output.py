@@ -1,8 +1,8 @@
-"""Write tests/vectors/openmv_208x160_output.json: one real output of the shipped OpenMV model
-(models/picoface_openmv_208x160/picoface_int8.tflite) run by LiteRT (picoface.litert) on a WIDER
+"""Write tests/vectors/openmv_240x176_output.json: one real output of the shipped OpenMV model
+(models/picoface_openmv_240x176/picoface_int8.tflite) run by LiteRT (picoface.litert) on a WIDER
 FACE val photo with several faces, as the raw int8 tensor (base64, NHWC 1 x grid_h x grid_w x 30) with its
 quantisation, and the faces pfcore decodes from it (the device's decode, score and NMS from
-model.json, camera = net input 208x160). tests/test_firmware_paths.py decodes it on every OpenMV
+model.json, camera = net input 240x176). tests/test_firmware_paths.py decodes it on every OpenMV
 firmware path (int8 bytes, float32 as ml dequantises, floats as tf returns them, YoloV2).
 
     .venv/bin/python tests/vectors/make_openmv_output.py      (needs ai-edge-litert and ../shared)
@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = ROOT / "models" / "picoface_openmv_208x160"
+MODEL = ROOT / "models" / "picoface_openmv_240x176"
 PHOTO = "images/4--Dancing/4_Dancing_Dancing_4_1026.jpg"      # relative to ../shared/data/widerface_val
-OUT = Path(__file__).resolve().parent / "openmv_208x160_output.json"
+OUT = Path(__file__).resolve().parent / "openmv_240x176_output.json"
 
 
 def main():
@@ -49,7 +49,7 @@ def main():
     th = contract["thresholds"]
     faces = region.postprocess(q.tobytes(), spec, geom.Fit(w, h, w, h, "stretch"), th["score"], th["nms"], 10)
     OUT.write_text(json.dumps({
-        "model": "models/picoface_openmv_208x160/" + contract["file"],
+        "model": "models/picoface_openmv_240x176/" + contract["file"],
         "model_sha256": hashlib.sha256(data).hexdigest(),
         "photo": "../shared/data/widerface_val/" + PHOTO,
         "input": "photo resized to %dx%d (cv2.INTER_AREA), RGB uint8" % (w, h),

@@ -31,7 +31,7 @@ _BEGIN_PREFIX = "<!-- bench:begin"
 README_ROWS = (
     ("picoface_k210_320x240/picoface.kmodel", "`picoface_k210_320x240` (kmodel v3, KPU emulator)",
      "MAIX Dock / Bit", None),
-    ("picoface_openmv_208x160/picoface_int8.tflite", "`picoface_openmv_208x160` (int8 TFLite)",
+    ("picoface_openmv_240x176/picoface_int8.tflite", "`picoface_openmv_240x176` (int8 TFLite)",
      "OpenMV H7 (Plus)", None),
     ("k210-maixpy-stock", "Sipeed stock K210 kmodel (emulated)", "", "320x240 / 20x15x5"),
     ("ultralight-rfb-320", "Ultra-Light RFB-320 (ONNX)", "", "320x240"),

@@ -273,8 +273,10 @@ def ship(cfg, result, log=print):
     vs = valset.samples if valset is not None else []
     summary = None
     err = None
+    size = list(cfg.export.input) or None
+    ecfg = at_size(cfg, size) if size else cfg      # what the shipped artifacts run at
     try:
-        summary = export_model(result.model_path, cfg, out, valset=valset, log=log)
+        summary = export_model(result.model_path, cfg, out, valset=valset, log=log, input_size=size)
     except PicofaceError as e:
         err = e
         ej = out / "export.json"
@@ -284,8 +286,8 @@ def ship(cfg, result, log=print):
         if src.is_file():
             shutil.copyfile(src, out / f)
     summary = dict(summary or {})
-    summary["val_face_px"] = _face_sizes(vs, cfg)
-    write_card(cfg, result, summary, out)
+    summary["val_face_px"] = _face_sizes(vs, ecfg)
+    write_card(ecfg, result, summary, out)
     for folder, size in getattr(cfg.export, "variants", {}).items():
         vout = resolve_path(folder)
         vcfg = at_size(cfg, size, vout.name)

@@ -62,8 +62,10 @@ class SweepContext:
         per_min = self.budget_s / 60.0 / len(values)
         for v in values:
             pid, sets, note = self._point(v)
+            # every point is scored at the size it trained at (a base's export.input is its shipping size)
             overrides = ["%s=%s" % (k, val) for k, val in sets] + [
-                "train.budget_minutes=%.9f" % per_min, "run_dir=%s" % (out / ("%s-runs" % name) / pid)]
+                "train.budget_minutes=%.9f" % per_min, "run_dir=%s" % (out / ("%s-runs" % name) / pid),
+                "export.input=[]"]
             try:
                 pcfg = load_config(config_path, overrides)
             except PicofaceError as e:

@@ -155,6 +155,9 @@ class ExportConfig:
     qat_lr: float = 0.0001
     # extra exports of the same fully convolutional weights at other input sizes: {out folder: [w, h]}
     variants: typing.Dict[str, typing.List[int]] = field(default_factory=dict)
+    # [w, h]: the shipped artifacts (in `out`) run at this input size, not the training input's (the
+    # same fully convolutional weights; [] = the training input)
+    input: typing.List[int] = field(default_factory=list)
 
 
 @dataclass
@@ -333,6 +336,13 @@ def validate(cfg):
     if cfg.export.qat_epochs and (not co or cfg.model.arch != "picoface"):
         raise PicofaceError("export.qat_epochs needs a picoface region model with export.clip_output (the int8 output range)",
                             "set export.clip_output, e.g. [-5, 4.2], or export.qat_epochs: 0")
+    if cfg.export.input:
+        if len(cfg.export.input) != 2 or cfg.model.arch != "picoface":
+            raise PicofaceError("export.input must be [w, h] (picoface arch only), got %s" % (cfg.export.input,),
+                                "fix it, or [] to ship at the training input")
+        from picoface.train.model import check_input
+
+        check_input(cfg.export.input[0], cfg.export.input[1], cfg.model.stride)
     for folder, size in cfg.export.variants.items():
         if len(size) != 2 or cfg.model.arch != "picoface":
             raise PicofaceError("export.variants[%s] must be [w, h] (picoface arch only)" % folder, "fix it")
