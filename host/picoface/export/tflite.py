@@ -163,8 +163,11 @@ class TFLiteRunner:
         x = rgb_u8[None]
         if self.inp["dtype"] == np.float32:
             x = x.astype(np.float32) / 255.0
-        else:
-            x = x.astype(self.inp["dtype"])
+        else:   # the tensor's own quantisation of pixel / 255 (uint8 1/255, 0: the pixel itself)
+            s, z = self.inp["quantization"]
+            info = np.iinfo(self.inp["dtype"])
+            q = np.round(x.astype(np.float32) / 255.0 / (s or 1.0 / 255.0)) + z
+            x = np.clip(q, info.min, info.max).astype(self.inp["dtype"])
         self.it.set_tensor(self.inp["index"], x)
         self.it.invoke()
         y = self.it.get_tensor(self.out["index"])[0]
