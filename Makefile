@@ -75,18 +75,19 @@ bench: setup
 
 # picoface study: CPU-sized runs of each kind, reports in docs/study/ (a run that stops resumes where it was)
 # (quant ~20 min: no training; prune ~35 min: 18 min of fine-tuning split over 9 points; width, input
-# and search train the OpenMV base from scratch, 15 min split over 3 or 4 points, ~20 min each)
+# and search train the OpenMV base from scratch, 9 min a point: ~30-40 min each. Fewer minutes a point
+# leave the nets near AP 0 -- one 4.7-minute point reached 0.015 -- and say nothing)
 study: setup
 	$(VENV)/bin/picoface study quant --base $(K210_MODEL)/train.yaml --model $(K210_MODEL)/picoface.keras \
 	  --budget 0 --out docs/study --name quant --resume
 	$(VENV)/bin/picoface study prune --base $(K210_MODEL)/train.yaml --model $(K210_MODEL)/picoface.keras \
 	  --budget 18 --sparsities 0,50,90 --channels 25,50 --out docs/study --name prune --resume
 	$(VENV)/bin/picoface study width --base $(OPENMV_MODEL)/train.yaml --widths 0.125,0.25,0.5 \
-	  --budget 15 --out docs/study --name width --resume
+	  --budget 27 --out docs/study --name width --resume
 	$(VENV)/bin/picoface study input --base $(OPENMV_MODEL)/train.yaml --inputs 128x96,208x160,256x192 \
-	  --budget 15 --out docs/study --name input --resume
+	  --budget 27 --out docs/study --name input --resume
 	$(VENV)/bin/picoface study search --base $(OPENMV_MODEL)/train.yaml --widths 0.25,0.5 --anchors 3,5 \
-	  --heads 0,64 --points 4 --budget 16 --out docs/study --name search --resume
+	  --heads 0,64 --points 4 --budget 36 --out docs/study --name search --resume
 
 flash: setup
 	$(VENV)/bin/picoface flash --board $(BOARD) $(if $(PORT),--port $(PORT)) $(if $(MODEL),--model $(MODEL)) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(ARGS)
