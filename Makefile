@@ -16,7 +16,7 @@ BOARD ?= maix_dock
 PORT  ?=
 ARGS  ?=
 
-.PHONY: setup demo test test-fast train bench study flash clean help
+.PHONY: setup demo test test-fast train bench study gate-sim flash clean help
 
 help:
 	@echo "make demo   - set up, then run the face detector on a simulated board (Ctrl-C to stop)"
@@ -24,6 +24,7 @@ help:
 	@echo "make train  - reproduce the shipped models (about an hour on 2 CPU cores)"
 	@echo "make bench  - side-by-side table of picoface models and other face detectors"
 	@echo "make study  - CPU-sized studies: number formats, pruning, width, input, search (docs/study/; resumes)"
+	@echo "make gate-sim - mode gate against mode detect on simulated boards (docs/gate/gate_sim.md)"
 	@echo "make flash BOARD=maix_dock PORT=/dev/ttyUSB0 [MODEL=...] [FIRMWARE=...]"
 
 setup: $(STAMP) $(NNSTAMP) $(NODESTAMP)
@@ -62,6 +63,7 @@ test-fast: setup
 SHARED ?= ../shared
 K210_MODEL := models/picoface_k210_320x240
 OPENMV_MODEL := models/picoface_openmv_240x176
+GATE_MODEL := models/picoface_gate_96x96
 
 train: setup
 	$(VENV)/bin/picoface train --config $(K210_MODEL)/train.yaml
@@ -69,6 +71,8 @@ train: setup
 	  --contract $(K210_MODEL)/picoface_float.json --calib $(K210_MODEL)/train.yaml \
 	  --out $(K210_MODEL)/picoface.kmodel
 	$(VENV)/bin/picoface train --config $(OPENMV_MODEL)/train.yaml
+	$(VENV)/bin/picoface train --config $(GATE_MODEL)/train.yaml
+	$(VENV)/bin/picoface train --config models/picoface_gate_tinyface_100/train.yaml
 
 bench: setup
 	$(VENV)/bin/picoface bench $(ARGS)
@@ -88,6 +92,9 @@ study: setup
 	  --budget 27 --out docs/study --name input --resume
 	$(VENV)/bin/picoface study search --base $(OPENMV_MODEL)/train.yaml --widths 0.25,0.5 --anchors 3,5 \
 	  --heads 0,64 --points 4 --budget 36 --out docs/study --name search --resume
+
+gate-sim: setup
+	$(VENV)/bin/picoface gate sim --gate $(GATE_MODEL) --visits 12 --out docs/gate
 
 flash: setup
 	$(VENV)/bin/picoface flash --board $(BOARD) $(if $(PORT),--port $(PORT)) $(if $(MODEL),--model $(MODEL)) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(ARGS)

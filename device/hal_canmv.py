@@ -2,6 +2,7 @@
 # `from maix import KPU` -> KPU().load_kmodel(path | offset, size), init_yolo2(...),
 # run_with_output(img), regionlayer_yolo2() -> [[x, y, w, h, class, prob], ...].
 from hal_k210 import K210Base
+from pfcore import gate
 
 
 def probe():
@@ -61,3 +62,23 @@ class Hal(K210Base):
         for r in self.task.regionlayer_yolo2():
             rects.append((r[0], r[1], r[2], r[3], r[5]))
         return self._finish(self._rects_to_dets(rects))
+
+    def load_gate(self):
+        if getattr(self, "gtask", None) is not None:
+            self.gtask.deinit()
+        self.gtask = None
+        g = self.cfg["gate"]
+        src = self._gate_source()
+        self._check_file(src, "gate")
+        kpu = self.KPU()
+        if isinstance(src, int):
+            if not g.get("bytes"):
+                raise ValueError("a gate in flash needs gate.bytes in the config")
+            kpu.load_kmodel(src, g["bytes"])
+        else:
+            kpu.load_kmodel(src)
+        self.gtask = kpu
+
+    def gate(self, img):
+        # run_with_output(getlist=True): the float output as a list
+        return gate.score(self.gtask.run_with_output(self._gate_image(img), getlist=True))

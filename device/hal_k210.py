@@ -192,13 +192,13 @@ class K210Base:
             return compat.sha256_read(read, self.cfg["model"].get("bytes", 0))
         return compat.sha256_file(src)
 
-    def _check_file(self, src):
+    def _check_file(self, src, key="model"):
         # A file model must exist and have the size the config says (catches half copies).
         if isinstance(src, int):
             return
         import uos
         size = uos.stat(src)[6]
-        want = self.cfg["model"].get("bytes", 0)
+        want = self.cfg[key].get("bytes", 0)
         if want and size != want:
             raise ValueError("model file has %d bytes, config says %d" % (size, want))
 
@@ -208,6 +208,22 @@ class K210Base:
             a.append(p[0])
             a.append(p[1])
         return a
+
+    def _gate_source(self):
+        g = self.cfg["gate"]
+        if g.get("placement") == "flash" and "address" in g:
+            return g["address"]
+        if "path" in g:
+            return g["path"]
+        raise ValueError("config has no gate address or path")
+
+    def _gate_image(self, img):
+        # the whole camera frame squashed to the gate's input, in its own AI buffer (the frame's
+        # stays what the detector reads)
+        g = self.cfg["gate"]
+        gi = img.resize(g["w"], g["h"])
+        gi.pix_to_ai()
+        return gi
 
     def _model_info(self):
         gc.collect()

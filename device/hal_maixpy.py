@@ -6,7 +6,7 @@
 # 11 faces corrupts memory, and proving a frame safe needs the output, which run_yolo2 would
 # compute a second time (docs/firmware.md, "MaixPy: why the app decodes kpu.forward's output").
 from hal_k210 import K210Base
-from pfcore import region
+from pfcore import gate, region
 
 
 def probe():
@@ -82,3 +82,21 @@ class Hal(K210Base):
                                       self.cfg["max_faces"])
         finally:
             kpu.fmap_free(fmap)     # a no-op in v0.5.0-v0.6.3; the view is not used after it
+
+    def load_gate(self):
+        kpu = self.kpu
+        if getattr(self, "gtask", None) is not None:
+            kpu.deinit(self.gtask)
+        self.gtask = None
+        src = self._gate_source()
+        self._check_file(src, "gate")
+        self.gtask = kpu.load(src)
+
+    def gate(self, img):
+        # the gate's float map through memoryview(fmap), as infer() reads the detector's
+        kpu = self.kpu
+        fmap = kpu.forward(self.gtask, self._gate_image(img))
+        try:
+            return gate.score(memoryview(fmap))
+        finally:
+            kpu.fmap_free(fmap)

@@ -8,7 +8,7 @@
 # No LCD: show() draws on the frame buffer that the IDE displays.
 import gc
 
-from pfcore import geom, region
+from pfcore import gate, geom, region
 
 INPUT_CHUNK = 128           # bytes of host input taken per frame (a command line is <= 120 + "\n")
 
@@ -204,6 +204,40 @@ class Hal:
             else:
                 raise ValueError("model output has %d-byte values; export an int8 or float32 model" % raw.itemsize)
         return region.postprocess(out, spec, self.fit, cfg["score"], cfg["nms"], cfg["max_faces"])
+
+    def load_gate(self):
+        self.gmodel = None
+        gc.collect()
+        g = self.cfg["gate"]
+        if "path" not in g:
+            raise ValueError("config gate lacks path")
+        import uos
+        size = uos.stat(g["path"])[6]
+        if g.get("bytes", 0) and size != g["bytes"]:
+            raise ValueError("gate file has %d bytes, config says %d" % (size, g["bytes"]))
+        if self.ml is not None:
+            self.gmodel = self.ml.Model(g["path"])
+            self.gq = None
+        else:
+            self.gmodel = self.tf.load(g["path"], load_to_fb=True)
+            dt = self.gmodel.output_datatype()
+            if dt not in ("int8", "uint8"):
+                raise ValueError("a %s gate cannot be read on tf firmware: export an int8 model" % dt)
+            zp = self.gmodel.output_zero_point()
+            # tf.segment: one byte a value, an int8 q as q + 128
+            self.gq = (self.gmodel.output_scale(), zp + 128 if dt == "int8" else zp)
+
+    def gate(self, img):
+        # the whole frame squashed to the gate's input (a new image; the frame stays as it is)
+        g = self.cfg["gate"]
+        gi = img.copy(x_scale=(g["w"] + 0.5) / self.cam_w, y_scale=(g["h"] + 0.5) / self.cam_h)
+        if self.gq is not None:
+            planes = self.tf.segment(self.gmodel, gi)
+            return gate.score(planes[0].bytearray(), self.gq[0], self.gq[1])
+        raw = self.gmodel.predict([gi])[0]
+        if raw.itemsize < 4:
+            raise ValueError("the gate gave %d-byte values; predict() should dequantise" % raw.itemsize)
+        return gate.score(raw.reshape((raw.size,)))
 
     # ---- frame buffer, LED, serial, watchdog -------------------------------------------------
     def show(self, img, faces, fps, message=None):

@@ -3,6 +3,8 @@
 # Runs at boot with no PC attached. Reads /flash/picoface.json (or /sd/picoface.json),
 # lets hal.select() find the firmware, prints a hello line, then loops forever:
 # commands -> snapshot -> infer -> LCD -> LED -> frame line (+ enter/leave events) -> gc -> watchdog.
+# mode "gate": a small face / no-face model looks at every frame first, and the detector runs only
+# while it sees a face (pfcore.gate: hysteresis, and a detector run at least every gate_every frames).
 # Commands (protocol v2) are the host's lines on the same serial port, read without blocking
 # (hal read_input) and answered with an ack line; see pfcore.commands.
 # Every fault (config, model, camera, inference, memory) prints one protocol error line and
@@ -11,7 +13,7 @@
 import gc
 
 import hal
-from pfcore import commands, compat, config, gallery, presence, protocol
+from pfcore import commands, compat, config, gallery, gate, presence, protocol
 
 APP_VERSION = "0.1.0"
 CONFIG_PATHS = ("/flash/picoface.json", "/sd/picoface.json")
@@ -73,6 +75,8 @@ def main():
         # asked: sent again because the host asked (`hello` command), not a boot: the extra key
         # "asked" tells a monitor not to count a restart
         extra = {"asked": "1"} if asked else {}
+        if cfg["mode"] != "detect":
+            extra["mode"] = cfg["mode"]
         board.send(protocol.encode_hello(
             board=cfg["board"], firmware=board.info["firmware"], app=APP_VERSION, model=m.get("name", ""),
             model_bytes=m.get("bytes", 0), model_hash=model_hash, input_w=m.get("w", 0),
@@ -100,6 +104,12 @@ def main():
     input_ok = True
     model_ok = False
     last_try = None
+    gating = None
+    gate_try = None
+    if cfg["mode"] == "gate":
+        gating = gate.Gate(cfg["gate"]["threshold"], cfg["gate_on_frames"], cfg["gate_off_frames"],
+                           cfg["gate_every"])
+    gate_ok = False
     seq = 0
     backoff = 0
     stamps = []
@@ -133,10 +143,34 @@ def main():
             except Exception as e:
                 fail("model_load", e)
             last_try = compat.ticks_ms()
+        if gating is not None and not gate_ok and (gate_try is None or compat.ticks_diff(
+                compat.ticks_ms(), gate_try) >= app["model_retry_ms"]):
+            # without its gate the app detects every frame (mode detect) and tries the gate again
+            try:
+                board.load_gate()
+                gate_ok = True
+            except MemoryError as e:
+                gc.collect()
+                fail("gate_load", e)
+            except Exception as e:
+                fail("gate_load", e)
+            gate_try = compat.ticks_ms()
         img = None
         try:
             img = board.snapshot()
-            faces = board.infer(img) if model_ok else []
+            run = True
+            if gate_ok:
+                try:
+                    run = gating.update(board.gate(img))
+                except MemoryError:
+                    raise
+                except Exception as e:
+                    gate_ok = False      # reported; detect every frame until the gate loads again
+                    gate_try = compat.ticks_ms()
+                    fail("gate", e)
+            faces = board.infer(img) if (model_ok and run) else []
+            if gate_ok and run:
+                gating.found(len(faces))
             backoff = 0
         except MemoryError as e:
             img = None

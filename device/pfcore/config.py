@@ -12,6 +12,11 @@ DEFAULTS = {
     "board": "",              # board name, for the hello line
     "camera": {"w": 320, "h": 240, "framesize": "QVGA", "pixformat": "RGB565"},
     "model": {},              # model subset (placement, size, output spec, fit); see MODEL_KEYS
+    "mode": "detect",         # detect: the detector every frame; gate: only while the gate sees a face
+    "gate": {},               # the gate model (mode gate): placement, size, output spec, threshold; GATE_KEYS
+    "gate_on_frames": 1,      # frames at or above the gate threshold before the detector runs every frame
+    "gate_off_frames": 10,    # frames below it (and no face found) before it stops again
+    "gate_every": 15,         # while the gate is closed the detector still runs every N frames (0 = never)
     "score": 0.5,             # detection score threshold
     "nms": 0.3,               # NMS IoU threshold
     "max_faces": 10,          # faces kept and sent per frame (protocol MAX_FACES is the cap)
@@ -35,6 +40,11 @@ _RULES = {
     "board": ("str",),
     "camera": ("dict",),
     "model": ("dict",),
+    "mode": ("choice", ("detect", "gate")),
+    "gate": ("dict",),
+    "gate_on_frames": ("int", 1, 1000),
+    "gate_off_frames": ("int", 1, 1000),
+    "gate_every": ("int", 0, 100000),
     "score": ("float", 0.0, 1.0),
     "nms": ("float", 0.0, 1.0),
     "max_faces": ("int", 1, 10),
@@ -64,6 +74,15 @@ MODEL_KEYS = {
     "layout": ("choice", ("NCHW", "NHWC")), "fit": ("choice", ("stretch", "crop", "letterbox")),
     "dtype": ("choice", ("float32", "int8", "uint8")), "scale": ("float", 1e-12, 1e12),
     "zero_point": ("int", -255, 255),
+}
+
+GATE_KEYS = {
+    "format": ("str",), "placement": ("str",), "name": ("str",), "path": ("str",),
+    "address": ("int", 0, 0x3FFFFFFF), "bytes": ("int", 0, 0x3FFFFFFF), "sha256": ("str",),
+    "w": ("int", 1, 4096), "h": ("int", 1, 4096), "channels": ("int", 1, 3),
+    "grid_w": ("int", 1, 1024), "grid_h": ("int", 1, 1024),
+    "layout": ("choice", ("NCHW", "NHWC")), "dtype": ("choice", ("float32", "int8", "uint8")),
+    "scale": ("float", 1e-12, 1e12), "zero_point": ("int", -255, 255), "threshold": ("float", 0.0, 1.0),
 }
 
 
@@ -183,6 +202,8 @@ def load(text_or_dict=None):
             v = _sub(k, v, DEFAULTS[k], CAMERA_KEYS, True, problems)
         elif k == "model":
             v = _sub(k, v, DEFAULTS[k], MODEL_KEYS, False, problems)
+        elif k == "gate":
+            v = _sub(k, v, DEFAULTS[k], GATE_KEYS, False, problems)
         elif k == "led" and isinstance(v, dict):
             v = _sub(k, v, {"enabled": True}, LED_KEYS, True, problems)
         elif rule[0] == "float":
@@ -192,6 +213,15 @@ def load(text_or_dict=None):
         problems.append("baud=%r is not a standard rate (%s); using %d" % (
             cfg["baud"], ", ".join([str(b) for b in BAUDS]), DEFAULTS["baud"]))
         cfg["baud"] = DEFAULTS["baud"]
+    if cfg["mode"] == "gate":
+        for k in ("w", "h", "threshold"):
+            if k not in cfg["gate"]:
+                problems.append("mode gate needs gate.%s; the detector runs every frame" % k)
+                cfg["mode"] = "detect"
+                break
+        if cfg["mode"] == "gate" and "path" not in cfg["gate"] and "address" not in cfg["gate"]:
+            problems.append("mode gate needs gate.path or gate.address; the detector runs every frame")
+            cfg["mode"] = "detect"
     return cfg, problems
 
 

@@ -25,6 +25,7 @@ _SCHEMA = {
     "model": {
         "format": (str, True), "input_width": (int, True), "input_height": (int, True),
         "placement": (str, True), "flash_address": (int, False), "file_path": (str, False),
+        "gate_path": (str, False),
     },
     "memory": {
         "kpu_ram_bytes": (int, False), "model_bytes_full_firmware": (int, False),

@@ -25,6 +25,8 @@ COMMANDS = {
     "kmodel": ("picoface.commands.kmodel", "inspect, run, verify and package K210 kmodels"),
     "study": ("picoface.commands.study", "variants of one model (number formats, pruning, width, input, a search) "
                                          "scored like bench: table, JSON, Pareto plot"),
+    "gate": ("picoface.commands.gate", "the always-on face / no-face gate: simulate mode gate against mode detect, "
+                                       "re-export a trained gate"),
     "sim": ("picoface.commands.sim", "run the device app on a simulated board"),
     "monitor": ("picoface.commands.monitor", "watch the detections a board streams over serial"),
     "gallery": ("picoface.commands.gallery", "list, remove or rename the faces enrolled on a running board"),

@@ -11,7 +11,7 @@ try:
 except ImportError:
     import json
 
-from pfcore import commands, config, gallery, geom, nms, presence, protocol, region
+from pfcore import commands, config, gallery, gate, geom, nms, presence, protocol, region
 
 ANCHORS = [[1.889, 2.5245], [2.9465, 3.94056], [3.99987, 5.3658], [5.155437, 6.92275], [6.718375, 9.01025]]
 
@@ -82,11 +82,33 @@ def presence_cases(rng):
         emit("presence/%d/%d" % (enter, leave), [p.update(rng.below(3) if rng.below(4) else 0) for _ in range(80)])
 
 
+def gate_cases(rng):
+    """mode gate: when the detector runs, over random gate probabilities and detector results."""
+    for th, on, off, every in ((0.5, 1, 10, 15), (0.3, 2, 3, 0), (0.7, 1, 1, 4)):
+        g = gate.Gate(th, on, off, every)
+        seq = []
+        for _ in range(120):
+            p = rng.uniform(0.0, 1.0) if rng.below(3) else 0.05
+            run = g.update(p)
+            if run:
+                g.found(1 if rng.below(4) == 0 else 0)
+            seq.append([run, g.open])
+        emit("gate/%d/%d/%d" % (on, off, every), [seq, g.runs, g.frames])
+    emit("gate/score", [gate.score([rng.uniform(-5.0, 5.0) for _ in range(36)]),
+                        gate.score(bytearray([120, 130, 140]), 0.05, 128), gate.score([100.0]), gate.score([-100.0])])
+    try:
+        gate.score([])
+        emit("gate/empty", None)
+    except ValueError as e:
+        emit("gate/empty", str(e))
+
+
 def config_cases():
     texts = ['{}', '{"score": 0.7, "nms": 1, "max_faces": 4, "lcd": false}',
              '{"score": 2, "max_faces": true, "baud": 1234, "led": {"kind": "gpio", "r": 400}, "zzz": 1}',
              '{"camera": {"w": 640, "h": "x"}, "model": {"fit": "crop", "anchors": [[1, 2]], "w": -1}}',
-             'not json', '[1]']
+             'not json', '[1]', '{"mode": "gate", "gate": {"w": 96, "h": 96, "threshold": 0.4, "path": "/flash/g"}}',
+             '{"mode": "gate", "gate": {"w": 96}}', '{"mode": "gated", "gate_every": -1}']
     for i, t in enumerate(texts):
         cfg, problems = config.load(t)
         problems.sort()
@@ -246,4 +268,5 @@ config_cases()
 protocol_cases(rng)
 gallery_cases(rng)
 fmap_cases(rng)
+gate_cases(rng)
 print("done")

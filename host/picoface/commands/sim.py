@@ -37,6 +37,10 @@ def add_arguments(p):
     p.add_argument("--show", action="store_true", help="show the LCD (or the annotated camera) in a window")
     p.add_argument("--lcd-dir", help="write every LCD frame as PNG into DIR")
     p.add_argument("--seed", type=int, default=0, help="builtin scene seed")
+    p.add_argument("--mode", choices=("detect", "gate"), default="detect",
+                   help="detect: the detector every frame (default); gate: only while the gate model sees a face")
+    p.add_argument("--gate", metavar="DIR", help="gate folder for --mode gate: gate.kmodel (K210) or gate_int8.tflite "
+                                                 "(OpenMV) and its contract (default models/picoface_gate_96x96)")
     p.add_argument("--storage", metavar="DIR", help="keep the board's /flash and /sd in DIR across runs (what "
                    "the app writes there, e.g. its gallery, survives a restart; default: a fresh board each run)")
 
@@ -144,9 +148,24 @@ def check_limits(board, model, contract, firmware=None):
     return family
 
 
+def gate_artifact(board, mode, gate_dir):
+    """The gate file for --mode gate on this board (None in mode detect)."""
+    from picoface.paths import resolve_path
+
+    if mode != "gate":
+        if gate_dir:
+            raise PicofaceError("--gate is for --mode gate", "add --mode gate, or drop --gate")
+        return None
+    d = resolve_path(gate_dir or "models/picoface_gate_96x96")
+    p = d / ("gate.kmodel" if board.is_k210 else "gate_int8.tflite")
+    if not p.is_file():
+        raise PicofaceError("no gate model %s" % p, "train it: picoface train --config models/picoface_gate_96x96/train.yaml")
+    return p
+
+
 def simulate(board, source="builtin", model=None, frames=None, serial=None, firmware=None, show=False,
              lcd_dir=None, pace=0.0, seed=0, contract=None, on_skip=None, seconds=None, serial_in=None,
-             storage=None):
+             storage=None, gate=None):
     """Run the app once; returns (summary dict, wall seconds, frames seen by the camera). The
     summary's "skipped" lists the (path, reason) of a folder's files that gave no image
     (``on_skip(path, reason)`` is called as each is met). ``seconds``: the camera stops after that
@@ -170,7 +189,8 @@ def simulate(board, source="builtin", model=None, frames=None, serial=None, firm
     t0, c0 = time.perf_counter(), time.process_time()
     summary = run_app(board, firmware=firmware, frames=counted(paced(iter(src), pace)), model_path=model,
                       contract=contract, max_frames=frames, serial=serial, lcd_dir=lcd_dir, show=show,
-                      clock="host", serial_in=serial_in, storage=storage)  # the app's fps: measured on this host, never a constant
+                      clock="host", serial_in=serial_in, storage=storage,  # the app's fps: measured on this host
+                      gate_path=gate, config={"mode": "gate"} if gate is not None else None)
     summary = dict(summary, cpu_seconds=time.process_time() - c0, skipped=list(getattr(src, "skipped", [])))
     if timed_out and summary.get("end") == "frames exhausted":
         summary["end"] = "time limit (%g s)" % seconds
@@ -202,6 +222,7 @@ def run(args):
     if args.seconds is not None and args.seconds <= 0:
         raise PicofaceError("--seconds must be positive", "e.g. --seconds 30")
     check_limits(board, model, contract, args.firmware)
+    gate = gate_artifact(board, args.mode, args.gate)
 
     def announce(text):
         print(text, flush=True)  # stdout: `picoface demo` and scripts read the pty path from here
@@ -215,13 +236,18 @@ def run(args):
     try:
         summary, wall, seen = simulate(board, args.source, model, args.frames, out, args.firmware, args.show,
                                        args.lcd_dir, args.pace, args.seed, contract, on_skip=skipped,
-                                       seconds=args.seconds, serial_in=out.incoming, storage=args.storage)
+                                       seconds=args.seconds, serial_in=out.incoming, storage=args.storage,
+                                       gate=gate)
     finally:
         out.close()
     n = len(summary.get("frames", []))
     cpu = summary.get("cpu_seconds") or 0.0
     dropped = (", %d dropped (nobody reading)" % out.dropped) if out.dropped else ""
     bad = summary.get("skipped") or []
+    if gate is not None:
+        r = summary.get("model_runs", {})
+        print("sim: mode gate: the gate ran on %s, the detector on %d" % (plural(r.get("gate", 0), "frame"),
+                                                                         r.get("detector", 0)), file=note, flush=True)
     print("sim: %s on %s, model %s: %s in %.1f s (%.1f frames/s on this host, measured; %.1f per CPU "
           "second; not a board estimate), %s%s%s; "
           "end: %s" % ("%s (%s)" % (summary.get("firmware"), summary.get("generation")), board.name, model.name,

@@ -49,6 +49,7 @@ def missing_inputs(cfg):
 
 
 def run(args):
+    from picoface import atomic
     from picoface.errors import PicofaceError
     from picoface.train.config import load_config
 
@@ -74,6 +75,17 @@ def run(args):
         res = result_from_run(cfg)
     else:
         res = train(cfg, resume=args.resume, progress=not args.quiet)
+    if cfg.out and not args.no_export and (cfg.model.arch == "gate" or cfg.gate.frames):
+        from picoface.gate.export import export_gate
+        from picoface.paths import resolve_path
+
+        out = resolve_path(cfg.out)
+        export_gate(cfg, res.model_path, out, log=print, progress=not args.quiet)
+        for f in ("curves.png", "log.csv"):
+            src = res.run_dir / f
+            if src.is_file():
+                atomic.write_bytes(out / f, src.read_bytes())
+        print("artifacts in %s" % out)
     if cfg.out and not args.no_export and cfg.model.arch == "picoface":
         from picoface.export.shipping import ship
 

@@ -176,8 +176,9 @@ def threshold_overrides(contract):
 
 
 def build(board, port=None, model=None, firmware=None, baud=None, kflash_baud=None, kflash_cmd=None,
-          skip_kflash=False, placement=None, device_dir=DEVICE_DIR, config=None, require_model=True):
-    """Check every input and return a Plan (nothing touches the board here)."""
+          skip_kflash=False, placement=None, device_dir=DEVICE_DIR, config=None, require_model=True, gate=None):
+    """Check every input and return a Plan (nothing touches the board here). ``gate``: a gate artifact
+    or its folder: copied to the board's gate_path, and the config gets ``mode: gate``."""
     from picoface.boards import device_config
     from picoface.flash import kflash, models
 
@@ -245,6 +246,13 @@ def build(board, port=None, model=None, firmware=None, baud=None, kflash_baud=No
         plan.files.append((app_dir + "/" + rel, data, "app"))
     sub = model_subset(plan.contract, plan.model_bytes, board) if plan.model_bytes is not None else None
     overrides = threshold_overrides(plan.contract)
+    if gate is not None:
+        from picoface.gate.contract import device_gate, load_gate
+
+        gdata, gcontract = load_gate(gate, board=board)
+        gsub = device_gate(gcontract, board, len(gdata))
+        plan.files.append((gsub["path"], gdata, "gate (%s)" % gcontract.get("name", "")))
+        overrides.update(mode="gate", gate=gsub)
     overrides.update(config or {})
     cfg = device_config(board, sub, **overrides)
     cfg_bytes = (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()

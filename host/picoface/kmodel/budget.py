@@ -63,8 +63,10 @@ def facts(model):
     return f
 
 
-def check(model, board, contract=None, firmware="full"):
-    """Raise PicofaceError listing every problem; return the facts dict (plus budgets) when all pass."""
+def check(model, board, contract=None, firmware="full", input_size=None, head="region"):
+    """Raise PicofaceError listing every problem; return the facts dict (plus budgets) when all pass.
+    ``input_size``: the (w, h) the board feeds this model (default: the board's detector input);
+    ``head``: "region" (a YOLOv2 detector, run_yolo2's layout) or "gate" (any float map)."""
     from picoface.boards import Board, load_board
 
     if not isinstance(board, Board):
@@ -94,7 +96,7 @@ def check(model, board, contract=None, firmware="full"):
                         "(\"first layer not conv layer!\")" % f["layer_types"][0])
     else:
         inp = f["input"]
-        want = board.input_size
+        want = tuple(input_size or board.input_size)
         if inp["channels"] != 3:
             problems.append("the first conv reads %d channels; the camera gives 3 (RGB)" % inp["channels"])
         if (inp["w"], inp["h"]) != tuple(want):
@@ -104,7 +106,7 @@ def check(model, board, contract=None, firmware="full"):
     if not f["output_float"]:
         problems.append("the model does not end K210_CONV (main-memory output) -> DEQUANTIZE float32, "
                         "which run_yolo2 reads")
-    out = f["output"]
+    out = f["output"] if head == "region" else None
     if out:
         c = out["channels"]
         if c % RUN_YOLO2_ANCHORS or c // RUN_YOLO2_ANCHORS < 6:

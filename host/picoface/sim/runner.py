@@ -70,6 +70,12 @@ storage
     A folder that holds the board's /flash and /sd (``storage/flash``, ``storage/sd``) across runs, so
     a restart finds what the app wrote (its gallery); the model and config are placed again at each
     boot. None: a fresh temporary board each run.
+gate_path
+    A gate model (``gate.kmodel`` on K210 boards, ``gate_int8.tflite`` on OpenMV) for ``mode: gate``:
+    placed at the board's ``[model] gate_path`` and described in the device config's ``gate`` from
+    ``gate_contract`` (dict or path; default: ``gate_kmodel.json`` / ``gate_int8.json`` beside it). The
+    config's ``mode`` stays as given (``config={"mode": "gate"}``); ``summary["model_runs"]`` counts the
+    accelerator runs of each model.
 config
     Dict of device-config overrides (thresholds, ``model_retry_ms`` ...) merged last.
 clock
@@ -203,13 +209,15 @@ def _place_model(world, board, data, faults):
     return data
 
 
-def _config_text(board, contract, placed, faults, config, max_frames):
+def _config_text(board, contract, placed, faults, config, max_frames, gate=None):
     model = device_model(contract, board, len(placed)) if contract else None
     if model is not None and faults.get("model") == "oversize":
         model["bytes"] = len(placed)
     from picoface.boards import device_config
 
     cfg = device_config(board, model)
+    if gate is not None:
+        cfg["gate"] = gate
     if contract and contract.get("thresholds"):
         th = contract["thresholds"]
         cfg["score"] = float(th.get("score", 0.5))
@@ -299,7 +307,7 @@ def _decode(lines):
 
 def run_app(board, firmware=None, frames=None, model_path=None, contract=None, max_frames=None,
             serial=None, lcd_dir=None, show=False, faults=None, config=None, clock=None, serial_in=None,
-            storage=None):
+            storage=None, gate_path=None, gate_contract=None):
     import contextlib
 
     from picoface.boards import Board, load_board
@@ -316,6 +324,12 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
             raise PicofaceError("model file %s not found" % p, "check the path")
         data = p.read_bytes()
     contract = _load_contract(contract, model_path)
+    gate_data, gate_sub = b"", None
+    if gate_path is not None:
+        from picoface.gate.contract import device_gate, load_gate
+
+        gate_data, gc_ = load_gate(gate_path, gate_contract, board)
+        gate_sub = device_gate(gc_, board, len(gate_data))
     if model_path is None and "model" not in faults:
         faults["model"] = "missing"
     if storage is not None:
@@ -332,7 +346,14 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
                 world.open_runner(placed, world.runner_layout(), load_time=False)
             except Exception:
                 pass  # bytes the firmware will reject: the app reports it
-        world.put_file("/flash/picoface.json", _config_text(board, contract, placed or data, faults, config, max_frames))
+        if gate_data:
+            world.put_file(board.model["gate_path"], gate_data)
+            try:
+                world.open_runner(gate_data, world.runner_layout(), load_time=False)
+            except Exception:
+                pass
+        world.put_file("/flash/picoface.json", _config_text(board, contract, placed or data, faults, config, max_frames,
+                                                            gate_sub))
         end, tb, fault = "app exited", None, None
         with firmware_sandbox(world, family):
             for line in world.fw.banner:
@@ -366,7 +387,9 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
                "led": list(world.led_log), "lcd": list(world.lcd_log), "lcd_frames": world.lcd_frames,
                "sim_ms": world.now_ms, "end": end, "traceback": tb, "fault": fault, "warnings": list(world.warnings),
                "snapshots": world.snapshots, "rx_dropped": world.rx_dropped,
-               "watchdog_ms": world.wdt["timeout"] if world.wdt else None}
+               "watchdog_ms": world.wdt["timeout"] if world.wdt else None,
+               "model_runs": {"detector": world.runs.get(hash(bytes(placed)), 0) if data else 0,
+                              "gate": world.runs.get(hash(bytes(gate_data)), 0) if gate_data else 0}}
     summary.update(_decode(world.lines))
     if summary["hello"] is not None:
         summary["firmware"] = summary["hello"].get("firmware", summary["firmware"])

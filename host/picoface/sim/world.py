@@ -193,6 +193,7 @@ class World:
         self.wdt = None            # {"timeout": ms, "last": ms}
         self.last_image = None
         self._runners = {}
+        self.runs = {}             # hash of the model bytes -> accelerator runs of that model
         self._window = None
 
     # ---- clock ---------------------------------------------------------------------------
@@ -340,6 +341,7 @@ class World:
         r = self._runners.get(key)
         if r is None:
             r = runners.open_runner(bytes(data), layout=layout)
+            r.sim_key = key[0]
             self._runners[key] = r
         if load_time:
             self._spend(self.load_ms)
@@ -357,7 +359,11 @@ class World:
             return True
         return False
 
-    def infer_time(self):
+    def infer_time(self, runner=None):
+        """One accelerator run (of ``runner``'s model, counted in ``runs``) takes infer_ms."""
+        if runner is not None:
+            k = getattr(runner, "sim_key", None)
+            self.runs[k] = self.runs.get(k, 0) + 1
         self._spend(self.infer_ms)
 
     # ---- outputs ---------------------------------------------------------------------------

@@ -1,9 +1,12 @@
-"""Training of the TinyFace reference baseline: a face / no-face classifier on grayscale crops.
+"""Training of face / no-face classifiers: the TinyFace reference baseline and the gate.
 
-Positives are square crops around training faces (random margin and shift); negatives are
-random squares that overlap no face or ignore region (IoU < 0.1). Validation uses the same
-recipe on the val set (deterministic) and reports accuracy; early stopping and the budget
-work as for detectors. Writes log.csv, curves.png, ckpt/ and best.keras in the run dir.
+* ``tinyface_squeezenet``: square grayscale crops around training faces (random margin and
+  shift); negatives are random squares that overlap no face or ignore region (IoU < 0.1).
+* ``gate``: frame-shaped crops (picoface.gate.crops), RGB or grayscale; the net's logit map is
+  averaged into one logit; epochs are picked on the val crops' ROC AUC.
+
+Validation uses the same recipe on the val set (deterministic crops); early stopping and the
+budget work as for detectors. Writes log.csv, curves.png, ckpt/ and best.keras in the run dir.
 """
 
 import json
@@ -97,25 +100,27 @@ def train_classifier(cfg, resume=False, progress=True, log=print):
     save_config(cfg, run_dir / "config.yaml")
     configure_threads(cfg.train.threads)
     set_seeds(cfg.seed)
+    gate = cfg.model.arch == "gate" or cfg.gate.frames
     size = cfg.input.w
-    if cfg.input.h != size:
+    if not gate and cfg.input.h != size:
         raise PicofaceError("tinyface crops are square", "set input.w = input.h (e.g. 100)")
+    crops = _crop_maker(cfg)
     cache = load_train_cache(cfg, progress=progress)
     vx = vy = None
     v = load_valset(cfg)
     if v is not None:
         vs = v.samples
-        vx, vy = make_crops(v.images, [s.boxes for s in vs], [s.ignore for s in vs], 400, size,
-                            np.random.default_rng(12345), train=False)
-    model = build_model(cfg.model, size, size)
+        vx, vy = crops(v.images, [s.boxes for s in vs], [s.ignore for s in vs],
+                       cfg.gate.val_crops if gate else 400, np.random.default_rng(12345), train=False)
+    model = build_model(cfg.model, cfg.input.w, cfg.input.h, channels=cfg.input.channels)
     opt = keras.optimizers.Adam(cfg.train.lr)
-    log("tinyface %s: %d params, %d cached images" % (config_hash(cfg), model.count_params(), len(cache)))
+    log("%s %s: %d params, %d cached images" % (cfg.model.arch, config_hash(cfg), model.count_params(), len(cache)))
 
     @tf.function(reduce_retracing=True)
     def step(x, y):
         x = tf.cast(x, tf.float32) / 255.0
         with tf.GradientTape() as tape:
-            logit = model(x, training=True)[:, 0]
+            logit = logits(model(x, training=True))
             loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logit))
         g = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(g, model.trainable_variables))
@@ -128,20 +133,26 @@ def train_classifier(cfg, resume=False, progress=True, log=print):
         rng = np.random.default_rng([cfg.seed, epoch])
         losses = []
         for _ in range(steps):
-            x, y = make_crops(cache.images, cache.boxes, cache.ignore, cfg.train.batch_size, size, rng)
+            x, y = crops(cache.images, cache.boxes, cache.ignore, cfg.train.batch_size, rng)
             losses.append(float(step(x, y)))
-        acc = ""
+        acc = auc = ""
         if vx is not None:
-            p = model(vx.astype(np.float32) / 255.0, training=False).numpy()[:, 0]
+            p = predict(model, vx)
             acc = round(float(((p > 0) == (vy > 0.5)).mean()), 4)
+            if gate:
+                from picoface.gate.metrics import auc as roc_auc
+
+                auc = round(roc_auc(p, vy), 4)
         history.append({"epoch": epoch + 1, "loss": round(float(np.mean(losses)), 5), "val_acc": acc,
-                        "seconds": round(time.time() - t0, 1)})
-        if acc == "" or acc > best:
-            best, best_epoch = (acc if acc != "" else best), epoch + 1
+                        "val_auc": auc, "seconds": round(time.time() - t0, 1)})
+        pick = auc if gate else acc
+        if pick == "" or pick > best:
+            best, best_epoch = (pick if pick != "" else best), epoch + 1
             model.save_weights(str(run_dir / "ckpt" / "best.weights.h5"))
         _write_csv(history, run_dir / "log.csv")
         _plot(history, run_dir / "curves.png")
-        log("epoch %d: loss %.4f val accuracy %s" % (epoch + 1, history[-1]["loss"], acc))
+        log("epoch %d: loss %.4f val accuracy %s%s" % (epoch + 1, history[-1]["loss"], acc,
+                                                      " AUC %s" % auc if gate else ""))
         if budget and time.time() - t0 > budget:
             stopped = "budget"
             break
@@ -150,10 +161,41 @@ def train_classifier(cfg, resume=False, progress=True, log=print):
             break
     model.load_weights(str(run_dir / "ckpt" / "best.weights.h5"))
     model.save(str(run_dir / "best.keras"))
-    atomic.write_text(run_dir / "ckpt" / "state.json", json.dumps({"best_val_acc": best, "best_epoch": best_epoch}))
+    atomic.write_text(run_dir / "ckpt" / "state.json",
+                      json.dumps({"best_val_auc" if gate else "best_val_acc": best, "best_epoch": best_epoch}))
     return TrainResult(run_dir=run_dir, model_path=run_dir / "best.keras", best_ap=float(max(best, 0.0)),
                        best_epoch=best_epoch, epochs_done=len(history), seconds=time.time() - t0, anchors=[],
                        stopped=stopped, history=history)
+
+
+def logits(out):
+    """One logit per image: the tinyface head's, or the mean of the gate's logit map."""
+    import tensorflow as tf
+
+    if len(out.shape) == 4:
+        out = tf.reduce_mean(out, axis=[1, 2])
+    return out[:, 0]
+
+
+def predict(model, x, batch=256):
+    """Logits of uint8 crops (float net)."""
+    return np.concatenate([logits(model(x[i:i + batch].astype(np.float32) / 255.0, training=False)).numpy()
+                           for i in range(0, len(x), batch)])
+
+
+def _crop_maker(cfg):
+    """crops(images, boxes, ignores, n, rng, train) for the configured arch."""
+    if cfg.model.arch == "gate" or cfg.gate.frames:
+        from picoface.gate.crops import frame_crops
+
+        def crops(images, boxes, ignores, n, rng, train=True):
+            return frame_crops(images, boxes, ignores, n, cfg.input.w, cfg.input.h, rng, cfg.gate,
+                               channels=cfg.input.channels, train=train)
+        return crops
+
+    def crops(images, boxes, ignores, n, rng, train=True):
+        return make_crops(images, boxes, ignores, n, cfg.input.w, rng, train=train)
+    return crops
 
 
 def _plot(history, png):
@@ -172,6 +214,11 @@ def _plot(history, png):
         ax[1].plot([a for a, _ in v], [b for _, b in v], marker="o")
     ax[1].set_xlabel("epoch")
     ax[1].set_ylabel("val accuracy")
+    a = [(h["epoch"], h.get("val_auc", "")) for h in history if h.get("val_auc", "") != ""]
+    if a:
+        ax[1].plot([x for x, _ in a], [y for _, y in a], marker="s", label="val ROC AUC")
+        ax[1].plot([x for x, _ in v], [y for _, y in v], marker="o", label="val accuracy")
+        ax[1].legend()
     fig.tight_layout()
     with atomic.atomic_path(png) as tmp:
         fig.savefig(tmp, format="png", dpi=90)

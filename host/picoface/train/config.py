@@ -35,7 +35,7 @@ class InputConfig:
 
 @dataclass
 class ModelConfig:
-    arch: str = "picoface"        # picoface | mobilenetv2_exit | tinyface_squeezenet
+    arch: str = "picoface"        # picoface | gate | mobilenetv2_exit | tinyface_squeezenet
     width: float = 0.25           # width multiplier 0.25..1.0
     stride: int = 16              # output stride: 8, 16 (320x240 -> 20x15) or 32
     extra_blocks: int = 2         # extra stride-1 blocks at the last resolution
@@ -161,6 +161,18 @@ class ExportConfig:
 
 
 @dataclass
+class GateConfig:
+    """Face / no-face gate crops (picoface.gate.crops): what a frame looks like to the gate."""
+    aspect: float = 4.0 / 3.0     # the camera frame's w / h; crops of that shape are squashed to the net
+    face_min: float = 0.12        # a positive's face side / crop height: from face_min (far) ...
+    face_max: float = 0.9         # ... to face_max (filling the frame), log-uniform
+    min_face: float = 12.0        # faces smaller than this (source pixels) are never positives
+    val_crops: int = 1000         # deterministic val crops (half faces)
+    target_tpr: float = 0.97      # the shipped threshold: the highest score keeping this share of faces
+    frames: bool = False          # tinyface_squeezenet: train on these frames (a gate), not face crops
+
+
+@dataclass
 class Config:
     name: str = "picoface"
     seed: int = 0
@@ -173,11 +185,12 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
 
 
 _CHOICES = {
     "input.fit": ("stretch", "crop", "letterbox"),
-    "model.arch": ("picoface", "mobilenetv2_exit", "tinyface_squeezenet"),
+    "model.arch": ("picoface", "gate", "mobilenetv2_exit", "tinyface_squeezenet"),
     "model.activation": ("relu", "relu6"),
     "model.stride": (8, 16, 32),
     "data.val_size_rule": ("geomean", "min-side"),

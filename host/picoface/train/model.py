@@ -8,6 +8,9 @@
   ReLU6, BatchNorm (folded at export, see ``fold_batchnorm``); YOLOv2 region head: one 1x1 conv
   to ``anchors * (5 + classes)`` channels (NHWC, channel = a*(5+C)+e, ARCHITECTURE §3).
   No Add, UpSampling, GlobalPooling or kernels larger than 3x3.
+* ``gate``: the picoface backbone with a one-channel 1x1 head: a face / no-face logit map whose
+  mean is the gate's logit (picoface.gate; the mean is taken by the trainer and the board, so the
+  exported net stays KPU-only).
 * ``mobilenetv2_exit`` (reference): the paper's MobileNetV2 early-exit detector ("OutA": the
   output block appended at layer #119, ``block_13_expand_relu``, stride 16), width 0.5.
 * ``tinyface_squeezenet`` (reference): the TinyFace thesis's SqueezeNet face / no-face
@@ -123,9 +126,11 @@ def build_picoface(m, input_w, input_h, use_bn=True, name="picoface", dynamic=Fa
     if m.head_channels:
         x = _dw_bn(x, 1, m.activation, "head_dw", use_bn)
         x = _conv_bn(x, m.head_channels, 1, 1, m.activation, "head_pw", use_bn)
-    out_ch = m.anchors * (5 + m.classes)
-    y = keras.layers.Conv2D(out_ch, 1, padding="valid", use_bias=True, name="region",
-                            bias_initializer=_obj_bias(m))(x)
+    if m.arch == "gate":
+        y = keras.layers.Conv2D(1, 1, padding="valid", use_bias=True, name="region")(x)
+    else:
+        y = keras.layers.Conv2D(m.anchors * (5 + m.classes), 1, padding="valid", use_bias=True, name="region",
+                                bias_initializer=_obj_bias(m))(x)
     return keras.Model(inp, y, name=name)
 
 
@@ -186,13 +191,13 @@ def build_model(m, input_w, input_h, dynamic=False, channels=3):
     (``channels``: 1 for a grayscale input, picoface family only)."""
     from picoface.errors import PicofaceError
 
-    if m.arch == "picoface":
+    if m.arch in ("picoface", "gate"):
         return build_picoface(m, input_w, input_h, dynamic=dynamic, channels=channels)
     if m.arch == "mobilenetv2_exit":
         return build_mobilenetv2_exit(m, input_w, input_h)
     if m.arch == "tinyface_squeezenet":
         return build_tinyface(m, input_w, input_h)
-    raise PicofaceError("unknown model arch %r" % m.arch, "use picoface, mobilenetv2_exit or tinyface_squeezenet")
+    raise PicofaceError("unknown model arch %r" % m.arch, "use picoface, gate, mobilenetv2_exit or tinyface_squeezenet")
 
 
 def fold_batchnorm(model, m):

@@ -49,7 +49,8 @@ def result_from_run(cfg):
     st = json.loads(sp.read_text())
     hist = st.get("history", [])
     ips = [h["img_per_s"] for h in hist if h.get("img_per_s")]
-    return TrainResult(run_dir=run_dir, model_path=run_dir / "best.keras", best_ap=float(st["best_ap"]),
+    best = st.get("best_ap", st.get("best_val_auc", st.get("best_val_acc", 0.0)))   # classifiers: AUC / accuracy
+    return TrainResult(run_dir=run_dir, model_path=run_dir / "best.keras", best_ap=float(best),
                        best_epoch=int(st["best_epoch"]), epochs_done=len(hist),
                        seconds=float(hist[-1]["seconds"]) if hist else 0.0, anchors=st.get("anchors", []),
                        stopped=st.get("stopped", "?"), history=hist,
@@ -222,7 +223,7 @@ def train(cfg, resume=False, progress=True, log=print):
     from picoface.train.trainset import load_train_cache
     from picoface.train.val import load_valset, val_ap, val_contract
 
-    if cfg.model.arch == "tinyface_squeezenet":
+    if cfg.model.arch in ("tinyface_squeezenet", "gate"):
         from picoface.train.classifier import train_classifier
 
         return train_classifier(cfg, resume=resume, progress=progress, log=log)

@@ -250,6 +250,6 @@ def run_model(runner, img, check_fmt):
         return None
     if w.check_infer_fault():
         raise OSError("[MAIXPY]kpu: run error (injected fault)")
-    w.infer_time()
+    w.infer_time(runner)
     rgb = np.ascontiguousarray(ai.transpose(1, 2, 0))
     return runner.run(rgb)

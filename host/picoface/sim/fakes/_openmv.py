@@ -75,7 +75,7 @@ def run(runner, rgb):
     w = W()
     if w.check_infer_fault():
         raise RuntimeError("Failed to invoke the model (injected fault)")
-    w.infer_time()
+    w.infer_time(runner)
     if runner.channels == 1:
         from picoface.detect.fit import luminance
 
