@@ -29,6 +29,20 @@ class Hal(K210Base):
         from maix import utils     # utils.flash_read(address, n) -> bytes
         return utils
 
+    def _load_kpu(self, key):
+        # a KPU object with the model of cfg[key] ("model" or "gate") loaded from flash or a file
+        m = self.cfg[key]
+        src = self._model_source(key)
+        self._check_file(src, key)
+        kpu = self.KPU()
+        if isinstance(src, int):
+            if not m.get("bytes"):
+                raise ValueError("a %s in flash needs %s.bytes in the config" % (key, key))
+            kpu.load_kmodel(src, m["bytes"])
+        else:
+            kpu.load_kmodel(src)
+        return kpu
+
     def load_model(self):
         if self.task is not None:
             self.task.deinit()
@@ -38,15 +52,7 @@ class Hal(K210Base):
             if k not in m:
                 raise ValueError("config model lacks %s" % k)
         self.fit = self._fit()
-        src = self._model_source()
-        self._check_file(src)
-        kpu = self.KPU()
-        if isinstance(src, int):
-            if not m.get("bytes"):
-                raise ValueError("a model in flash needs model.bytes in the config")
-            kpu.load_kmodel(src, m["bytes"])
-        else:
-            kpu.load_kmodel(src)
+        kpu = self._load_kpu("model")
         nw, nh = self.fit.net_size
         # img_w/img_h = the net input: boxes come back in net pixels, pfcore.geom maps them.
         kpu.init_yolo2(anchor=self._flat_anchors(), anchor_num=len(m["anchors"]), img_w=nw, img_h=nh,
@@ -67,16 +73,7 @@ class Hal(K210Base):
         if getattr(self, "gtask", None) is not None:
             self.gtask.deinit()
         self.gtask = None
-        g = self.cfg["gate"]
-        src = self._gate_source()
-        self._check_file(src, "gate")
-        kpu = self.KPU()
-        if isinstance(src, int):
-            if not g.get("bytes"):
-                raise ValueError("a gate in flash needs gate.bytes in the config")
-            kpu.load_kmodel(src, g["bytes"])
-        else:
-            kpu.load_kmodel(src)
+        kpu = self._load_kpu("gate")
         self.gtask = kpu
 
     def gate(self, img):

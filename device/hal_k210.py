@@ -171,13 +171,14 @@ class K210Base:
             out.append([(r[0] + r[2] * 0.5) / nw, (r[1] + r[3] * 0.5) / nh, r[2] / nw, r[3] / nh, r[4]])
         return out
 
-    def _model_source(self):
-        m = self.cfg["model"]
+    def _model_source(self, key="model"):
+        # key "model" (the detector) or "gate": its flash address or file path
+        m = self.cfg[key]
         if m.get("placement") == "flash" and "address" in m:
             return m["address"]
         if "path" in m:
             return m["path"]
-        raise ValueError("config has no model address or path")
+        raise ValueError("config has no %s address or path" % key)
 
     def model_hash(self):
         # sha256 of the model bytes on the board: read back from SPI flash at the model address
@@ -209,18 +210,16 @@ class K210Base:
             a.append(p[1])
         return a
 
-    def _gate_source(self):
-        g = self.cfg["gate"]
-        if g.get("placement") == "flash" and "address" in g:
-            return g["address"]
-        if "path" in g:
-            return g["path"]
-        raise ValueError("config has no gate address or path")
-
     def _gate_image(self, img):
         # the whole camera frame squashed to the gate's input, in its own AI buffer (the frame's
-        # stays what the detector reads)
+        # stays what the detector reads). resize() shrinks by nearest neighbour (one pixel in 3.3 of
+        # a QVGA row for 96x96), so the frame is box-averaged by mean_pooled() first: 320x240 ->
+        # 106x120 -> 96x96 is close to the area resampling the gate was trained on (docs/firmware.md)
         g = self.cfg["gate"]
+        xd = self.cam_w // g["w"]
+        yd = self.cam_h // g["h"]
+        if xd > 1 or yd > 1:
+            img = img.mean_pooled(max(xd, 1), max(yd, 1))
         gi = img.resize(g["w"], g["h"])
         gi.pix_to_ai()
         return gi

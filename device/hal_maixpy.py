@@ -88,7 +88,7 @@ class Hal(K210Base):
         if getattr(self, "gtask", None) is not None:
             kpu.deinit(self.gtask)
         self.gtask = None
-        src = self._gate_source()
+        src = self._model_source("gate")
         self._check_file(src, "gate")
         self.gtask = kpu.load(src)
 

@@ -171,7 +171,10 @@ class Hal:
         nw, nh = self.fit.net_size
         if (x, y, w, h) == (0, 0, nw, nh):
             return img
-        return img.copy(roi=(x, y, w, h), x_scale=(nw + 0.5) / w, y_scale=(nh + 0.5) / h)
+        # hint=image.AREA: area averaging; without it OpenMV scales by nearest neighbour
+        # (docs/firmware.md, "`mode: gate`"), which the nets were not trained on
+        import image
+        return img.copy(roi=(x, y, w, h), x_scale=(nw + 0.5) / w, y_scale=(nh + 0.5) / h, hint=image.AREA)
 
     def infer(self, img):
         net = self._net_image(img)
@@ -230,7 +233,8 @@ class Hal:
     def gate(self, img):
         # the whole frame squashed to the gate's input (a new image; the frame stays as it is)
         g = self.cfg["gate"]
-        gi = img.copy(x_scale=(g["w"] + 0.5) / self.cam_w, y_scale=(g["h"] + 0.5) / self.cam_h)
+        import image
+        gi = img.copy(x_scale=(g["w"] + 0.5) / self.cam_w, y_scale=(g["h"] + 0.5) / self.cam_h, hint=image.AREA)
         if self.gq is not None:
             planes = self.tf.segment(self.gmodel, gi)
             return gate.score(planes[0].bytearray(), self.gq[0], self.gq[1])

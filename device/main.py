@@ -98,6 +98,22 @@ def main():
 
     if problems:
         fail("config", "; ".join(problems))
+
+    def try_load(load, code):
+        # one attempt at loading a model: True, or one error line and False
+        try:
+            load()
+            return True
+        except MemoryError as e:
+            gc.collect()
+            fail(code, e)
+        except Exception as e:
+            fail(code, e)
+        return False
+
+    def due(last):
+        # a missing or broken model is tried again every model_retry_ms
+        return last is None or compat.ticks_diff(compat.ticks_ms(), last) >= app["model_retry_ms"]
     people = presence.Presence(cfg["enter_frames"], cfg["leave_frames"])
     reader = protocol.LineReader()
     cmds = commands.Commands(cfg, gallery.Gallery())
@@ -132,28 +148,12 @@ def main():
                 elif todo == "presence":
                     people = presence.Presence(cfg["enter_frames"], cfg["leave_frames"])
                 board.send(protocol.encode_ack(cmd["id"], ok, text))
-        if not model_ok and (last_try is None or
-                             compat.ticks_diff(compat.ticks_ms(), last_try) >= app["model_retry_ms"]):
-            try:
-                board.load_model()
-                model_ok = True
-            except MemoryError as e:
-                gc.collect()
-                fail("model_load", e)
-            except Exception as e:
-                fail("model_load", e)
+        if not model_ok and due(last_try):
+            model_ok = try_load(board.load_model, "model_load")
             last_try = compat.ticks_ms()
-        if gating is not None and not gate_ok and (gate_try is None or compat.ticks_diff(
-                compat.ticks_ms(), gate_try) >= app["model_retry_ms"]):
+        if gating is not None and not gate_ok and due(gate_try):
             # without its gate the app detects every frame (mode detect) and tries the gate again
-            try:
-                board.load_gate()
-                gate_ok = True
-            except MemoryError as e:
-                gc.collect()
-                fail("gate_load", e)
-            except Exception as e:
-                fail("gate_load", e)
+            gate_ok = try_load(board.load_gate, "gate_load")
             gate_try = compat.ticks_ms()
         img = None
         try:

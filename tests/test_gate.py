@@ -100,25 +100,37 @@ def test_gate_trains_and_ships(tmp_path):
     assert ck["thresholds"]["gate"] == rep["formats"]["kmodel-v3"]["val"]["threshold"]
     assert ci["bytes"] == (out / "gate_int8.tflite").stat().st_size
     assert (ck["output"]["grid_w"], ck["output"]["grid_h"], ck["output"]["channels"]) == (6, 6, 1)
-    # the int8 scores of the same val frames give the reported AUC
+    # the int8 scores of the same val frames, squashed as OpenMV does, give the reported AUC
     from picoface.export.tflite import TFLiteRunner
     from picoface.train.config import load_config
     from picoface.train.val import load_valset
 
     cfg = load_config(GATE_CONFIG, args)
     v = load_valset(cfg)
-    vx, vy = frame_crops(v.images, [s.boxes for s in v.samples], [s.ignore for s in v.samples], 40, 96, 96,
-                         np.random.default_rng(12345), cfg.gate, train=False)
+    from picoface.gate.board_input import openmv_gate_input, rgb565, rgb888
+
+    cam, vy = frame_crops(v.images, [s.boxes for s in v.samples], [s.ignore for s in v.samples], 40, 320, 240,
+                          np.random.default_rng(12345), cfg.gate, train=False)
     run = TFLiteRunner((out / "gate_int8.tflite").read_bytes())
-    logit = np.array([np.mean(run(f)) for f in vx])
+    logit = np.array([np.mean(run(openmv_gate_input(rgb888(rgb565(f)), 96, 96))) for f in cam])
     assert metrics.auc(logit, vy) == pytest.approx(rep["formats"]["tflite-int8"]["val"]["auc"], abs=1e-4)
-    # the kmodel runs in the emulator to a 6x6 map
+    # the kmodel: a 6x6 map in the emulator, and the reported AUC on the frames squashed as the K210 app does
+    from picoface.gate.board_input import k210_gate_input
     from picoface.kmodel import emulator
 
-    y = emulator.run((out / "gate.kmodel").read_bytes(), emulator.hwc_to_chw(vx[0]))[0]
-    assert np.asarray(y).size == 36
+    emu = emulator.Emulator((out / "gate.kmodel").read_bytes())
+    maps = [np.asarray(emu.run(emulator.hwc_to_chw(k210_gate_input(rgb888(rgb565(f)), 96, 96)))[0]) for f in cam]
+    assert maps[0].size == 36
+    kauc = metrics.auc(np.array([m.mean() for m in maps]), vy)
+    assert kauc == pytest.approx(rep["formats"]["kmodel-v3"]["val"]["auc"], abs=1e-4)
     card = (out / "MODEL_CARD.md").read_text()
     assert "%.3f" % rep["formats"]["kmodel-v3"]["val"]["auc"] in card
+    # `picoface gate export` ships the finished run again, to the same files
+    kmodel = (out / "gate.kmodel").read_bytes()
+    (out / "MODEL_CARD.md").unlink()
+    (out / "gate.kmodel").unlink()
+    assert main(["gate", "export", "--config", str(GATE_CONFIG), *args]) == 0
+    assert (out / "MODEL_CARD.md").read_text() == card and (out / "gate.kmodel").read_bytes() == kmodel
 
 
 def test_gate_hysteresis_and_forced_runs():
@@ -265,3 +277,111 @@ def test_shipped_gate_card_is_its_export_json(folder):
         assert rep["formats"][fmt]["bytes"] == (d / art).stat().st_size
         c = json.loads((d / contract).read_text())
         assert c["thresholds"]["gate"] == rep["formats"][fmt]["val"]["threshold"]
+
+
+def test_gate_sim_doc_is_its_json():
+    """docs/gate/gate_sim.md is `picoface gate sim`'s rendering of docs/gate/gate_sim.json, and that run
+    used the shipped gate's thresholds and the device's default hysteresis."""
+    from pfcore import config
+    from picoface.gate.simulate import render
+
+    d = REPO_ROOT / "docs" / "gate"
+    rep = json.loads((d / "gate_sim.json").read_text())
+    assert (d / "gate_sim.md").read_text() == render(rep)
+    for k in ("gate_on_frames", "gate_off_frames", "gate_every"):
+        assert rep["config"][k] == config.DEFAULTS[k]
+    assert {r["family"] for r in rep["rows"]} == {"maixpy", "canmv", "openmv"}
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_shipped_gate_kmodel_passes_kv3check(tmp_path):
+    """The Kendryte SDK's own loader and layer loop accept the shipped gate kmodel and walk every layer
+    (../shared/tools/kv3check, loader only: the gate has no region layer), on a 96x96 frame."""
+    import cv2
+    import kv3
+
+    from picoface.train.synthetic import make_dataset
+
+    make_dataset(tmp_path / "d", n=1, size=(96, 96), seed=3)
+    img = cv2.cvtColor(cv2.imread(str(next((tmp_path / "d" / "images").glob("*.jpg")))), cv2.COLOR_BGR2RGB)
+    frame = tmp_path / "in.bin"
+    np.ascontiguousarray(img.transpose(2, 0, 1)).tofile(frame)
+    r = kv3.run(SHIPPED / "gate.kmodel", SHIPPED / "gate_kmodel.json", frame, loader_only=True)
+    assert kv3.passed(r) and "all layers walked" in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("gen", ["maixpy-0.5.0", "maixpy-0.6.2", "canmv-1.0.7", "openmv-tf-4.5.5", "openmv-ml-4.5.9",
+                                 "openmv-ml-4.8.0"])
+def test_gate_reads_its_model_right_on_every_generation(gen, tmp_path):
+    """Each generation's HAL turns the gate's output into the probability the host computes for the same
+    camera frame squashed the board's way (picoface.gate.board_input): with the threshold just under it
+    the detector runs on every frame, just over it never (no forced runs)."""
+    import cv2
+
+    from picoface.export.tflite import TFLiteRunner
+    from picoface.gate.board_input import k210_gate_input, openmv_gate_input
+    from picoface.kmodel import emulator
+    from picoface.sim.runner import run_app
+    from picoface.sim.world import sensor_frame
+    from picoface.train.synthetic import make_dataset
+
+    make_dataset(tmp_path / "d", n=1, size=(320, 240), seed=5, max_faces=1)
+    rgb = cv2.cvtColor(cv2.imread(str(next((tmp_path / "d" / "images").glob("*.jpg")))), cv2.COLOR_BGR2RGB)
+    cam = sensor_frame(rgb, 320, 240)
+    k210 = not gen.startswith("openmv")
+    if k210:
+        small = k210_gate_input(cam, 96, 96)
+        logit = float(np.mean(emulator.run((SHIPPED / "gate.kmodel").read_bytes(), emulator.hwc_to_chw(small))[0]))
+    else:
+        small = openmv_gate_input(cam, 96, 96)
+        logit = float(np.mean(TFLiteRunner((SHIPPED / "gate_int8.tflite").read_bytes())(small)))
+    board = "maix_dock" if k210 else "openmv_h7_plus"
+    det = K210_DETECTOR if k210 else REPO_ROOT / "models" / "picoface_openmv_240x176" / "picoface_int8.tflite"
+    runs = {}
+    for side, dl in (("under", -0.1), ("over", 0.1)):
+        th = float(1 / (1 + np.exp(-(logit + dl))))
+        s = run_app(board, firmware=gen, frames=[rgb] * 6, model_path=det,
+                    gate_path=SHIPPED / ("gate.kmodel" if k210 else "gate_int8.tflite"),
+                    config={"mode": "gate", "gate_on_frames": 1, "gate_off_frames": 1, "gate_every": 0,
+                            "gate": dict(_gate_cfg(board), threshold=th)},
+                    clock={"frame_ms": 33, "infer_ms": 40, "load_ms": 300})
+        assert s["errors"] == [] and s["end"] == "frames exhausted", s["errors"]
+        runs[side] = s["model_runs"]
+    assert runs == {"under": {"detector": 6, "gate": 6}, "over": {"detector": 0, "gate": 6}}
+
+
+def _gate_cfg(board):
+    from picoface.boards import load_board
+    from picoface.gate.contract import device_gate, load_gate
+
+    b = load_board(board)
+    data, contract = load_gate(SHIPPED, board=b)
+    return device_gate(contract, b, len(data))
+
+
+def test_fakes_resample_as_the_firmware_does():
+    """K210 resize shrinks by nearest neighbour from the top-left (int(x * w0 / w)) and grows bilinearly;
+    mean_pooled averages each RGB565 channel as integers; OpenMV's copy scales by nearest neighbour
+    unless hint=image.AREA (docs/firmware.md, "`mode: gate`")."""
+    from picoface.gate.board_input import rgb565, rgb888
+    from picoface.sim.fakes._common import AREA, Image
+    from picoface.sim.fakes._k210 import K210Image
+
+    rng = np.random.default_rng(0)
+    rgb = rgb888(rgb565(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)))
+    small = K210Image(rgb).resize(96, 96)._rgb
+    xs = [int(x * np.float32(320 / 96)) for x in range(96)]
+    ys = [int(y * np.float32(240 / 96)) for y in range(96)]
+    assert np.array_equal(small, rgb[ys][:, xs])
+    assert K210Image(rgb[:10, :10]).resize(20, 20)._rgb.shape == (20, 20, 3)
+    pooled = K210Image(rgb).mean_pooled(3, 2)._rgb
+    q = rgb565(rgb[:2, :3]).reshape(-1, 3).sum(0) // 6
+    assert pooled.shape == (120, 106, 3) and np.array_equal(pooled[0, 0], rgb888(q))
+    with pytest.raises(ValueError, match="Width divisor"):
+        K210Image(rgb).mean_pooled(0, 1)
+    near = Image(rgb).copy(x_scale=0.5, y_scale=0.5)._rgb
+    assert np.array_equal(near, rgb[::2, ::2])
+    area = Image(rgb).copy(x_scale=0.5, y_scale=0.5, hint=AREA)._rgb
+    assert np.abs(area[0, 0].astype(float) - rgb[:2, :2].reshape(-1, 3).mean(0)).max() <= 0.5   # the block mean

@@ -14,8 +14,8 @@ DEFAULTS = {
     "model": {},              # model subset (placement, size, output spec, fit); see MODEL_KEYS
     "mode": "detect",         # detect: the detector every frame; gate: only while the gate sees a face
     "gate": {},               # the gate model (mode gate): placement, size, output spec, threshold; GATE_KEYS
-    "gate_on_frames": 1,      # frames at or above the gate threshold before the detector runs every frame
-    "gate_off_frames": 10,    # frames below it (and no face found) before it stops again
+    "gate_on_frames": 2,      # frames at or above the gate threshold before the detector runs every frame
+    "gate_off_frames": 5,     # frames below it (and no face found) before it stops again
     "gate_every": 15,         # while the gate is closed the detector still runs every N frames (0 = never)
     "score": 0.5,             # detection score threshold
     "nms": 0.3,               # NMS IoU threshold

@@ -15,7 +15,7 @@ import math
 
 
 class Gate:
-    def __init__(self, threshold, on_frames=1, off_frames=10, every=15):
+    def __init__(self, threshold, on_frames=2, off_frames=5, every=15):
         self.threshold = threshold
         self.on_frames = on_frames
         self.off_frames = off_frames

@@ -42,20 +42,23 @@ def render(cfg, rep):
                      % (k["board"], _kb(k["bytes"]), _kb(k["kpu_ram_bytes"]), format(k["main_mem_bytes"], ",") + " B",
                         format(rep["macs"], ",")))
     if rep.get("kmodel_not_shipped"):
-        lines += ["", "No kmodel: %s" % rep["kmodel_not_shipped"]]
+        lines += ["", "No kmodel: %s." % rep["kmodel_not_shipped"]]
     lines += ["", "%s parameters. The kmodel's outputs match nncase 1.9's Simulator within %.2f LSB (picoface's KPU "
               "emulator)." % (format(rep["params"], ","), f.get("kmodel-v3", {}).get("emulator_vs_simulator_lsb", 0.0))
               if "kmodel-v3" in f else "%s parameters." % format(rep["params"], ","), "",
               ] + _heap_lines(f) + [
               "## Accuracy", "",
-              "Val frames: %d (half faces) cut from %d photos held out of training (`data.val: %s`), never a bench "
-              "image. Each artifact's threshold is the highest gate probability that keeps %s of the val faces "
+              "Val frames: %d (%d with a face) cut from %d photos held out of training (`data.val: %s`), never a "
+              "bench image. Each artifact's threshold is the highest gate probability that keeps %s of the val faces "
               "(`gate.target_tpr`); a missed face costs a detection, a passed background frame only a detector run."
-              % (rep["val"]["frames"], rep["val"]["photos"], rep["val"]["source"], _pct(rep["target_tpr"])), "",
+              % (rep["val"]["frames"], f["keras-float"]["val"]["faces"], rep["val"]["photos"], rep["val"]["source"],
+                 _pct(rep["target_tpr"])), "",
               "| model | ROC AUC | threshold | accuracy | faces passed (TPR) | background passed (FPR) | "
               "TPR far (< 48 px) | mid (48-96 px) | close (>= 96 px) |",
               "|---|---|---|---|---|---|---|---|---|"]
-    names = {"keras-float": "float (Keras)", "tflite-int8": "int8 TFLite", "kmodel-v3": "kmodel v3 (emulated)"}
+    names = {"keras-float": "float (Keras), area-squashed as in training",
+             "tflite-int8": "int8 TFLite, squashed as OpenMV does (`hint=image.AREA`)",
+             "kmodel-v3": "kmodel v3 (emulated), squashed as the K210 app does (`mean_pooled` + `resize`)"}
     for fmt in ("keras-float", "tflite-int8", "kmodel-v3"):
         if fmt not in f:
             continue
@@ -64,7 +67,10 @@ def render(cfg, rep):
         lines.append("| %s | %.3f | %.3f | %s | %s | %s | %s | %s | %s |"
                      % (names[fmt], s["auc"], s["threshold"], _pct(s["accuracy"]), _pct(s["tpr"]), _pct(s["fpr"]),
                         _pct(r["far"]["tpr"]), _pct(r["mid"]["tpr"]), _pct(r["close"]["tpr"])))
-    lines += ["", "Face sizes are the face's side in a 240-line camera frame. The learning curves are in curves.png.",
+    lines += ["", "The int8 and kmodel rows score the same frames cut at 320x240, rounded to RGB565 and squashed to the "
+              "net as each board's app does (`picoface.gate.board_input`).",
+              "", "Face sizes are the face's side in a 240-line camera frame. The learning curves are in curves.png. "
+              "What gating saves and costs on the simulated boards: `docs/gate/gate_sim.md` (`make gate-sim`).",
               "", "## Limits", "",
               "- Faces below ~%d px of a QVGA frame are not in its training frames (`gate.face_min` = %.2f of the "
               "frame height): the board's `gate_every` detector runs cover them." % (round(cfg.gate.face_min * 240),

@@ -20,7 +20,7 @@ FILES = {"tflite-float": "gate_float.tflite", "tflite-int8": "gate_int8.tflite",
 CONTRACTS = {"tflite-int8": "gate_int8.json", "kmodel-v3": "gate_kmodel.json"}
 # face height in a 240-line camera frame: far / mid / close regimes of the val frames
 REGIMES = (("far", 0, 48), ("mid", 48, 96), ("close", 96, 10000))
-CAM_H = 240
+CAM_W, CAM_H = 320, 240     # the QVGA frame both boards' apps squash for the gate
 
 
 def _sigmoid(x):
@@ -39,6 +39,7 @@ def _score(logits, labels, fracs, target_tpr):
 
     p = _sigmoid(logits)
     th, _, _ = threshold_at_tpr(p, labels, target_tpr)
+    th = np.floor(th * 1e4) / 1e4       # the contract's 4 decimals, rounded down: every figure is at it
     s = summary(p, labels, th)
     px = np.asarray(fracs) * CAM_H
     pos = np.asarray(labels) > 0.5
@@ -47,7 +48,7 @@ def _score(logits, labels, fracs, target_tpr):
         m = pos & (px >= lo) & (px < hi)
         s["tpr_by_regime"][name] = {"faces": int(m.sum()),
                                     "tpr": round(float((p[m] >= th).mean()), 4) if m.any() else None}
-    s["threshold"] = round(float(th), 4)
+    s["threshold"] = float(th)
     return s
 
 
@@ -95,6 +96,7 @@ def export_gate(cfg, keras_path, out_dir, k210_board="maix_dock", tflite_board="
     from picoface.export import arena
     from picoface.export.shipping import calibration_images
     from picoface.export.tflite import fold, io_details, to_float, to_int8
+    from picoface.gate.board_input import rgb565, rgb888
     from picoface.gate.crops import frame_crops
     from picoface.train.classifier import predict
     from picoface.train.model import count_macs
@@ -119,6 +121,10 @@ def export_gate(cfg, keras_path, out_dir, k210_board="maix_dock", tflite_board="
                              cfg.gate.val_crops, cfg.input.w, cfg.input.h, np.random.default_rng(12345), cfg.gate,
                              channels=cfg.input.channels, train=False, sizes=True)
     log("gate val: %d frames from %d held-out photos" % (len(vx), len(v.samples)))
+    # the same frames at the camera's size (RGB565), for squashing them as each board does
+    cam = frame_crops(v.images, [s.boxes for s in v.samples], [s.ignore for s in v.samples], cfg.gate.val_crops,
+                      CAM_W, CAM_H, np.random.default_rng(12345), cfg.gate, train=False)[0]
+    cam = rgb888(rgb565(cam))
     rep = {"name": cfg.name, "input": [cfg.input.w, cfg.input.h, cfg.input.channels], "params": int(model.count_params()),
            "macs": count_macs(folded), "grid": _grid(folded.output_shape), "arch": cfg.model.arch, "val": {"frames": int(len(vx)), "photos": len(v.samples), "source": cfg.data.val},
            "target_tpr": cfg.gate.target_tpr, "formats": {}}
@@ -128,7 +134,7 @@ def export_gate(cfg, keras_path, out_dir, k210_board="maix_dock", tflite_board="
     board = load_board(tflite_board)
     arena_bytes = arena.measure_arena(i8)
     arena.check_board_budget(board, len(i8), arena_bytes)
-    s = _score(_int8_logits(i8, vx), vy, vf, cfg.gate.target_tpr)
+    s = _score(_int8_logits(i8, _board_frames(cam, "openmv", cfg)), vy, vf, cfg.gate.target_tpr)
     rep["formats"]["tflite-int8"] = {"bytes": len(i8), "tflm_arena_bytes": arena_bytes, "board": board.name, "val": s}
     contracts = {"tflite-int8": _contract(cfg, "tflite-int8", i8, FILES["tflite-int8"], _io_tflite(io_details(i8)),
                                           s["threshold"])}
@@ -148,7 +154,8 @@ def export_gate(cfg, keras_path, out_dir, k210_board="maix_dock", tflite_board="
             rep["kmodel_not_shipped"] = str(e)
             kmodel = False
     if kmodel:
-        s = _score(emulate_logits(km, vx, progress=progress), vy, vf, cfg.gate.target_tpr)
+        s = _score(emulate_logits(km, _board_frames(cam, "k210", cfg), progress=progress), vy, vf,
+                   cfg.gate.target_tpr)
         b = krep["budget"]
         rep["formats"]["kmodel-v3"] = {"bytes": len(kdata), "board": kb.name, "kpu_ram_bytes": b["kpu_ram_bytes"],
                                        "main_mem_bytes": b["main_mem_bytes"],
@@ -168,6 +175,19 @@ def export_gate(cfg, keras_path, out_dir, k210_board="maix_dock", tflite_board="
 
     write_card(cfg, rep, out_dir)
     return rep
+
+
+def _board_frames(cam, family, cfg):
+    """The val frames as the board's app squashes its camera frame for the gate (gate.board_input)."""
+    from picoface.gate.board_input import k210_gate_input, openmv_gate_input
+
+    squash = k210_gate_input if family == "k210" else openmv_gate_input
+    out = np.stack([squash(f, cfg.input.w, cfg.input.h) for f in cam])
+    if cfg.input.channels == 1:
+        from picoface.detect.fit import luminance
+
+        out = np.stack([luminance(f) for f in out])
+    return out
 
 
 def _grid(shape):

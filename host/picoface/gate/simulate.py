@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from picoface import atomic
+from picoface.errors import PicofaceError
 
 FAMILIES = {"maixpy": "maix_dock", "canmv": "maix_dock", "openmv": "openmv_h7_plus"}
 CLOCK = {"frame_ms": 33, "infer_ms": 40, "load_ms": 300}
@@ -43,7 +44,9 @@ def run_family(family, frames, truth, detector, gate, macs, config=None, progres
         s = run_app(board, firmware=family, frames=iter(frames), model_path=detector[family],
                     gate_path=gate[family], config=cfg, clock=CLOCK)
         if s["traceback"] or s["errors"]:
-            raise RuntimeError("%s/%s: %s %s" % (family, mode, s["end"], s["errors"][:2] or s["traceback"]))
+            raise PicofaceError("the simulated %s board failed in mode %s: %s %s"
+                                % (family, mode, s["end"], s["errors"][:2] or s["traceback"]),
+                                "run `picoface sim --firmware %s --mode %s` with the same models" % (family, mode))
         runs = s["model_runs"]
         n = len(s["frames"])
         row[mode] = {"end": s["end"], "frames": n, "detector_runs": runs["detector"], "gate_runs": runs["gate"],

@@ -11,6 +11,10 @@ from picoface.sim import world as _world
 # pixformat ids
 RGB565 = 2
 GRAYSCALE = 1
+# OpenMV image hints (openmv/openmv@v4.5.5 src/omv/imlib/imlib.h:1103-1105)
+AREA = 1 << 0
+BILINEAR = 1 << 1
+BICUBIC = 1 << 2
 
 # framesize ids (any distinct ints; firmware code only passes them back)
 _FS_NAMES = ("QQVGA", "QVGA", "VGA", "HQVGA", "B64X64", "B128X128", "B240X240", "QCIF", "CIF",
@@ -111,14 +115,23 @@ class Image:
         return self
 
     # copies
-    def copy(self, roi=None, x_scale=1.0, y_scale=1.0, copy_to_fb=False):
+    def copy(self, roi=None, x_scale=1.0, y_scale=1.0, copy_to_fb=False, hint=0):
+        """OpenMV scales by nearest neighbour unless the hint asks for AREA (shrinking) or BILINEAR
+        (openmv/openmv@v4.5.5 src/omv/imlib/draw.c:3155-3163; the hints: py_image.c:7058)."""
         import cv2
 
         x, y, w, h = self._roi(roi)
         part = self._rgb[y:y + h, x:x + w]
         if x_scale != 1.0 or y_scale != 1.0:
             nw, nh = max(1, int(w * float(x_scale))), max(1, int(h * float(y_scale)))
-            part = cv2.resize(part, (nw, nh), interpolation=cv2.INTER_AREA if nw < w else cv2.INTER_LINEAR)
+            if hint & AREA and nw <= w and nh <= h:
+                part = cv2.resize(part, (nw, nh), interpolation=cv2.INTER_AREA)
+            elif hint & BILINEAR:
+                part = cv2.resize(part, (nw, nh), interpolation=cv2.INTER_LINEAR)
+            else:
+                xs = np.minimum((np.arange(nw) / float(x_scale)).astype(np.int64), w - 1)
+                ys = np.minimum((np.arange(nh) / float(y_scale)).astype(np.int64), h - 1)
+                part = part[ys][:, xs]
         return Image(part.copy(), None, self._k210)
 
     def _get_ai(self):

@@ -180,17 +180,43 @@ class Lcd:
 
 # ---- image module helpers ---------------------------------------------------------------------
 class K210Image(_common.Image):
-    """The K210 image: adds resize() and pix_to_ai()."""
+    """The K210 image: adds resize(), mean_pooled() and pix_to_ai(), as MaixPy and CanMV compute them
+    on an RGB565 frame (sipeed/MaixPy-v1@d8901fd2 components/micropython/port/src/omv/py/py_image.c:
+    resize :5621-5778, mean_pooled :705-725 with imlib_mean_pool in omv/img/pool.c; the same code in
+    v0.5.0 and kendryte/canmv@v1.0.7 py_image.c:5622, :706)."""
 
     def __init__(self, rgb, ai=None, k210=True):
         super().__init__(rgb, ai, True)
 
     def resize(self, w, h):
+        """A new image. Shrinking (w0 >= w or h0 > h) is nearest-neighbour, top-left aligned:
+        out[y][x] = in[int(y * h0 / h)][int(x * w0 / w)] (float ratios); only growing is bilinear."""
         import cv2
 
         w, h = _common._int(w, "w"), _common._int(h, "h")
-        out = cv2.resize(self._rgb, (w, h), interpolation=cv2.INTER_LINEAR)
-        return K210Image(out, None)
+        h0, w0 = self._rgb.shape[:2]
+        if (w0, h0) == (w, h):
+            return K210Image(self._rgb.copy(), None)
+        if w0 >= w or h0 > h:
+            from picoface.gate.board_input import nearest_shrink
+
+            return K210Image(nearest_shrink(self._rgb, w, h), None)
+        return K210Image(cv2.resize(self._rgb, (w, h), interpolation=cv2.INTER_LINEAR), None)
+
+    def mean_pooled(self, x_div, y_div):
+        """A new (w // x_div) x (h // y_div) image, each pixel the mean of its block, per RGB565 channel
+        (5/6/5-bit sums divided as integers, then expanded back to 8 bits as the frame is)."""
+        x_div, y_div = _common._int(x_div, "x_div"), _common._int(y_div, "y_div")
+        h0, w0 = self._rgb.shape[:2]
+        if not 1 <= x_div <= w0:
+            raise ValueError("Width divisor must be greater than >= 1" if x_div < 1 else
+                             "Width divisor must be less than <= img width")
+        if not 1 <= y_div <= h0:
+            raise ValueError("Height divisor must be greater than >= 1" if y_div < 1 else
+                             "Height divisor must be less than <= img height")
+        from picoface.gate.board_input import mean_pooled
+
+        return K210Image(mean_pooled(self._rgb, x_div, y_div), None)
 
     def pix_to_ai(self):
         self._ai = np.ascontiguousarray(self._rgb.transpose(2, 0, 1))

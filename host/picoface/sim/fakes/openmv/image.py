@@ -5,6 +5,9 @@ from picoface.sim.fakes import _common
 
 RGB565 = _common.RGB565
 GRAYSCALE = _common.GRAYSCALE
+AREA = _common.AREA
+BILINEAR = _common.BILINEAR
+BICUBIC = _common.BICUBIC
 
 
 def Image(w, h, format=RGB565):
