@@ -16,13 +16,15 @@ BOARD ?= maix_dock
 PORT  ?=
 ARGS  ?=
 
-.PHONY: setup demo test test-fast train bench study gate-sim flash clean help
+.PHONY: setup demo test test-fast train train-recog recog-data recog-bench bench study gate-sim flash clean help
 
 help:
 	@echo "make demo   - set up, then run the face detector on a simulated board (Ctrl-C to stop)"
 	@echo "make test   - set up, then run every test"
 	@echo "make train  - reproduce the shipped models (about an hour on 2 CPU cores)"
 	@echo "make bench  - side-by-side table of picoface models and other face detectors"
+	@echo "make train-recog - train the landmark and embedding nets (about an hour)"
+	@echo "make recog-bench - LFW table: picoface, Canaan's stock K210 pipeline, dlib (docs/recog)"
 	@echo "make study  - CPU-sized studies: number formats, pruning, width, input, search (docs/study/; resumes)"
 	@echo "make gate-sim - mode gate against mode detect on simulated boards (docs/gate/gate_sim.md)"
 	@echo "make flash BOARD=maix_dock PORT=/dev/ttyUSB0 [MODEL=...] [FIRMWARE=...]"
@@ -76,6 +78,47 @@ train: setup
 
 bench: setup
 	$(VENV)/bin/picoface bench $(ARGS)
+
+# Face recognition (issue 26). The embedding net is distilled from dlib's ResNet on the detection sets'
+# faces plus two public face sets fetched from GitHub at pinned commits (research use only, see
+# docs/TRAINING.md "Recognition"); recog-data puts them in RECOG_DATA, outside the repository.
+RECOG_DATA ?= ../recog_data
+RECOG_MODEL := models/picoface_recog
+UTK_REPO := https://github.com/Mohanish-5744/Major_Ensemble_Gender
+UTK_COMMIT := 2f8aa4a5932c395d465f4f58d864b6a17a1b03f6
+CELEBA_REPO := https://github.com/Nikhil4902/CelebA_Dataset
+CELEBA_COMMIT := 22ed0908a96e6bf3fe626700a628d0ad26d8dd0b
+recog-data:
+	@test -d $(RECOG_DATA)/utkface_crop_part1 || (rm -rf $(RECOG_DATA)/.utk && git init -q $(RECOG_DATA)/.utk && \
+	  git -C $(RECOG_DATA)/.utk fetch -q --depth 1 $(UTK_REPO) $(UTK_COMMIT) && mkdir -p $(RECOG_DATA)/utkface_crop_part1 && \
+	  git -C $(RECOG_DATA)/.utk archive FETCH_HEAD crop_part1 | tar x -C $(RECOG_DATA)/utkface_crop_part1 --strip-components=1 && \
+	  rm -rf $(RECOG_DATA)/.utk)
+	@test -d $(RECOG_DATA)/celeba_200id || (rm -rf $(RECOG_DATA)/.celeba && git init -q $(RECOG_DATA)/.celeba && \
+	  git -C $(RECOG_DATA)/.celeba fetch -q --depth 1 $(CELEBA_REPO) $(CELEBA_COMMIT) && mkdir -p $(RECOG_DATA)/celeba_200id && \
+	  git -C $(RECOG_DATA)/.celeba archive FETCH_HEAD Datasets | tar x -C $(RECOG_DATA)/celeba_200id --strip-components=1 && \
+	  rm -rf $(RECOG_DATA)/.celeba)
+
+# as the shipped nets were made: ~38 min collecting faces + dlib teacher embeddings (2 processes), then
+# the landmark net (12 epochs, then up to 20 more from those weights at half the learning rate, 17 min)
+# beside the embedding net (38-minute budget; the two trainings share the 2 cores), then 4 epochs of the
+# landmark net with the output-map penalty that keeps its int8 / kmodel quantisation fine
+RECOG_SOURCES = $(foreach s,facemask_kaggle roboflow_thesis_faces roboflow_face_mik1i pseudo_facemask_cdeb,--source $(SHARED)/data/$(s)) \
+  --source $(RECOG_DATA)/utkface_crop_part1 --identity $(RECOG_DATA)/celeba_200id
+train-recog: setup recog-data
+	$(VENV)/bin/picoface recog train $(RECOG_SOURCES) --out runs/recog --nets landmarks --landmark-epochs 0
+	($(VENV)/bin/picoface recog train $(RECOG_SOURCES) --out runs/recog --nets embed --epochs 30 --budget 38 & \
+	 $(VENV)/bin/picoface recog train $(RECOG_SOURCES) --out runs/recog --nets landmarks --landmark-epochs 12 \
+	   --map-penalty 0 && \
+	 mkdir -p runs/recog_lm1 && cp runs/recog/landmarks.keras runs/recog_lm1/ && \
+	 $(VENV)/bin/picoface recog train $(RECOG_SOURCES) --out runs/recog --nets landmarks --landmark-epochs 20 \
+	   --budget 17 --lr 1e-3 --init runs/recog_lm1 --map-penalty 0; wait)
+	mkdir -p runs/recog_lm2 && cp runs/recog/landmarks.keras runs/recog_lm2/
+	$(VENV)/bin/picoface recog train $(RECOG_SOURCES) --out runs/recog --nets landmarks --landmark-epochs 4 \
+	  --lr 5e-4 --init runs/recog_lm2
+	$(VENV)/bin/picoface recog export --run runs/recog --out $(RECOG_MODEL)
+
+recog-bench: setup
+	$(VENV)/bin/picoface recog bench --data $(SHARED)/data/lfw_pairs --out docs/recog $(ARGS)
 
 # picoface study: CPU-sized runs of each kind, reports in docs/study/ (a run that stops resumes where it was)
 # (quant ~20 min: no training; prune ~35 min: 18 min of fine-tuning split over 9 points; width, input

@@ -10,11 +10,20 @@
 #   snapshot() -> img           one camera frame (raises on camera faults)
 #   infer(img) -> faces         [[x, y, w, h, score], ...] in camera pixels, best first
 #   show(img, faces, fps, message=None)   LCD (or frame buffer); img None -> message only
-#   signal(state)               LED: "face" (green), "idle" (off), "error" (red)
+#   signal(state)               LED: pfcore.signals (face/known green, stranger red+blue, enrol blue, error red, idle off)
 #   send(line)                  one protocol line to the serial port
 #   read_input() -> bytes       what the host sent since the last call (b"" when nothing), never waits
 #   feed()                      watchdog
 #   model_hash() -> hex         sha256 of the model bytes on the board (flash or file), for hello
+#   pressed() -> bool           True once per press of the board's button (pfcore.button: edge,
+#                               50 ms debounce), never waits, never raises; False on boards without
+#                               one (docs/firmware.md, "The button")
+# and for mode "recognise" (docs/firmware.md, "`mode: recognise`"):
+#   load_recog()                (re)load the landmark and embedding nets of cfg["recog"]; raises on failure
+#   landmarks(img, roi) -> flat the landmark net's output map for the frame region roi (x, y, w, h)
+#   embed(img, m) -> flat       the embedding net's output map for the 64x64 face warped by m (2x3)
+#   recog_chw                   True when those maps are planar (channel, position), False when
+#                               position-major (HWC)
 
 FAMILIES = ("hal_maixpy", "hal_canmv", "hal_openmv")
 
@@ -38,3 +47,30 @@ def select(cfg):
     h = __import__(name).Hal()
     h.init(cfg)
     return h
+
+
+class Base:
+    """What every HAL family shares. _open_button() -> a function giving True while the button is
+    held, or None (this base: no button); the family HALs open their firmware's pin there."""
+
+    def pressed(self):
+        b = getattr(self, "_button", None)
+        if b is None:
+            from pfcore import button, compat
+            b = self._button = button.Button(self._open_button, compat.ticks_ms)
+        return b.pressed()
+
+    def _open_button(self):
+        return None
+
+    # mode recognise: the family HALs that can run the nets override these
+    recog_chw = False
+
+    def load_recog(self):
+        raise OSError("mode recognise is not supported on %s" % getattr(self, "firmware", "this firmware"))
+
+    def landmarks(self, img, roi):
+        raise OSError("mode recognise is not supported on %s" % getattr(self, "firmware", "this firmware"))
+
+    def embed(self, img, m):
+        raise OSError("mode recognise is not supported on %s" % getattr(self, "firmware", "this firmware"))

@@ -79,3 +79,26 @@ class Hal(K210Base):
     def gate(self, img):
         # run_with_output(getlist=True): the float output as a list
         return gate.score(self.gtask.run_with_output(self._gate_image(img), getlist=True))
+
+    # ---- mode recognise: two more KPU objects ---------------------------------------------------
+    def load_recog(self):
+        for name in ("ltask", "etask"):
+            t = getattr(self, name, None)
+            if t is not None:
+                t.deinit()
+            setattr(self, name, None)
+        lpath, epath = self._recog_paths()
+        k = self.KPU()
+        k.load_kmodel(lpath)
+        self.ltask = k
+        k = self.KPU()
+        k.load_kmodel(epath)
+        self.etask = k
+
+    def landmarks(self, img, roi):
+        # run_with_output(getlist=True): the float output, planar (CHW), as a new list (the only way
+        # CanMV hands out a raw map: get_feature normalises and stops at 256 values)
+        return self.ltask.run_with_output(self._landmark_image(img, roi), getlist=True)
+
+    def embed(self, img, m):
+        return self.etask.run_with_output(self._face_image(img, m), getlist=True)

@@ -3,13 +3,19 @@
 # on any firmware (hal.py probes before it builds a HAL).
 import gc
 
-from pfcore import geom
+from hal import Base
+from pfcore import geom, signals
 
 LED_GPIOHS = (8, 9, 10)     # GPIOHS channels for red, green, blue (MaixPy reserves 27-31)
+# The BOOT button: IO16 on the MAIX Dock and Maix Bit (board_info.BOOT_KEY), pressed = low, read
+# through GPIOHS0 with the pad's pull-up (the LCD uses GPIOHS 4/5 or 30/31, the SD card 29); the
+# config's "button" ({"pin": N, "active_low": bool} or false) overrides it (docs/firmware.md)
+BUTTON_PIN = 16
+BUTTON_GPIOHS = 0
 INPUT_CHUNK = 128           # bytes of host input taken per frame (a command line is <= 120 + "\n")
 
 
-class K210Base:
+class K210Base(Base):
     family = "k210"
 
     def init(self, cfg):
@@ -127,9 +133,28 @@ class K210Base:
     def signal(self, state):
         if self.leds is None:
             return
-        on = {"face": (0, 1, 0), "error": (1, 0, 0)}.get(state, (0, 0, 0))
+        on = signals.colour(state)
         for i in range(3):
             self.leds[i].value((1 - on[i]) if self.active_low else on[i])
+
+    # ---- button ---------------------------------------------------------------------------
+    def _open_button(self):
+        # pfcore.button calls this once; the pin reads 1 released (pull-up), 0 while held
+        b = self.cfg.get("button")
+        pin, low = BUTTON_PIN, True
+        if b is False or (isinstance(b, dict) and b.get("kind") == "none"):
+            return None
+        if isinstance(b, dict):
+            pin, low = b.get("pin", pin), b.get("active_low", True)
+        from fpioa_manager import fm
+        gpio = self._gpio_class()
+        fm.register(pin, getattr(fm.fpioa, "GPIOHS%d" % BUTTON_GPIOHS), force=True)
+        g = gpio(getattr(gpio, "GPIOHS%d" % BUTTON_GPIOHS), gpio.IN, gpio.PULL_UP if low else gpio.PULL_DOWN)
+        held = 0 if low else 1
+
+        def read():
+            return g.value() == held
+        return read
 
     # ---- serial and watchdog ------------------------------------------------------------
     def send(self, line):
@@ -227,3 +252,35 @@ class K210Base:
     def _model_info(self):
         gc.collect()
         return {"source": self._model_source()}
+
+    # ---- mode recognise (docs/firmware.md, "`mode: recognise`") ---------------------------------
+    recog_chw = True    # the KPU writes its output planar: channel by channel
+
+    def _recog_paths(self):
+        r = self.cfg["recog"]
+        for k in ("landmarks_path", "embed_path", "input"):
+            if k not in r:
+                raise ValueError("config recog lacks %s" % k)
+        return r["landmarks_path"], r["embed_path"]
+
+    def _landmark_image(self, img, roi):
+        # the roi of the frame as a new input x input image with its own AI buffer. copy(roi=) makes a
+        # new image (GC heap) of the part of roi inside the frame (OSError when none is); resize() is
+        # always called: it shrinks by nearest neighbour, grows bilinearly, and returns an image whose
+        # pix_ai is NULL (CanMV's copy() leaves pix_ai uninitialised, so pix_to_ai() must never see it)
+        n = self.cfg["recog"]["input"]
+        c = img.copy(roi=(roi[0], roi[1], roi[2], roi[3])).resize(n, n)
+        c.pix_to_ai()
+        return c
+
+    def _face_image(self, img, m):
+        # the aligned face: a new input x input RGB565 image (image.Image(size=): xalloc on the GC heap),
+        # each pixel set from the frame's nearest pixel (get_pixel/set_pixel: the firmware's RGB565
+        # conversions), then its AI buffer
+        import image
+        from pfcore import recognise
+        n = self.cfg["recog"]["input"]
+        face = image.Image(size=(n, n))
+        recognise.warp_nearest(img.get_pixel, img.width(), img.height(), m, n, face.set_pixel)
+        face.pix_to_ai()
+        return face

@@ -100,3 +100,35 @@ class Hal(K210Base):
             return gate.score(memoryview(fmap))
         finally:
             kpu.fmap_free(fmap)
+
+    # ---- mode recognise: two more kpu.load tasks, run by kpu.forward as the detector is -------------
+    def load_recog(self):
+        kpu = self.kpu
+        for name in ("ltask", "etask"):
+            t = getattr(self, name, None)
+            if t is not None:
+                kpu.deinit(t)
+            setattr(self, name, None)
+        lpath, epath = self._recog_paths()
+        self.ltask = kpu.load(lpath)
+        self.etask = kpu.load(epath)
+
+    def _recog_run(self, task, img):
+        # a float view of the net's output buffer, planar (CHW): valid until this net runs again or
+        # load_recog() (kpu.fmap_free is a no-op; the buffer is the task's, not the fmap object's)
+        kpu = self.kpu
+        fmap = kpu.forward(task, img)
+        try:
+            out = memoryview(fmap)
+            if len(out) and not isinstance(out[0], float):
+                raise ValueError("kpu.forward gave uint8 (the net ends in a KPU conv): "
+                                 "convert it with a dequantized float output")
+            return out
+        finally:
+            kpu.fmap_free(fmap)
+
+    def landmarks(self, img, roi):
+        return self._recog_run(self.ltask, self._landmark_image(img, roi))
+
+    def embed(self, img, m):
+        return self._recog_run(self.etask, self._face_image(img, m))

@@ -8,7 +8,8 @@
 # No LCD: show() draws on the frame buffer that the IDE displays.
 import gc
 
-from pfcore import gate, geom, region
+from hal import Base
+from pfcore import gate, geom, region, signals
 
 INPUT_CHUNK = 128           # bytes of host input taken per frame (a command line is <= 120 + "\n")
 
@@ -44,7 +45,7 @@ def _try_import(name):
         return None
 
 
-class Hal:
+class Hal(Base):
     def __init__(self):
         # csi.CSI objects from v4.8.0; on v4.6.0 - v4.7.0 `csi` is the sensor module under a
         # second name (no CSI class), before v4.6.0 there is only `sensor`
@@ -243,6 +244,66 @@ class Hal:
             raise ValueError("the gate gave %d-byte values; predict() should dequantise" % raw.itemsize)
         return gate.score(raw.reshape((raw.size,)))
 
+    # ---- mode recognise (docs/firmware.md, "`mode: recognise`") --------------------------------
+    # ml: predict() returns the map dequantised, position-major (HWC, the TFLite tensor); tf:
+    # tf.segment gives one 8-bit plane a channel, so the map comes back planar and recog_chw is True
+    recog_chw = False
+
+    def _recog_load(self, path):
+        if self.ml is not None:
+            return self.ml.Model(path), None
+        net = self.tf.load(path, load_to_fb=True)
+        dt = net.output_datatype()
+        if dt not in ("int8", "uint8"):
+            raise ValueError("a %s net cannot be read on tf firmware: export an int8 model" % dt)
+        zp = net.output_zero_point()
+        return net, (net.output_scale(), zp + 128 if dt == "int8" else zp)
+
+    def load_recog(self):
+        self.lnet = self.enet = None
+        gc.collect()
+        r = self.cfg["recog"]
+        for k in ("landmarks_path", "embed_path", "input"):
+            if k not in r:
+                raise ValueError("config recog lacks %s" % k)
+        self.lnet, self.lq = self._recog_load(r["landmarks_path"])
+        self.enet, self.eq = self._recog_load(r["embed_path"])
+        self.recog_chw = self.tf is not None
+
+    def _recog_run(self, net, q, img):
+        if q is not None:
+            # tf.segment: plane c holds channel c, an int8 value v as v + 128
+            scale, zp = q
+            out = []
+            for plane in self.tf.segment(net, img):
+                for b in plane.bytearray():
+                    out.append((b - zp) * scale)
+            return out
+        raw = net.predict([img])[0]
+        if raw.itemsize < 4:
+            raise ValueError("the net gave %d-byte values; predict() should dequantise" % raw.itemsize)
+        return raw.reshape((raw.size,))
+
+    def landmarks(self, img, roi):
+        # the roi scaled to input x input in one copy (a new image on the GC heap): area averaging
+        # when it shrinks; growing, AREA would fall back to nearest neighbour (draw_image), so bilinear
+        n = self.cfg["recog"]["input"]
+        import image
+        x, y, w, h = roi[0], roi[1], roi[2], roi[3]
+        hint = image.AREA if (w >= n and h >= n) else image.BILINEAR
+        crop = img.copy(roi=(x, y, w, h), x_scale=(n + 0.5) / w, y_scale=(n + 0.5) / h, hint=hint)
+        return self._recog_run(self.lnet, self.lq, crop)
+
+    def embed(self, img, m):
+        # the aligned face: image.Image(w, h, image.RGB565) (zeroed, GC heap), set pixel by pixel from
+        # the frame's nearest pixel
+        import image
+        from pfcore import recognise
+        n = self.cfg["recog"]["input"]
+        face = image.Image(n, n, image.RGB565)
+        recognise.warp_nearest(img.get_pixel, img.width(), img.height(), m, n, face.set_pixel)
+        return self._recog_run(self.enet, self.eq, face)
+
     # ---- frame buffer, LED, serial, watchdog -------------------------------------------------
     def show(self, img, faces, fps, message=None):
         if img is None:
@@ -272,7 +333,7 @@ class Hal:
     def signal(self, state):
         if self.leds is None:
             return
-        on = {"face": (0, 1, 0), "error": (1, 0, 0)}.get(state, (0, 0, 0))
+        on = signals.colour(state)
         for i in range(3):
             if on[i]:
                 self.leds[i].on()
@@ -294,6 +355,26 @@ class Hal:
         if not v.any():
             return b""
         return v.read(INPUT_CHUNK) or b""
+
+    def _open_button(self):
+        # pfcore.button calls this once. The OpenMV Cam H7 and H7 Plus have no user button (no
+        # pyb.Switch, no pin for one); the RT1062 reads machine.Pin("SW") and the N6
+        # machine.Pin("BUTTON"), both low while pressed, given as the config's "button"
+        # ({"pin": "SW", "active_low": true}); else pyb.Switch() where a board has one
+        # (docs/firmware.md, "The button"). A missing module or pin means no button.
+        b = self.cfg.get("button")
+        if b is False or (isinstance(b, dict) and b.get("kind") == "none"):
+            return None
+        if isinstance(b, dict) and isinstance(b.get("pin"), str):
+            from machine import Pin
+            p = Pin(b["pin"], Pin.IN)
+            held = 0 if b.get("active_low", True) else 1
+
+            def read():
+                return p.value() == held
+            return read
+        import pyb
+        return pyb.Switch().value       # AttributeError where the firmware has no Switch
 
     def feed(self):
         if self.wdt is not None:

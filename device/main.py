@@ -5,6 +5,9 @@
 # commands -> snapshot -> infer -> LCD -> LED -> frame line (+ enter/leave events) -> gc -> watchdog.
 # mode "gate": a small face / no-face model looks at every frame first, and the detector runs only
 # while it sees a face (pfcore.gate: hysteresis, and a detector run at least every gate_every frames).
+# mode "recognise": the largest face goes through the landmark and embedding nets and is matched
+# against the gallery (pfcore.recognise); "known NAME" / "stranger" events; enrolment by the
+# `enrol` command (acked when it ends) or by the board's button (named face1, face2, ...).
 # Commands (protocol v2) are the host's lines on the same serial port, read without blocking
 # (hal read_input) and answered with an ack line; see pfcore.commands.
 # Every fault (config, model, camera, inference, memory) prints one protocol error line and
@@ -13,7 +16,7 @@
 import gc
 
 import hal
-from pfcore import commands, compat, config, gallery, gate, presence, protocol
+from pfcore import commands, compat, config, gallery, gate, presence, protocol, recognise
 
 APP_VERSION = "0.1.0"
 CONFIG_PATHS = ("/flash/picoface.json", "/sd/picoface.json")
@@ -116,7 +119,13 @@ def main():
         return last is None or compat.ticks_diff(compat.ticks_ms(), last) >= app["model_retry_ms"]
     people = presence.Presence(cfg["enter_frames"], cfg["leave_frames"])
     reader = protocol.LineReader()
-    cmds = commands.Commands(cfg, gallery.Gallery())
+    rc = cfg["recog"] if cfg["mode"] == "recognise" else None
+    faces_db = gallery.Gallery(rc["dim"], rc.get("max_entries", 100)) if rc else gallery.Gallery()
+    cmds = commands.Commands(cfg, faces_db)
+    recog = None
+    if rc:
+        recog = Recognition(board, cfg, faces_db, fail)
+        cmds.loaded = True      # Recognition loaded the gallery
     input_ok = True
     model_ok = False
     last_try = None
@@ -147,10 +156,21 @@ def main():
                     last_try = None
                 elif todo == "presence":
                     people = presence.Presence(cfg["enter_frames"], cfg["leave_frames"])
+                elif todo == "enrol":
+                    # acked when the enrolment ends (recog.tick), not now
+                    cid, name, shots = cmds.enrol_request
+                    cmds.enrol_request = None
+                    recog.start(name, shots, cid)
+                    continue
                 board.send(protocol.encode_ack(cmd["id"], ok, text))
         if not model_ok and due(last_try):
             model_ok = try_load(board.load_model, "model_load")
             last_try = compat.ticks_ms()
+        if recog is not None:
+            recog.poll_button()
+            if not recog.ok and due(recog.tried):
+                recog.ok = try_load(board.load_recog, "recog_load")
+                recog.tried = compat.ticks_ms()
         if gating is not None and not gate_ok and due(gate_try):
             # without its gate the app detects every frame (mode detect) and tries the gate again
             gate_ok = try_load(board.load_gate, "gate_load")
@@ -192,17 +212,143 @@ def main():
         span = compat.ticks_diff(now, stamps[0])
         fps = (len(stamps) - 1) * 1000.0 / span if span > 0 else 0.0
         kind = people.update(len(faces))
+        said = None
+        if recog is not None:
+            said = recog.frame(img, faces, now)     # identifies the largest face in place
         try:
             board.show(img, faces, fps, None if model_ok else "no model")
-            board.signal("face" if people.present else "idle")   # green while a face is present
+            state = "face" if people.present else "idle"        # green while a face is present
+            if recog is not None and people.present:
+                state = recog.led()
+            board.signal(state)
         except Exception as e:
             fail("display", e)
         if cfg["send_frames"] and seq % cfg["frame_every"] == 0:
             board.send(protocol.encode_frame(seq, now, fps, faces))
         if kind:
             board.send(protocol.encode_event(seq, now, kind, len(faces)))
+        if said:
+            board.send(protocol.encode_event(seq, now, said[0], len(faces), said[1]))
+        if recog is not None:
+            recog.tick(now)
         img = None
         gc.collect()
+
+
+class Recognition:
+    """Mode recognise in the app: the gallery, the largest face's identity, enrolment."""
+
+    def __init__(self, board, cfg, faces_db, fail):
+        self.board = board
+        self.cfg = cfg
+        self.rc = cfg["recog"]
+        self.db = faces_db
+        self.fail = fail
+        self.ok = False             # the two nets are loaded
+        self.tried = None
+        self.ident = recognise.Identity(cfg["known_frames"], cfg["stranger_frames"], cfg["forget_frames"])
+        self.track = recognise.Track(cfg["track_frames"])
+        self.enrol = None
+        problem = faces_db.load()
+        if problem:
+            fail("gallery", problem)
+        self.reload()
+        self.label = None
+
+    def reload(self):
+        # every change to the gallery (enrolment, gallery commands) saves it, raising its seq
+        self.matcher = recognise.Matcher(self.db.entries)
+        self.seen = self.db.seq
+
+    def start(self, name, shots, cid):
+        if self.enrol is not None and self.enrol.cid is not None:
+            self.board.send(protocol.encode_ack(self.enrol.cid, False, "enrolment of %s replaced" % self.enrol.name))
+        self.enrol = recognise.Enrolment(name, shots, cid, compat.ticks_ms(), self.cfg["enrol_timeout_ms"])
+
+    def poll_button(self):
+        if self.board.pressed() and self.enrol is None:
+            names = [n for n, _ in self.db.names()]
+            self.start(recognise.free_name(names), self.cfg["enrol_shots"], None)
+
+    def embed(self, img, box):
+        # box -> landmark crop -> 5 points -> aligned face -> unit embedding (None: no crop)
+        rc = self.rc
+        cam = self.board.info["camera"]
+        roi = recognise.crop_roi(box, rc.get("box_scale", 1.25), cam[0], cam[1])
+        if roi is None:
+            return None
+        chw = self.board.recog_chw
+        pts = recognise.to_frame(recognise.points(self.board.landmarks(img, roi), rc["grid"], chw), roi)
+        m = recognise.align_matrix(pts, rc["input"])
+        return recognise.embedding(self.board.embed(img, m), rc["grid"], rc["dim"], chw)
+
+    def frame(self, img, faces, now):
+        # the largest face gets [..., name, similarity]; returns an event (kind, name) or None
+        if not self.ok or not faces:
+            self.label = None
+            self.track.reset()
+            return self.ident.update(None)
+        big = 0
+        for i in range(1, len(faces)):
+            if faces[i][2] * faces[i][3] > faces[big][2] * faces[big][3]:
+                big = i
+        try:
+            e = self.embed(img, faces[big])
+        except MemoryError:
+            raise
+        except Exception as ex:
+            self.fail("recognise", ex)
+            return None
+        if e is None:
+            return None
+        if self.db.seq != self.seen:
+            self.reload()
+        if self.enrol is not None:
+            self.enrol.offer(e, now)
+        name, sim = self.matcher.best(self.track.add(faces[big][:4], e))
+        if name is None:
+            label, name, sim = recognise.STRANGER, "", 0.0
+        elif sim > self.rc["threshold"]:
+            label = name
+        else:
+            label, name = recognise.STRANGER, recognise.STRANGER
+        faces[big] = list(faces[big][:5]) + [name, sim]
+        self.label = label
+        return self.ident.update(label)
+
+    def led(self):
+        if self.enrol is not None:
+            return "enrol"
+        if self.label is None:
+            return "face"
+        return "stranger" if self.label == recognise.STRANGER else "known"
+
+    def tick(self, now):
+        # ends an enrolment that has its shots (saves, acks) or waited too long for a face
+        en = self.enrol
+        if en is None:
+            return
+        if en.done():
+            ok, text = True, "%s %d" % (en.name, len(en.got))
+            p = self.db.add(en.name, recognise.quantise(en.mean()))
+            if p is None:
+                try:
+                    self.db.save()
+                except OSError as ex:
+                    self.db.load()
+                    p = "gallery write failed (%s); the previous gallery is kept" % (ex,)
+            if p is not None:
+                ok, text = False, p
+            self.reload()
+        elif en.expired(compat.ticks_diff(now, en.last)):
+            ok, text = False, "no face for %d s" % (en.timeout_ms // 1000)
+        else:
+            return
+        self.enrol = None
+        if en.cid is not None:
+            self.board.send(protocol.encode_ack(en.cid, ok, text))
+        elif not ok:
+            self.fail("enrol", text)
 
 
 HEALTHY_MS = 60000   # a run this long before a fault starts the restart pauses again from 1 s

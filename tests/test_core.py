@@ -625,7 +625,8 @@ def test_commands_get_set_and_refuse():
     assert cfg == before
     assert cmd("get", "model")[0] is False and cmd("ping", "x")[0] is False
     ok, text, _ = cmd("reboot")
-    assert not ok and "unknown command 'reboot'; known: ping,hello,get,set,gallery_list,gallery_rm,gallery_rename" == text
+    assert not ok and "unknown command 'reboot'; known: ping,hello,get,set,gallery_list,gallery_rm,gallery_rename," \
+        "gallery_get,gallery_put,enrol" == text
     assert cmd("gallery_list") == (False, "this app has no gallery", "")
     # a malformed command dict never raises
     assert c.handle({})[0] is False

@@ -17,6 +17,13 @@ DEFAULTS = {
     "gate_on_frames": 2,      # frames at or above the gate threshold before the detector runs every frame
     "gate_off_frames": 5,     # frames below it (and no face found) before it stops again
     "gate_every": 15,         # while the gate is closed the detector still runs every N frames (0 = never)
+    "recog": {},              # the recognition nets (mode recognise): paths, input, grid, dim, threshold; RECOG_KEYS
+    "known_frames": 3,        # frames naming the same enrolled person before a "known" event
+    "stranger_frames": 5,     # frames of a face matching nobody before a "stranger" event
+    "forget_frames": 10,      # frames without a face before the current identity is forgotten
+    "track_frames": 5,        # embeddings of the largest face averaged before matching (pfcore.recognise.Track)
+    "enrol_shots": 5,         # embeddings averaged per enrolment by the button
+    "enrol_timeout_ms": 10000,  # an enrolment without a face for this long ends with an error
     "score": 0.5,             # detection score threshold
     "nms": 0.3,               # NMS IoU threshold
     "max_faces": 10,          # faces kept and sent per frame (protocol MAX_FACES is the cap)
@@ -24,6 +31,7 @@ DEFAULTS = {
     "leave_frames": 5,        # frames without faces before a "leave" event
     "led": True,              # LED on/off, or the board's LED description (dict)
     "lcd": True,              # draw on the LCD when the board has one
+    "button": True,           # the user button: True (the HAL's default), False (none) or {pin, active_low}
     "baud": 115200,           # serial baud of the protocol UART
     "send_frames": True,      # send a frame line per frame (events and errors are always sent)
     "frame_every": 1,         # ... every N-th frame
@@ -40,7 +48,14 @@ _RULES = {
     "board": ("str",),
     "camera": ("dict",),
     "model": ("dict",),
-    "mode": ("choice", ("detect", "gate")),
+    "mode": ("choice", ("detect", "gate", "recognise")),
+    "recog": ("dict",),
+    "known_frames": ("int", 1, 1000),
+    "stranger_frames": ("int", 1, 1000),
+    "forget_frames": ("int", 1, 100000),
+    "track_frames": ("int", 1, 30),
+    "enrol_shots": ("int", 1, 20),
+    "enrol_timeout_ms": ("int", 1000, 600000),
     "gate": ("dict",),
     "gate_on_frames": ("int", 1, 1000),
     "gate_off_frames": ("int", 1, 1000),
@@ -52,6 +67,7 @@ _RULES = {
     "leave_frames": ("int", 1, 1000),
     "led": ("bool_or_dict",),
     "lcd": ("bool",),
+    "button": ("bool_or_dict",),
     "baud": ("int", 1200, 4000000),
     "send_frames": ("bool",),
     "frame_every": ("int", 1, 1000),
@@ -84,6 +100,13 @@ GATE_KEYS = {
     "layout": ("choice", ("NCHW", "NHWC")), "dtype": ("choice", ("float32", "int8", "uint8")),
     "scale": ("float", 1e-12, 1e12), "zero_point": ("int", -255, 255), "threshold": ("float", 0.0, 1.0),
 }
+
+RECOG_KEYS = {
+    "name": ("str",), "landmarks_path": ("str",), "embed_path": ("str",), "format": ("str",),
+    "input": ("int", 8, 1024), "grid": ("int", 1, 64), "dim": ("int", 1, 1024), "points": ("int", 5, 5),
+    "box_scale": ("float", 1.0, 4.0), "threshold": ("float", -1.0, 1.0), "max_entries": ("int", 1, 10000),
+}
+RECOG_NEEDS = ("landmarks_path", "embed_path", "input", "grid", "dim", "threshold")
 
 
 def _is_bool(v):
@@ -204,6 +227,8 @@ def load(text_or_dict=None):
             v = _sub(k, v, DEFAULTS[k], MODEL_KEYS, False, problems)
         elif k == "gate":
             v = _sub(k, v, DEFAULTS[k], GATE_KEYS, False, problems)
+        elif k == "recog":
+            v = _sub(k, v, DEFAULTS[k], RECOG_KEYS, False, problems)
         elif k == "led" and isinstance(v, dict):
             v = _sub(k, v, {"enabled": True}, LED_KEYS, True, problems)
         elif rule[0] == "float":
@@ -222,6 +247,12 @@ def load(text_or_dict=None):
         if cfg["mode"] == "gate" and "path" not in cfg["gate"] and "address" not in cfg["gate"]:
             problems.append("mode gate needs gate.path or gate.address; the detector runs every frame")
             cfg["mode"] = "detect"
+    if cfg["mode"] == "recognise":
+        for k in RECOG_NEEDS:
+            if k not in cfg["recog"]:
+                problems.append("mode recognise needs recog.%s; the app only detects" % k)
+                cfg["mode"] = "detect"
+                break
     return cfg, problems
 
 

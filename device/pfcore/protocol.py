@@ -20,7 +20,7 @@ MAX_LINE = 512        # no valid v1 line is longer
 WRAP = 1 << 30        # seq and ms are sent modulo 2**30 (ticks_ms wraps there too)
 HASH_CHARS = 16       # hello sends the first 16 hex digits of the model's sha256
 
-EVENTS = ("enter", "leave")
+EVENTS = ("enter", "leave", "known", "stranger")   # known/stranger: mode recognise (v2)
 TYPES = {"H": "hello", "F": "frame", "E": "event", "X": "error", "C": "command", "A": "ack"}
 V2_TYPES = ("command", "ack")
 MAX_COMMAND = 120     # bytes of the longest command line (the board's input buffer holds one)
@@ -210,27 +210,36 @@ def _key(k):
 
 def encode_frame(seq, ms, fps, faces):
     """One frame: sequence number, device ms, fps, and up to MAX_FACES faces
-    [x, y, w, h, score] in camera pixels (rounded to integers; score in thousandths)."""
+    [x, y, w, h, score] in camera pixels (rounded to integers; score in thousandths). A face
+    the board identified (mode recognise) has two more items, [..., name, similarity]: the best
+    gallery name ("?" for a stranger, "" for an empty gallery) and its cosine (thousandths,
+    below 0 sent as 0)."""
     n = len(faces)
     if n > MAX_FACES:
         n = MAX_FACES
     f = ["F", str(_wrap(seq)), str(_wrap(ms)), _fixed(fps, 1, 9999), str(n)]
     for i in range(n):
         d = faces[i]
-        f.append("%d,%d,%d,%d,%d" % (_uint(d[0], MAX_COORD), _uint(d[1], MAX_COORD),
-                                      _uint(d[2], MAX_COORD), _uint(d[3], MAX_COORD),
-                                      _uint(d[4] * 1000, 1000)))
+        t = "%d,%d,%d,%d,%d" % (_uint(d[0], MAX_COORD), _uint(d[1], MAX_COORD),
+                                 _uint(d[2], MAX_COORD), _uint(d[3], MAX_COORD),
+                                 _uint(d[4] * 1000, 1000))
+        if len(d) > 6:
+            t += "," + escape(d[5]).replace(",", "%2C") + ",%d" % _uint(d[6] * 1000, 1000)
+        f.append(t)
     return _frame(" ".join(f))
 
 
-def encode_event(seq, ms, kind, faces):
-    """Presence change: kind "enter" or "leave"; faces is the face count (or the faces)."""
+def encode_event(seq, ms, kind, faces, name=""):
+    """Presence change: kind "enter" or "leave"; faces is the face count (or the faces). Mode
+    recognise adds "known" (with the person's name) and "stranger"."""
     if kind not in EVENTS:
-        raise ValueError("event kind must be enter or leave, not %r" % (kind,))
+        raise ValueError("event kind must be one of %s, not %r" % (", ".join(EVENTS), kind))
     if not isinstance(faces, int):
         faces = len(faces)
-    return _frame("E %d %d %s %d" % (_wrap(seq), _wrap(ms), kind,
-                                     _uint(faces, 999)))
+    body = "E %d %d %s %d" % (_wrap(seq), _wrap(ms), kind, _uint(faces, 999))
+    if kind == "known":
+        body += " " + escape(name)
+    return _frame(body)
 
 
 def encode_error(code, text=""):
@@ -309,10 +318,12 @@ def decode(line):
     if t == "frame":
         d = _dec_frame(f)
     elif t == "event":
-        if len(f) != 4 or f[2] not in EVENTS:
+        if len(f) < 3 or f[2] not in EVENTS or len(f) != (5 if f[2] == "known" else 4):
             raise ProtocolError("field", "bad event fields")
         d = {"type": t, "seq": _num(f[0], "seq", WRAP - 1),
              "ms": _num(f[1], "ms", WRAP - 1), "kind": f[2], "n": _num(f[3], "count", 999)}
+        if f[2] == "known":
+            d["name"] = unescape(f[4])
     elif t == "error":
         if len(f) != 2:
             raise ProtocolError("field", "bad error fields")
@@ -391,11 +402,14 @@ def _dec_frame(f):
     faces = []
     for tok in f[4:]:
         p = tok.split(",")
-        if len(p) != 5:
+        if len(p) != 5 and len(p) != 7:
             raise ProtocolError("field", "bad face %r" % (tok,))
-        faces.append([_num(p[0], "x", MAX_COORD), _num(p[1], "y", MAX_COORD),
-                      _num(p[2], "w", MAX_COORD), _num(p[3], "h", MAX_COORD),
-                      _num(p[4], "score", 1000) / 1000.0])
+        face = [_num(p[0], "x", MAX_COORD), _num(p[1], "y", MAX_COORD),
+                _num(p[2], "w", MAX_COORD), _num(p[3], "h", MAX_COORD),
+                _num(p[4], "score", 1000) / 1000.0]
+        if len(p) == 7:
+            face += [unescape(p[5]), _num(p[6], "similarity", 1000) / 1000.0]
+        faces.append(face)
     return {"type": "frame", "seq": _num(f[0], "seq", WRAP - 1),
             "ms": _num(f[1], "ms", WRAP - 1), "fps": _dec(f[2], 1, "fps", 9999),
             "n": n, "faces": faces}

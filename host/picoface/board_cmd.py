@@ -43,9 +43,10 @@ class Answer:
         self.hello = next((m for m in reversed(messages) if m["type"] == "hello"), None)
 
 
-def send(transport, verb, args=(), timeout=3.0, clock=time.monotonic):
+def send(transport, verb, args=(), timeout=3.0, clock=time.monotonic, on_message=None, hint=None):
     """Send ``verb args`` on an open transport and return its Answer. PicofaceError when the board
-    speaks v1 or does not answer within ``timeout`` seconds."""
+    speaks v1 or does not answer within ``timeout`` seconds (``hint``: what to do then, instead of
+    checking that the app runs). ``on_message(m)`` is called with every message decoded meanwhile."""
     cid, data = command_line(verb, args)
     dec = StreamDecoder(strict_version=False, keep_text=True)
     transport.write(data)
@@ -56,6 +57,8 @@ def send(transport, verb, args=(), timeout=3.0, clock=time.monotonic):
             seen.append(m)
             if m["type"] == "ack" and m["id"] == cid:
                 return Answer(m, seen)
+            if on_message is not None:
+                on_message(m)
     proto = [m for m in seen if m["type"] not in ("text", "command")]
     if proto and all(m.get("v") == 1 for m in proto):
         raise v1_error(transport.port)
@@ -65,4 +68,21 @@ def send(transport, verb, args=(), timeout=3.0, clock=time.monotonic):
         raise version_error(dec.seen_version)
     heard = ("it sent %d protocol lines, none the answer" % len(proto)) if proto else "nothing from the app was heard"
     raise PicofaceError("no answer to %s from the board on %s within %g s (%s)" % (verb, transport.port, timeout, heard),
-                        "check that the picoface app is running there (picoface monitor --port %s)" % transport.port)
+                        hint or "check that the picoface app is running there (picoface monitor --port %s)"
+                        % transport.port)
+
+
+def open_board(args):
+    """The Transport to a running board for a command-line tool: ``args.port``, ``args.baud`` and
+    ``args.board`` (the board's reset lines are held idle; without --board, the idle levels the port's
+    USB bridge needs)."""
+    from picoface.transport import Transport, idle_levels_for_port
+
+    board = dtr = rts = None
+    if args.board:
+        from picoface.boards import load_board
+
+        board = load_board(args.board)
+    else:
+        dtr, rts = idle_levels_for_port(args.port) or (None, None)
+    return Transport(args.port, baud=args.baud, board=board, dtr=dtr, rts=rts)

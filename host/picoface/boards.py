@@ -25,7 +25,7 @@ _SCHEMA = {
     "model": {
         "format": (str, True), "input_width": (int, True), "input_height": (int, True),
         "placement": (str, True), "flash_address": (int, False), "file_path": (str, False),
-        "gate_path": (str, False),
+        "gate_path": (str, False), "recog_landmarks_path": (str, False), "recog_embed_path": (str, False),
     },
     "memory": {
         "kpu_ram_bytes": (int, False), "model_bytes_full_firmware": (int, False),
@@ -39,7 +39,13 @@ _SCHEMA = {
                "rts_idle": (bool, True), "reset": (str, True), "isp": (str, True)},
     "flash": {"tool": (str, True), "kflash_board": (str, False), "kflash_baud": (int, False),
               "app_dir": (str, True)},
+    # the user button (docs/firmware.md, "The button"); a board file without [button] has none
+    "button": {"kind": (str, True), "pin": (int, False), "pin_name": (str, False), "active_low": (bool, False)},
 }
+OPTIONAL = ("button",)
+# button kinds: a K210 pad read through fpioa + GPIOHS (pin), machine.Pin by name (pin_name),
+# pyb.Switch(), or none
+BUTTON_KINDS = ("gpio", "machine_pin", "pyb_switch", "none")
 
 
 def boards_dir():
@@ -63,6 +69,7 @@ class Board:
     serial: dict
     flash: dict
     path: Path = field(compare=False, default=None)
+    button: dict = field(default_factory=lambda: {"kind": "none"})
 
     @property
     def is_k210(self):
@@ -128,6 +135,8 @@ def _validate(raw, path):
     where = str(path)
     for section, keys in _SCHEMA.items():
         table = raw if section == "" else raw.get(section)
+        if table is None and section in OPTIONAL:
+            continue
         if not isinstance(table, dict):
             raise PicofaceError("%s: missing section [%s]" % (where, section), "add it (see boards/maix_dock.toml)")
         for key, (typ, required) in keys.items():
@@ -190,13 +199,33 @@ def _validate(raw, path):
             ok = False
         if not ok:
             raise PicofaceError("%s: usb id %r is not VID:PID in hex" % (where, s), "write it like 1a86:7523")
+    btn = dict(raw.get("button") or {"kind": "none"})
+    if btn["kind"] not in BUTTON_KINDS:
+        raise PicofaceError("%s: unknown button kind %r" % (where, btn["kind"]), "use one of " + ", ".join(BUTTON_KINDS))
+    need = {"gpio": "pin", "machine_pin": "pin_name"}.get(btn["kind"])
+    if need and need not in btn:
+        raise PicofaceError("%s: button kind %r needs [button] %s" % (where, btn["kind"], need), "add it")
     from picoface import resets  # local import: resets imports nothing heavy
     for k in ("reset", "isp"):
         resets.parse(raw["serial"][k], where="%s [serial] %s" % (where, k))
     return Board(
         name=raw["name"], title=raw["title"], chip=raw["chip"], firmware=tuple(raw["firmware"]),
         camera=dict(raw["camera"]), model=dict(m), memory=dict(raw["memory"]), led=dict(raw["led"]),
-        lcd=dict(raw["lcd"]), serial=dict(raw["serial"]), flash=dict(raw["flash"]), path=path)
+        lcd=dict(raw["lcd"]), serial=dict(raw["serial"]), flash=dict(raw["flash"]), path=path, button=btn)
+
+
+def device_button(board):
+    """The board's button for the device config: False (none) or {"pin": K210 pad | pin name,
+    "active_low"} (the HALs' _open_button)."""
+    b = board.button
+    if b["kind"] == "none":
+        return False
+    out = {"pin": b["pin"] if b["kind"] == "gpio" else b.get("pin_name", "")}
+    if "active_low" in b:
+        out["active_low"] = b["active_low"]
+    if b["kind"] not in ("gpio", "machine_pin"):
+        out = {"kind": b["kind"]}
+    return out
 
 
 def device_config(board, model=None, **overrides):
@@ -212,6 +241,7 @@ def device_config(board, model=None, **overrides):
         "led": {"kind": board.led["kind"], "r": board.led["red"], "g": board.led["green"],
                 "b": board.led["blue"], "active_low": board.led["active_low"]},
         "lcd": board.lcd["present"],
+        "button": device_button(board),
         "model": {"format": board.model["format"], "placement": board.model["placement"],
                   "w": board.model["input_width"], "h": board.model["input_height"]},
     }

@@ -29,7 +29,9 @@ COMMANDS = {
                                        "re-export a trained gate"),
     "sim": ("picoface.commands.sim", "run the device app on a simulated board"),
     "monitor": ("picoface.commands.monitor", "watch the detections a board streams over serial"),
-    "gallery": ("picoface.commands.gallery", "list, remove or rename the faces enrolled on a running board"),
+    "gallery": ("picoface.commands.gallery", "list, remove, rename, pull or push the faces enrolled on a running "
+                                             "board"),
+    "enrol": ("picoface.commands.enrol", "enrol the face in front of a running board (mode recognise) under a name"),
     "cmd": ("picoface.commands.cmd", "send a command to a running board (ping, hello, get, set) and print its answer"),
     "flash": ("picoface.commands.flash", "flash firmware, model and app to a board"),
     "demo": ("picoface.commands.demo", "simulated board + monitor on a built-in scene"),
@@ -94,6 +96,9 @@ def main(argv=None):
         if extra and isinstance(getattr(args, "overrides", None), list) and \
                 all("=" in a and not a.startswith("-") for a in extra):
             args.overrides += extra  # key=value after a flag (argparse ends a '*' positional at the first flag)
+        elif extra and getattr(args, "_late_words", None) and not any(a.startswith("-") for a in extra):
+            # words after the flags belong to the '*' positional the command names (gallery push --port P FILE)
+            setattr(args, args._late_words, list(getattr(args, args._late_words) or []) + extra)
         elif extra:
             parser.error("unrecognized arguments: %s" % " ".join(extra))
         rc = mod.run(args)

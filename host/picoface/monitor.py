@@ -179,10 +179,12 @@ class PlainView:
                 "x".join(map(str, msg.get("camera", [])))))
         elif t == "frame":
             if stats.frames % self.every == 0:
-                faces = " ".join("[%d,%d,%d,%d %.2f]" % tuple(f) for f in msg["faces"])
+                faces = " ".join("[%d,%d,%d,%d %.2f]" % tuple(f[:5]) + (" %s %.2f" % (printable(f[5] or "-"), f[6]) if len(f) > 6 else "")
+                                 for f in msg["faces"])
                 self._p("frame %d %s %.1f faces %d %s" % (msg["seq"], self.fps_label, msg["fps"], msg["n"], faces))
         elif t == "event":
-            self._p("event: %s (%s) at frame %d" % (msg["kind"], plural(msg["n"], "face"), msg["seq"]))
+            who = " %s" % printable(msg["name"]) if "name" in msg else ""
+            self._p("event: %s%s (%s) at frame %d" % (msg["kind"], who, plural(msg["n"], "face"), msg["seq"]))
         elif t == "error":
             self._p("board error: %s %s" % (msg.get("code"), msg.get("text")))
         elif t == "text":

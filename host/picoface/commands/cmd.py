@@ -19,20 +19,11 @@ def add_arguments(p):
 
 def run(args):
     from picoface import board_cmd
-    from picoface.transport import Transport, idle_levels_for_port
 
     if args.timeout <= 0:
         raise PicofaceError("--timeout must be positive", "e.g. --timeout 3")
     board_cmd.command_line(args.verb, args.args, cid=0)   # a command that cannot be sent fails before the port opens
-    board = dtr = rts = None
-    if args.board:
-        from picoface.boards import load_board
-
-        board = load_board(args.board)
-    else:
-        dtr, rts = idle_levels_for_port(args.port) or (None, None)
-    t = Transport(args.port, baud=args.baud, board=board, dtr=dtr, rts=rts)
-    with t:
+    with board_cmd.open_board(args) as t:
         ans = board_cmd.send(t, args.verb, args.args, timeout=args.timeout)
     words = " ".join([args.verb] + list(args.args))
     if not ans.ack["ok"]:

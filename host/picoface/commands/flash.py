@@ -15,6 +15,8 @@ def add_arguments(p):
                    help="K210: raw in flash at the board's address (kflash) or as a file (raw REPL)")
     p.add_argument("--gate", metavar="DIR", help="also copy the gate model (a gate export's folder, e.g. "
                                                  "models/picoface_gate_96x96) and start the app in mode gate")
+    p.add_argument("--recog", metavar="DIR", help="also copy the recognition nets (a recognition export's folder, "
+                                                  "e.g. models/picoface_recog) and start the app in mode recognise")
     p.add_argument("--no-kflash", action="store_true", help="skip kflash: the model is already in flash")
     p.add_argument("--kflash-baud", type=int, help="kflash baud rate (default: the board's, 1500000 on the Dock)")
     p.add_argument("--kflash", dest="kflash_cmd",
@@ -39,7 +41,7 @@ def run(args):
         check_port(args.port, board)  # before the plan, kflash or the raw REPL
     plan = fplan.build(board, port=args.port, model=args.model, firmware=args.firmware, baud=args.baud,
                        kflash_baud=args.kflash_baud, kflash_cmd=args.kflash_cmd, skip_kflash=args.no_kflash,
-                       placement=args.model_placement, gate=args.gate)
+                       placement=args.model_placement, gate=args.gate, recog=args.recog)
     for line in plan.describe():
         print(line)
     if args.dry_run:

@@ -37,10 +37,15 @@ def add_arguments(p):
     p.add_argument("--show", action="store_true", help="show the LCD (or the annotated camera) in a window")
     p.add_argument("--lcd-dir", help="write every LCD frame as PNG into DIR")
     p.add_argument("--seed", type=int, default=0, help="builtin scene seed")
-    p.add_argument("--mode", choices=("detect", "gate"), default="detect",
-                   help="detect: the detector every frame (default); gate: only while the gate model sees a face")
+    p.add_argument("--mode", choices=("detect", "gate", "recognise"), default="detect",
+                   help="detect: the detector every frame (default); gate: only while the gate model sees a face; "
+                        "recognise: also name the largest face (the recognition nets of --recog)")
     p.add_argument("--gate", metavar="DIR", help="gate folder for --mode gate: gate.kmodel (K210) or gate_int8.tflite "
                                                  "(OpenMV) and its contract (default models/picoface_gate_96x96)")
+    p.add_argument("--recog", metavar="DIR", help="recognition export for --mode recognise: model.json with the "
+                                                  "landmark and embedding nets (default models/picoface_recog)")
+    p.add_argument("--press", metavar="FRAME[,FRAME...]", help="press the board's button at these frame numbers "
+                   "(1 = the first frame; held for 3 frames; boards without a button ignore it)")
     p.add_argument("--storage", metavar="DIR", help="keep the board's /flash and /sd in DIR across runs (what "
                    "the app writes there, e.g. its gallery, survives a restart; default: a fresh board each run)")
 
@@ -163,9 +168,26 @@ def gate_artifact(board, mode, gate_dir):
     return p
 
 
+def recog_artifact(board, mode, recog_dir):
+    """The recognition export's folder for --mode recognise on this board (None in the other modes);
+    PicofaceError when it is absent or the board cannot hold the nets."""
+    from picoface.paths import resolve_path
+    from picoface.recog.contract import load_recog
+
+    if mode != "recognise":
+        if recog_dir:
+            raise PicofaceError("--recog is for --mode recognise", "add --mode recognise, or drop --recog")
+        return None
+    d = resolve_path(recog_dir or "models/picoface_recog")
+    if not (d / "model.json").is_file() and not (d.suffix == ".json" and d.is_file()):
+        raise PicofaceError("no recognition nets in %s (no model.json)" % d, "export them: picoface recog export")
+    load_recog(d, board)        # the board's format present and intact: one line now, not a load error later
+    return d
+
+
 def simulate(board, source="builtin", model=None, frames=None, serial=None, firmware=None, show=False,
              lcd_dir=None, pace=0.0, seed=0, contract=None, on_skip=None, seconds=None, serial_in=None,
-             storage=None, gate=None):
+             storage=None, gate=None, presses=None, recog=None):
     """Run the app once; returns (summary dict, wall seconds, frames seen by the camera). The
     summary's "skipped" lists the (path, reason) of a folder's files that gave no image
     (``on_skip(path, reason)`` is called as each is met). ``seconds``: the camera stops after that
@@ -186,15 +208,29 @@ def simulate(board, source="builtin", model=None, frames=None, serial=None, firm
             seen[0] += 1
             yield f
 
+    mode_config = {"mode": "gate"} if gate is not None else ({"mode": "recognise"} if recog is not None else None)
     t0, c0 = time.perf_counter(), time.process_time()
     summary = run_app(board, firmware=firmware, frames=counted(paced(iter(src), pace)), model_path=model,
                       contract=contract, max_frames=frames, serial=serial, lcd_dir=lcd_dir, show=show,
                       clock="host", serial_in=serial_in, storage=storage,  # the app's fps: measured on this host
-                      gate_path=gate, config={"mode": "gate"} if gate is not None else None)
+                      gate_path=gate, recog_path=recog, presses=presses, config=mode_config)
     summary = dict(summary, cpu_seconds=time.process_time() - c0, skipped=list(getattr(src, "skipped", [])))
     if timed_out and summary.get("end") == "frames exhausted":
         summary["end"] = "time limit (%g s)" % seconds
     return summary, time.perf_counter() - t0, seen[0]
+
+
+def parse_presses(text):
+    """--press "10,40" -> [10, 40]; PicofaceError for anything but positive frame numbers."""
+    if not text:
+        return []
+    try:
+        frames = [int(t) for t in text.split(",")]
+    except ValueError:
+        frames = []
+    if not frames or min(frames) < 1:
+        raise PicofaceError("--press %s: give frame numbers from 1, separated by commas" % text, "e.g. --press 30,90")
+    return frames
 
 
 def list_generations(out=None):
@@ -223,6 +259,8 @@ def run(args):
         raise PicofaceError("--seconds must be positive", "e.g. --seconds 30")
     check_limits(board, model, contract, args.firmware)
     gate = gate_artifact(board, args.mode, args.gate)
+    recog = recog_artifact(board, args.mode, args.recog)
+    presses = parse_presses(args.press)
 
     def announce(text):
         print(text, flush=True)  # stdout: `picoface demo` and scripts read the pty path from here
@@ -237,7 +275,7 @@ def run(args):
         summary, wall, seen = simulate(board, args.source, model, args.frames, out, args.firmware, args.show,
                                        args.lcd_dir, args.pace, args.seed, contract, on_skip=skipped,
                                        seconds=args.seconds, serial_in=out.incoming, storage=args.storage,
-                                       gate=gate)
+                                       gate=gate, presses=presses, recog=recog)
     finally:
         out.close()
     n = len(summary.get("frames", []))
@@ -248,6 +286,10 @@ def run(args):
         r = summary.get("model_runs", {})
         print("sim: mode gate: the gate ran on %s, the detector on %d" % (plural(r.get("gate", 0), "frame"),
                                                                          r.get("detector", 0)), file=note, flush=True)
+    if recog is not None:
+        r = summary.get("model_runs", {})
+        print("sim: mode recognise: the landmark net ran %s, the embedding net %s" % (
+            plural(r.get("landmarks", 0), "time"), plural(r.get("embed", 0), "time")), file=note, flush=True)
     print("sim: %s on %s, model %s: %s in %.1f s (%.1f frames/s on this host, measured; %.1f per CPU "
           "second; not a board estimate), %s%s%s; "
           "end: %s" % ("%s (%s)" % (summary.get("firmware"), summary.get("generation")), board.name, model.name,

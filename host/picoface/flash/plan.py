@@ -176,9 +176,12 @@ def threshold_overrides(contract):
 
 
 def build(board, port=None, model=None, firmware=None, baud=None, kflash_baud=None, kflash_cmd=None,
-          skip_kflash=False, placement=None, device_dir=DEVICE_DIR, config=None, require_model=True, gate=None):
+          skip_kflash=False, placement=None, device_dir=DEVICE_DIR, config=None, require_model=True, gate=None,
+          recog=None):
     """Check every input and return a Plan (nothing touches the board here). ``gate``: a gate artifact
-    or its folder: copied to the board's gate_path, and the config gets ``mode: gate``."""
+    or its folder: copied to the board's gate_path, and the config gets ``mode: gate``. ``recog``: a
+    recognition export (folder or model.json): both nets copied to the board's recog paths, and the
+    config gets ``mode: recognise`` and its ``recog``."""
     from picoface.boards import device_config
     from picoface.flash import kflash, models
 
@@ -253,6 +256,20 @@ def build(board, port=None, model=None, firmware=None, baud=None, kflash_baud=No
         gsub = device_gate(gcontract, board, len(gdata))
         plan.files.append((gsub["path"], gdata, "gate (%s)" % gcontract.get("name", "")))
         overrides.update(mode="gate", gate=gsub)
+    if recog is not None:
+        if gate is not None:
+            raise PicofaceError("--gate and --recog start two different modes", "pass one of them")
+        from picoface.recog.contract import NETS, device_recog, load_recog, recog_format
+
+        rfiles, rcontract = load_recog(recog, board)
+        rsub = device_recog(rcontract, board, recog_format(board))
+        for net in NETS:
+            path = rsub[net + "_path"]
+            parent = path.rsplit("/", 1)[0]
+            if parent not in ("/flash", "/sd", ""):
+                dirs.add(parent)
+            plan.files.append((path, rfiles[net], "%s net (%s)" % (net, rcontract.get("name", ""))))
+        overrides.update(mode="recognise", recog=rsub)
     overrides.update(config or {})
     cfg = device_config(board, sub, **overrides)
     cfg_bytes = (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()

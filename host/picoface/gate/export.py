@@ -144,7 +144,7 @@ def export_gate(cfg, keras_path, out_dir, k210_board="maix_dock", tflite_board="
         rep["kmodel_not_shipped"] = "a grayscale net; the K210 app feeds the KPU the camera's planar RGB"
         kmodel = False
     if kmodel:
-        from picoface.gate.kmodel import emulate_logits, to_kmodel
+        from picoface.kmodel.map_model import emulate_logits, to_kmodel
 
         kb = load_board(k210_board)
         try:

@@ -155,10 +155,11 @@ class BoardPublisher:
                 pub(topic, payload, retain)
             pub(*self._state())
         elif t == "event":
-            with self._lock:
-                self.presence = topics.presence_payload(msg["kind"])
             pub(self.topic("event"), topics.event_payload(msg))
-            pub(self.topic("presence"), self.presence, True)
+            if msg["kind"] in ("enter", "leave"):       # known/stranger (mode recognise) leave presence alone
+                with self._lock:
+                    self.presence = topics.presence_payload(msg["kind"])
+                pub(self.topic("presence"), self.presence, True)
         elif t == "error":
             pub(self.topic("error"), topics.error_payload(msg))
         elif t == "frame":

@@ -6,7 +6,7 @@ topic      retained  payload
 state      yes       JSON {"state": "online"|"offline", board, firmware, app, model, ...};
                      the connection's last will sets {"state": "offline"}
 presence   yes       ON / OFF (enter / leave events)
-event      no        JSON {"kind": "enter"|"leave", "n", "seq", "ms"}: every event, QoS as set
+event      no        JSON {"kind": "enter"|"leave"|"known"|"stranger", "n", "seq", "ms"[, "name"]}: every event
 faces      yes       the face count ("0", "2"), on change, at most N messages/s
 frame      no        JSON {"seq", "ms", "fps", "n", "faces": [[x, y, w, h, score], ...]}, opt-in
 error      no        JSON {"code", "text"}: a board's error line
@@ -55,7 +55,10 @@ def presence_payload(kind):
 
 
 def event_payload(msg):
-    return dumps({"kind": msg["kind"], "n": msg["n"], "seq": msg["seq"], "ms": msg["ms"]})
+    out = {"kind": msg["kind"], "n": msg["n"], "seq": msg["seq"], "ms": msg["ms"]}
+    if "name" in msg:
+        out["name"] = msg["name"]       # a "known" event (mode recognise)
+    return dumps(out)
 
 
 def faces_payload(n):

@@ -171,28 +171,77 @@ class CanaanK210Embedder(Embedder):
         return _l2(np.array(out, np.float32))
 
 
-EMBEDDERS = {"pixels": PixelsEmbedder, "dlib": DlibEmbedder, "canaan-k210": CanaanK210Embedder}
+class PicofaceEmbedder(Embedder):
+    """picoface's own nets, end to end as the board runs them (``picoface.recog.pipeline``): its
+    detector, its landmark net and the alignment of ``pfcore.recognise``; YuNet's box and points
+    are not used. ``missed`` counts the images where the detector found no face."""
+
+    fmt = "?"
+    size = 64
+    parallel = True         # picoface.recog.run may run it in worker processes
+
+    def __init__(self, model_dir=None):
+        from picoface.recog.pipeline import Pipeline
+
+        self.model_dir = model_dir
+        self.format = self.fmt
+        self.pipe = Pipeline(model_dir or "models/picoface_recog", self.fmt)
+        self.bytes = self.pipe.bytes
+        self.threshold = self.pipe.threshold
+        # the cached embeddings belong to these exact nets
+        files = self.pipe.contract["files"]
+        self.cache_tag = " " + ",".join(files["%s:%s" % (k, self.fmt)]["sha256"][:16] for k in ("landmarks", "embed"))
+
+    @property
+    def missed(self):
+        return self.pipe.missed
+
+    def prepare(self, rgb, box, points):
+        return self.pipe.face(rgb)[0]
+
+    def embed(self, faces):
+        return _l2(np.stack([self.pipe.embed(f) for f in faces]))
+
+
+class PicofaceK210Embedder(PicofaceEmbedder):
+    name = "picoface-k210"
+    fmt = "kmodel-v3"
+    describe = ("picoface K210: its detector kmodel -> landmark kmodel -> pfcore.recognise alignment -> "
+                "embedding kmodel (128-d), all in picoface's KPU emulator")
+
+
+class PicofaceOpenMVEmbedder(PicofaceEmbedder):
+    name = "picoface-openmv"
+    fmt = "tflite-int8"
+    describe = ("picoface OpenMV: its int8 detector -> landmark int8 TFLite -> pfcore.recognise alignment -> "
+                "embedding int8 TFLite (128-d), in LiteRT")
+
+
+EMBEDDERS = {"pixels": PixelsEmbedder, "dlib": DlibEmbedder, "canaan-k210": CanaanK210Embedder,
+             "picoface-k210": PicofaceK210Embedder, "picoface-openmv": PicofaceOpenMVEmbedder}
 
 # Embedders known but not runnable here (name -> why); shown in the bench's notes.
 UNAVAILABLE = {}
 
 
-def available():
+def available(model_dir=None):
     """{name: None or the reason it cannot run here} for every registered embedder."""
     out = {}
     for name, cls in EMBEDDERS.items():
         try:
-            cls()
+            make(name, model_dir)
             out[name] = None
         except PicofaceError as e:
             out[name] = str(e)
     return out
 
 
-def make(name):
+def make(name, model_dir=None):
+    """An embedder by name; ``model_dir``: the recog export the picoface embedders read."""
     if name not in EMBEDDERS:
         extra = ""
         if name in UNAVAILABLE:
             extra = " (%s)" % UNAVAILABLE[name]
         raise PicofaceError("unknown embedder %r%s" % (name, extra), "use one of: %s" % ", ".join(EMBEDDERS))
-    return EMBEDDERS[name]()
+    cls = EMBEDDERS[name]
+    return cls(model_dir) if issubclass(cls, PicofaceEmbedder) else cls()

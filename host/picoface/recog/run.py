@@ -84,15 +84,58 @@ def _read(path):
     return img
 
 
-def embeddings(lfw, emb, marks, cache_dir, source, progress=True):
+_W = None
+
+
+def _worker_init(name, model_dir):
+    global _W
+    import cv2
+
+    cv2.setNumThreads(1)
+    _W = embedders.make(name) if model_dir is None else embedders.EMBEDDERS[name](model_dir)
+
+
+def _worker_job(item):
+    """(name, embedding, seconds, detector missed) of one image, in a worker process."""
+    import cv2
+
+    name, path, box, points = item
+    t0 = time.perf_counter()
+    rgb = cv2.cvtColor(_read(path), cv2.COLOR_BGR2RGB)
+    before = getattr(_W, "missed", 0)
+    v = _W.embed([_W.prepare(rgb, box, points)])[0]
+    return name, np.asarray(v, np.float32), time.perf_counter() - t0, getattr(_W, "missed", 0) - before
+
+
+def _parallel(lfw, emb, marks, todo, done, path, key, progress, workers):
+    from multiprocessing import get_context
+
+    items = [(n, str(lfw.path(n)), marks[n]["box"], marks[n]["points"]) for n in todo]
+    since = 0
+    with get_context("spawn").Pool(workers, initializer=_worker_init,
+                                    initargs=(emb.name, getattr(emb, "model_dir", None))) as pool:
+        for name, v, sec, missed in _bar(pool.imap(_worker_job, items, chunksize=8), "embed %s" % emb.name, progress):
+            done[name] = {"emb": v, "sec": np.float32(sec), "missed": np.bool_(missed > 0)}
+            since += 1
+            if since >= SAVE_EVERY:
+                _save(path, key, done)
+                since = 0
+    _save(path, key, done)
+
+
+def embeddings(lfw, emb, marks, cache_dir, source, progress=True, workers=1):
     """({name: (D,) float32}, ms per face) for every image; ms covers prepare + embed of the images
-    computed in this run (or the run that cached them)."""
+    computed in this run (or the run that cached them). An embedder with ``parallel`` set runs
+    ``workers`` processes, one image at a time each."""
     import cv2
 
     path = cache_dir / ("emb-%s-%s.npz" % (emb.name, source))
-    key = "emb v%d %s %s" % (CACHE_VERSION, emb.name, source)
+    key = "emb v%d %s %s%s" % (CACHE_VERSION, emb.name, source, getattr(emb, "cache_tag", ""))
     done = _load(path, key)
     todo = [n for n in lfw.images if n not in done]
+    if todo and getattr(emb, "parallel", False) and workers > 1:
+        _parallel(lfw, emb, marks, todo, done, path, key, progress, workers)
+        todo = []
     bar = _bar(todo, "embed %s" % emb.name, progress)
     it = iter(bar)
     pending = []
@@ -103,14 +146,17 @@ def embeddings(lfw, emb, marks, cache_dir, source, progress=True):
             t0 = time.perf_counter()
             m = marks[name]
             rgb = cv2.cvtColor(_read(lfw.path(name)), cv2.COLOR_BGR2RGB)
+            before = getattr(emb, "missed", 0)
             face = emb.prepare(rgb, m["box"], m["points"])
-            pending.append((name, face, time.perf_counter() - t0))
+            pending.append((name, face, time.perf_counter() - t0, getattr(emb, "missed", 0) > before))
         if pending and (len(pending) >= BATCH or name is None):
             t0 = time.perf_counter()
-            vecs = emb.embed([f for _, f, _ in pending])
+            vecs = emb.embed([p[1] for p in pending])
             share = (time.perf_counter() - t0) / len(pending)
-            for (n, _, prep), v in zip(pending, vecs):
+            for (n, _, prep, missed), v in zip(pending, vecs):
                 done[n] = {"emb": np.asarray(v, np.float32), "sec": np.float32(prep + share)}
+                if hasattr(emb, "missed"):
+                    done[n]["missed"] = np.bool_(missed)
             since_save += len(pending)
             pending = []
             if since_save >= SAVE_EVERY:
@@ -121,12 +167,14 @@ def embeddings(lfw, emb, marks, cache_dir, source, progress=True):
     if todo:
         _save(path, key, done)
     secs = [float(done[n]["sec"]) for n in lfw.images]
+    if "missed" in next(iter(done.values())):
+        emb.missed_cached = int(sum(bool(done[n]["missed"]) for n in lfw.images))
     return {n: done[n]["emb"] for n in lfw.images}, 1000.0 * float(np.median(secs))
 
 
-def evaluate_one(lfw, emb, marks, cache_dir, source, seed=0, progress=True):
+def evaluate_one(lfw, emb, marks, cache_dir, source, seed=0, progress=True, workers=1):
     """The result dict of one embedder (see ``picoface.recog.report`` for the files)."""
-    vecs, ms = embeddings(lfw, emb, marks, cache_dir, source, progress)
+    vecs, ms = embeddings(lfw, emb, marks, cache_dir, source, progress, workers)
     a = np.stack([vecs[p.a] for p in lfw.pairs])
     b = np.stack([vecs[p.b] for p in lfw.pairs])
     scores = protocol.cosine(a, b)
@@ -138,18 +186,27 @@ def evaluate_one(lfw, emb, marks, cache_dir, source, seed=0, progress=True):
     res["openset"] = openset.evaluate(vecs, lfw.people(), seed=seed, fars=DIR_FARS)
     far, tar, _ = protocol.roc(scores, same)
     res["_roc"] = (far, tar)
+    t = getattr(emb, "threshold", None)
+    if t is not None:
+        # the threshold the board ships with (model.json, chosen on held-out photos, not LFW)
+        acc = scores > t
+        res["fixed_threshold"] = {"threshold": float(t), "accuracy": float((acc == same).mean()),
+                                  "tar": float(acc[same].mean()), "far": float(acc[~same].mean())}
+    if hasattr(emb, "missed_cached"):
+        res["detector_missed"] = int(emb.missed_cached)
     return res
 
 
-def run(data, names, out, limit_folds=None, source="yunet", yunet=None, seed=0, progress=True):
+def run(data, names, out, limit_folds=None, source="yunet", yunet=None, seed=0, progress=True, workers=2,
+        model_dir=None):
     """(lfw, landmark summary, [result per embedder]) for the embedders ``names``."""
     lfw = LFW(data, limit_folds)
-    made = [embedders.make(n) for n in names]
+    made = [embedders.make(n, model_dir) for n in names]
     cache_dir = out / "cache"
     lm = Landmarker(source, yunet)
     marks = landmarks(lfw, cache_dir, lm, progress)
     found = sum(bool(m["found"]) for m in marks.values())
     summary = {"source": source, "images": len(marks), "found": found, "fallback": len(marks) - found,
                "describe": lm.describe}
-    results = [evaluate_one(lfw, e, marks, cache_dir, source, seed, progress) for e in made]
+    results = [evaluate_one(lfw, e, marks, cache_dir, source, seed, progress, workers) for e in made]
     return lfw, summary, results

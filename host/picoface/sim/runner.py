@@ -9,7 +9,7 @@ Public API (stable; ``picoface sim`` and ``picoface demo`` are built on it)::
 
 ``run_app(board, firmware=None, frames=None, model_path=None, contract=None, max_frames=None,
 serial=None, lcd_dir=None, show=False, faults=None, config=None, clock=None, serial_in=None,
-storage=None) -> dict``
+storage=None, gate_path=None, gate_contract=None, recog_path=None, presses=None) -> dict``
 
 board
     Board name (``"maix_dock"``) or a ``picoface.boards.Board``.
@@ -76,6 +76,18 @@ gate_path
     ``gate_contract`` (dict or path; default: ``gate_kmodel.json`` / ``gate_int8.json`` beside it). The
     config's ``mode`` stays as given (``config={"mode": "gate"}``); ``summary["model_runs"]`` counts the
     accelerator runs of each model.
+recog_path
+    A recognition export (its folder or model.json, ``picoface recog export``) for ``mode: recognise``:
+    the board's format of both nets (``picoface.recog.contract.load_recog``: kmodel v3 on K210 boards,
+    int8 TFLite on the OpenMV H7 Plus) placed at the board's ``[model] recog_landmarks_path`` /
+    ``recog_embed_path``, and the device config's ``recog`` from its model.json. The config's ``mode``
+    stays as given (``config={"mode": "recognise"}``); ``summary["model_runs"]`` then also counts the
+    runs of each net under ``"landmarks"`` and ``"embed"``.
+presses
+    Frame numbers (1 = the first camera frame) at which the board's button (boards/*.toml
+    ``[button]``) is pressed: held down for ``picoface.sim.world.PRESS_FRAMES`` frames, as the fake
+    firmware's pin reads it (K210 ``GPIO`` on the button's pad, OpenMV ``pyb.Switch`` /
+    ``machine.Pin``). A board without a button ignores them, as the real one would.
 config
     Dict of device-config overrides (thresholds, ``model_retry_ms`` ...) merged last.
 clock
@@ -209,7 +221,7 @@ def _place_model(world, board, data, faults):
     return data
 
 
-def _config_text(board, contract, placed, faults, config, max_frames, gate=None):
+def _config_text(board, contract, placed, faults, config, max_frames, gate=None, recog=None):
     model = device_model(contract, board, len(placed)) if contract else None
     if model is not None and faults.get("model") == "oversize":
         model["bytes"] = len(placed)
@@ -218,6 +230,8 @@ def _config_text(board, contract, placed, faults, config, max_frames, gate=None)
     cfg = device_config(board, model)
     if gate is not None:
         cfg["gate"] = gate
+    if recog is not None:
+        cfg["recog"] = recog
     if contract and contract.get("thresholds"):
         th = contract["thresholds"]
         cfg["score"] = float(th.get("score", 0.5))
@@ -307,7 +321,7 @@ def _decode(lines):
 
 def run_app(board, firmware=None, frames=None, model_path=None, contract=None, max_frames=None,
             serial=None, lcd_dir=None, show=False, faults=None, config=None, clock=None, serial_in=None,
-            storage=None, gate_path=None, gate_contract=None):
+            storage=None, gate_path=None, gate_contract=None, presses=None, recog_path=None):
     import contextlib
 
     from picoface.boards import Board, load_board
@@ -330,6 +344,12 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
 
         gate_data, gc_ = load_gate(gate_path, gate_contract, board)
         gate_sub = device_gate(gc_, board, len(gate_data))
+    recog_files, recog_sub = {}, None
+    if recog_path is not None:
+        from picoface.recog.contract import device_recog, load_recog
+
+        recog_files, rc_ = load_recog(recog_path, board)
+        recog_sub = device_recog(rc_, board)
     if model_path is None and "model" not in faults:
         faults["model"] = "missing"
     if storage is not None:
@@ -337,7 +357,7 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
     keep = contextlib.nullcontext(str(storage)) if storage is not None else None
     with keep or tempfile.TemporaryDirectory(prefix="picoface-sim-") as tmp:
         world = world_mod.World(board, family, gen, tmp, frames=frames, serial=serial, lcd_dir=lcd_dir,
-                                show=show, faults=faults, clock=clock, serial_in=serial_in)
+                                show=show, faults=faults, clock=clock, serial_in=serial_in, presses=presses)
         placed = _place_model(world, board, data, faults) if data else b""
         if placed:
             # Build the runner (imports TensorFlow / the KPU emulator) before the sandbox freezes
@@ -352,8 +372,14 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
                 world.open_runner(gate_data, world.runner_layout(), load_time=False)
             except Exception:
                 pass
+        for net, rdata in recog_files.items():
+            world.put_file(recog_sub[net + "_path"], rdata)
+            try:
+                world.open_runner(rdata, world.runner_layout(), load_time=False)
+            except Exception:
+                pass
         world.put_file("/flash/picoface.json", _config_text(board, contract, placed or data, faults, config, max_frames,
-                                                            gate_sub))
+                                                            gate_sub, recog_sub))
         end, tb, fault = "app exited", None, None
         with firmware_sandbox(world, family):
             for line in world.fw.banner:
@@ -390,6 +416,8 @@ def run_app(board, firmware=None, frames=None, model_path=None, contract=None, m
                "watchdog_ms": world.wdt["timeout"] if world.wdt else None,
                "model_runs": {"detector": world.runs.get(hash(bytes(placed)), 0) if data else 0,
                               "gate": world.runs.get(hash(bytes(gate_data)), 0) if gate_data else 0}}
+    for net, rdata in recog_files.items():          # "landmarks", "embed": only with recog_path
+        summary["model_runs"][net] = world.runs.get(hash(rdata), 0)
     summary.update(_decode(world.lines))
     if summary["hello"] is not None:
         summary["firmware"] = summary["hello"].get("firmware", summary["firmware"])

@@ -129,13 +129,14 @@ def synthetic_scene(w=640, h=480, seed=0):
 # and uses 2048), OpenMV H7 MICROPY_HW_USB_CDC_RX_DATA_SIZE 512 with one slot kept free
 # (docs/firmware.md, "Reading commands")
 RX_CAPACITY = {"maixpy": 2048, "canmv": 2048, "openmv": 511}
+PRESS_FRAMES = 3       # frames a simulated press holds the button down (`picoface sim --press`)
 
 
 class World:
     """State shared by the fake firmware modules of one simulated board run."""
 
     def __init__(self, board, family, generation, root, frames=None, serial=None, lcd_dir=None,
-                 show=False, faults=None, clock=None, serial_in=None):
+                 show=False, faults=None, clock=None, serial_in=None, presses=None):
         from picoface.sim import generations
 
         self.board = board
@@ -161,6 +162,9 @@ class World:
         self.rx_taken = None       # the object that owns the REPL's input (K210: a new UARTHS steals it)
         self.kbd_intr = 3          # micropython.kbd_intr(): the interrupt byte, -1 = none
         self.host_interrupt = False
+        # the board's button (boards/*.toml [button]) is held down for PRESS_FRAMES frames from each
+        # of these frame numbers (1 = the first camera frame)
+        self.presses = sorted(int(p) for p in (presses or ()))
         self.lcd_dir = Path(lcd_dir) if lcd_dir else None
         if self.lcd_dir:
             self.lcd_dir.mkdir(parents=True, exist_ok=True)
@@ -422,6 +426,24 @@ class World:
             if led[colour] == pin:
                 self.led(colour, (not level) if led["active_low"] else bool(level))
 
+    def button_down(self):
+        """True while a simulated press holds the board's button: from frame p (the p-th snapshot)
+        for PRESS_FRAMES frames."""
+        n = self.snapshots
+        return any(p <= n < p + PRESS_FRAMES for p in self.presses)
+
+    def button_level(self, pin, pull_up):
+        """The level a firmware input on ``pin`` reads: the button's pin (boards/*.toml [button]:
+        a K210 pad number or an OpenMV pin name) reads 0 while held when the button is active
+        low (its pull-up gives 1 released), else the pin's idle level (1 with a pull-up)."""
+        b = self.board.button
+        if pin in (b.get("pin"), b.get("pin_name")) and b.get("kind") != "none":
+            low = b.get("active_low", True)
+            if self.button_down():
+                return 0 if low else 1
+            return 1 if low else 0
+        return 1 if pull_up else 0
+
     def lcd_event(self, kind, *args):
         self.lcd_log.append((self.now_ms, kind, args))
 
@@ -471,8 +493,53 @@ class SerialStdout(io.TextIOBase):
         pass
 
 
+FLASH_PAGE = 256      # bytes the simulated flash programs at a time
+
+
+class SlowFile:
+    """A file on the simulated /flash that reaches the host disk one FLASH_PAGE at a time, at
+    ``bps`` bytes a second (a SPI flash programs pages, it is not instant): a process killed in
+    the middle of a write leaves a file cut at a page, as a power cut leaves a real board's."""
+
+    def __init__(self, f, bps):
+        self.f = f
+        self.delay = FLASH_PAGE / float(bps)
+
+    def write(self, data):
+        import time
+
+        data = bytes(data) if not isinstance(data, str) else data
+        for i in range(0, len(data), FLASH_PAGE):
+            self.f.write(data[i:i + FLASH_PAGE])
+            self.f.flush()
+            os.fsync(self.f.fileno())
+            time.sleep(self.delay)
+        return len(data)
+
+    def __getattr__(self, k):
+        return getattr(self.f, k)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+        return False
+
+
+def flash_bps():
+    """The simulated flash's write speed in bytes/s from $PICOFACE_SIM_FLASH_BPS (unset: instant)."""
+    v = os.environ.get("PICOFACE_SIM_FLASH_BPS", "")
+    try:
+        return float(v) if v and float(v) > 0 else None
+    except ValueError:
+        return None
+
+
 def device_open_factory(world, real_open):
-    """builtins.open replacement: /flash/... and /sd/... go to the World's folders."""
+    """builtins.open replacement: /flash/... and /sd/... go to the World's folders (writes at the
+    simulated flash's speed when $PICOFACE_SIM_FLASH_BPS is set)."""
+    bps = flash_bps()
 
     def _open(file, mode="r", *args, **kwargs):
         if isinstance(file, (str, os.PathLike)):
@@ -481,7 +548,10 @@ def device_open_factory(world, real_open):
                 if "r" in mode and not hp.exists():
                     raise enoent()
                 hp.parent.mkdir(parents=True, exist_ok=True)
-                return real_open(hp, mode, *args, **kwargs)
+                f = real_open(hp, mode, *args, **kwargs)
+                if bps and ("w" in mode or "a" in mode) and os.fspath(file).startswith("/flash/"):
+                    return SlowFile(f, bps)
+                return f
         return real_open(file, mode, *args, **kwargs)
 
     return _open

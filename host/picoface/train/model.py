@@ -202,10 +202,15 @@ def build_model(m, input_w, input_h, dynamic=False, channels=3):
 
 def fold_batchnorm(model, m):
     """A copy of a picoface model without BatchNorm: each BN folded into the conv before it."""
+    h, w, c = model.input_shape[1], model.input_shape[2], model.input_shape[3]
+    return fold_into(model, build_picoface(m, w, h, use_bn=False, name=model.name, channels=c))
+
+
+def fold_into(model, folded):
+    """``folded`` (the same net built without BatchNorm) given ``model``'s weights, each BN folded into
+    the conv before it (layers matched by name, BN named <conv>_bn)."""
     import numpy as np
 
-    h, w, c = model.input_shape[1], model.input_shape[2], model.input_shape[3]
-    folded = build_picoface(m, w, h, use_bn=False, name=model.name, channels=c)
     for layer in folded.layers:
         if not layer.weights:
             continue

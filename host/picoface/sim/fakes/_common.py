@@ -76,11 +76,77 @@ class Image:
         if not isinstance(roi, (tuple, list)) or len(roi) != 4:
             raise TypeError("roi must be a tuple (x, y, w, h)")
         x, y, w, h = [_int(v, "roi") for v in roi]
+        # py_helper_keyword_rectangle (MaixPy v0.5.0 - v0.6.3, CanMV py_helper.c:114-124; OpenMV
+        # v4.5.5 py_helper.c:197-205, v4.8.0 :259-267): OSError for an empty roi or one that misses the
+        # image, else the part inside the image (rectangle_intersected)
+        if w < 1 or h < 1:
+            raise OSError("Invalid ROI dimensions!")
         x0, y0 = max(0, x), max(0, y)
         x1, y1 = min(self.width(), x + w), min(self.height(), y + h)
         if x1 <= x0 or y1 <= y0:
-            raise ValueError("Region of interest is not within the image")
+            raise OSError("ROI does not overlap on the image!")
         return x0, y0, x1 - x0, y1 - y0
+
+    # pixels. The RGB565 pixel is kept as its bit-replicated 8-bit expansion (picoface.gate.board_input
+    # rgb888); get_pixel and set_pixel convert as each firmware does (OpenMV below, K210 in _k210.py)
+    def _expand(self, q):
+        """5/6/5-bit channels -> get_pixel's (r, g, b): OpenMV's COLOR_RGB565_TO_R8/G8/B8 replicate the
+        top bits (openmv/openmv@v4.5.5 src/omv/imlib/imlib.h:261-283, @v4.8.0 lib/imlib/imlib.h:270-292)."""
+        return ((q[0] << 3) | (q[0] >> 2), (q[1] << 2) | (q[1] >> 4), (q[2] << 3) | (q[2] >> 2))
+
+    def _quantise(self, rgb):
+        """(r, g, b) 8-bit -> 5/6/5 bits as set_pixel stores a colour tuple: OpenMV's
+        COLOR_R8_G8_B8_TO_RGB565 keeps the top bits (imlib.h:286 / :295)."""
+        return (rgb[0] >> 3, rgb[1] >> 2, rgb[2] >> 3)
+
+    def _from_int(self, c):
+        """An int colour as set_pixel takes it (the firmware's RGB565 value) -> 5/6/5 bits."""
+        c &= 0xFFFF
+        return ((c >> 11) & 0x1F, (c >> 5) & 0x3F, c & 0x1F)
+
+    @staticmethod
+    def _xy(name, x, y):
+        # py_helper_consume_array: x, y or one (x, y) tuple; mp_obj_get_int refuses floats
+        if y is None:
+            if not isinstance(x, (tuple, list)) or len(x) != 2:
+                raise TypeError("%s needs x, y or an (x, y) tuple" % name)
+            x, y = x
+        for v in (x, y):
+            if not isinstance(v, int):
+                raise TypeError("can't convert %s to int" % type(v).__name__)
+        return int(x), int(y)
+
+    def get_pixel(self, x, y=None, rgbtuple=True):
+        """RGB565: an (r, g, b) tuple of ints (rgbtuple defaults to True for RGB565), None outside the
+        image (MaixPy v0.6.2 py_image.c:567-627, OpenMV v4.8.0 modules/py_image.c:913-990)."""
+        x, y = self._xy("get_pixel", x, y)
+        if not (0 <= x < self.width() and 0 <= y < self.height()):
+            return None
+        p = self._rgb[y, x]
+        q = (int(p[0]) >> 3, int(p[1]) >> 2, int(p[2]) >> 3)
+        if not rgbtuple:
+            return self._to_int(q)
+        return tuple(int(v) for v in self._expand(q))
+
+    def _to_int(self, q):
+        return (q[0] << 11) | (q[1] << 5) | q[2]
+
+    def set_pixel(self, x, y=None, color=None):
+        """color: an (r, g, b) tuple (each clamped to 0..255, then quantised to RGB565 as the firmware
+        does) or an RGB565 int; default white. Outside the image: nothing (returns the image)."""
+        x, y = self._xy("set_pixel", x, y)
+        if color is None:
+            q = (31, 63, 31)
+        elif isinstance(color, (tuple, list)):
+            if len(color) != 3:
+                raise ValueError("requested length 3 but object has length %d" % len(color))
+            q = self._quantise(tuple(min(255, max(0, _int(c, "color"))) for c in color))
+        else:
+            q = self._from_int(_int(color, "color"))
+        if 0 <= x < self.width() and 0 <= y < self.height():
+            # the AI buffer of a K210 image is not touched (pix_to_ai refreshes it), as on the board
+            self._rgb[y, x] = ((q[0] << 3) | (q[0] >> 2), (q[1] << 2) | (q[1] >> 4), (q[2] << 3) | (q[2] >> 2))
+        return self
 
     # drawing (on the RGB565 pixels only; the AI buffer is untouched, like the firmware)
     def draw_rectangle(self, x, y=None, w=None, h=None, color=None, thickness=1, fill=False):

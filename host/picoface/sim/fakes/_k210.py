@@ -52,28 +52,48 @@ def current_fm():
 
 
 class GPIO:
+    """Maix.GPIO / maix.GPIO on GPIOHS channels (sipeed/MaixPy-v1@v0.6.2
+    components/micropython/port/src/Maix/Maix_gpio.c:421-432; kendryte/canmv@v1.0.7 same lines):
+    IN, OUT and the pulls are the SDK's gpio_drive_mode_t (INPUT 0, PULL_DOWN 1, PULL_UP 2,
+    OUTPUT 3), PULL_NONE -1; a pull replaces the input mode (:218-229). value() of an input is the
+    pad's level: the board's button pin (boards/*.toml [button]) reads 1 released with PULL_UP and
+    0 while a simulated press holds it (World.button_level)."""
     GPIOHS0 = 0
     OUT = 3
     IN = 0
-    PULL_NONE = 0
+    PULL_NONE = -1
     PULL_UP = 2
     PULL_DOWN = 1
 
-    def __init__(self, gpio_id, mode, pull=0, value=None):
+    def __init__(self, gpio_id, mode, pull=None, value=None):
         if isinstance(gpio_id, bool) or not isinstance(gpio_id, int) or not 0 <= gpio_id <= 31:
             raise ValueError("gpio id must be GPIOHS0..GPIOHS31")
         if gpio_id >= 27:
             W().warn("GPIOHS%d is reserved by MaixPy" % gpio_id)
         if mode not in (GPIO.OUT, GPIO.IN):
             raise ValueError("mode must be GPIO.OUT or GPIO.IN")
+        if pull not in (None, GPIO.PULL_NONE, GPIO.PULL_UP, GPIO.PULL_DOWN):
+            raise ValueError("this mode not support.")
+        if mode == GPIO.OUT and pull not in (None, GPIO.PULL_NONE):
+            raise ValueError("When this pin is in output mode, it is not allowed to pull up and down.")
         self.id = gpio_id
         self.mode = mode
+        self.pull = pull
         self.level = 0
         if value is not None:
             self.value(value)
 
+    def _pads(self):
+        fm = current_fm()
+        return fm.pads_of(_Fpioa.GPIOHS0 + self.id) if fm is not None else []
+
     def value(self, v=None):
         if v is None:
+            if self.mode == GPIO.IN:
+                pads = self._pads()
+                if not pads:
+                    return 0
+                return W().button_level(pads[0], self.pull == GPIO.PULL_UP)
             return self.level
         if self.mode != GPIO.OUT:
             raise ValueError("pin is an input")
@@ -179,29 +199,50 @@ class Lcd:
 
 
 # ---- image module helpers ---------------------------------------------------------------------
+# Generations whose img.copy() leaves the new image_t's pix_ai uninitialised (a stack variable never
+# set): MaixPy v0.5.0 py_image.c:1201-1260 and CanMV v1.0.x py_image_copy_int :1224-1373 (also MaixPy
+# v0.6.3's copy_int, which the maixpy-0.6.2 generation does not tell apart); v0.5.1 allocates it,
+# v0.6.0 - v0.6.2 set it NULL (:1259)
+COPY_PIX_AI_UNSET = ("maixpy-0.5.0", "canmv-1.0.7")
+
+
 class K210Image(_common.Image):
     """The K210 image: adds resize(), mean_pooled() and pix_to_ai(), as MaixPy and CanMV compute them
     on an RGB565 frame (sipeed/MaixPy-v1@d8901fd2 components/micropython/port/src/omv/py/py_image.c:
     resize :5621-5778, mean_pooled :705-725 with imlib_mean_pool in omv/img/pool.c; the same code in
-    v0.5.0 and kendryte/canmv@v1.0.7 py_image.c:5622, :706)."""
+    v0.5.0 and kendryte/canmv@v1.0.7 py_image.c:5622, :706). get_pixel / set_pixel / pix_to_ai convert
+    with the firmware's tables (omv/img/rgb2rgb_tab.c; picoface.gate.board_input K210_*), and an int
+    colour is MaixPy's byte-swapped RGB565 (imlib.h COLOR_RGB565_TO_R5 ... :241-259 at v0.6.2)."""
 
-    def __init__(self, rgb, ai=None, k210=True):
+    def __init__(self, rgb, ai=None, k210=True, from_copy=False):
         super().__init__(rgb, ai, True)
+        self._from_copy = from_copy
+
+    def _expand(self, q):
+        from picoface.gate.board_input import K210_G6_TO_G8, K210_R5_TO_R8
+
+        return (K210_R5_TO_R8[q[0]], K210_G6_TO_G8[q[1]], K210_R5_TO_R8[q[2]])
+
+    def _quantise(self, rgb):
+        from picoface.gate.board_input import K210_G8_TO_G6, K210_R8_TO_R5
+
+        return (int(K210_R8_TO_R5[rgb[0]]), int(K210_G8_TO_G6[rgb[1]]), int(K210_R8_TO_R5[rgb[2]]))
+
+    def _from_int(self, c):
+        c &= 0xFFFF
+        return ((c >> 3) & 0x1F, ((c & 0x07) << 3) | (c >> 13), (c >> 8) & 0x1F)
+
+    def _to_int(self, q):
+        return (q[0] << 3) | (q[1] >> 3) | ((q[1] & 0x7) << 13) | (q[2] << 8)
 
     def resize(self, w, h):
-        """A new image. Shrinking (w0 >= w or h0 > h) is nearest-neighbour, top-left aligned:
-        out[y][x] = in[int(y * h0 / h)][int(x * w0 / w)] (float ratios); only growing is bilinear."""
-        import cv2
+        """A new image (py_image(): no AI buffer yet). Shrinking (w0 >= w or h0 > h) is nearest-neighbour,
+        top-left aligned: out[y][x] = in[int(y * h0 / h)][int(x * w0 / w)] (float ratios); growing is
+        the firmware's bilinear on the 5/6/5-bit values (picoface.gate.board_input.k210_resize)."""
+        from picoface.gate.board_input import k210_resize
 
         w, h = _common._int(w, "w"), _common._int(h, "h")
-        h0, w0 = self._rgb.shape[:2]
-        if (w0, h0) == (w, h):
-            return K210Image(self._rgb.copy(), None)
-        if w0 >= w or h0 > h:
-            from picoface.gate.board_input import nearest_shrink
-
-            return K210Image(nearest_shrink(self._rgb, w, h), None)
-        return K210Image(cv2.resize(self._rgb, (w, h), interpolation=cv2.INTER_LINEAR), None)
+        return K210Image(k210_resize(self._rgb, w, h), None)
 
     def mean_pooled(self, x_div, y_div):
         """A new (w // x_div) x (h // y_div) image, each pixel the mean of its block, per RGB565 channel
@@ -219,12 +260,19 @@ class K210Image(_common.Image):
         return K210Image(mean_pooled(self._rgb, x_div, y_div), None)
 
     def pix_to_ai(self):
-        self._ai = np.ascontiguousarray(self._rgb.transpose(2, 0, 1))
+        """Planar RGB888 from the RGB565 pixels through the expansion tables (MaixPy v0.6.2
+        py_image.c:5707-5752, COLOR_RGB565_TO_R8 = rb528_table; CanMV v1.0.7 :5781-5820)."""
+        from picoface.gate.board_input import k210_ai
+
+        if self._from_copy and W().fw.name in COPY_PIX_AI_UNSET:
+            W().warn("pix_to_ai() on a copy(): on %s its pix_ai pointer is uninitialised, so pix_to_ai() "
+                     "writes through whatever that stack slot held (resize() the copy first)" % W().fw.name)
+        self._ai = np.ascontiguousarray(k210_ai(self._rgb).transpose(2, 0, 1))
         return self
 
     def copy(self, roi=None, x_scale=1.0, y_scale=1.0, copy_to_fb=False):
         c = super().copy(roi=roi, x_scale=x_scale, y_scale=y_scale)
-        return K210Image(c._rgb, None)
+        return K210Image(c._rgb, None, from_copy=True)
 
 
 def wrap_snapshot(img):

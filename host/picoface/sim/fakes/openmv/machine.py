@@ -1,4 +1,5 @@
-"""Fake OpenMV `machine`: WDT(id=0, timeout) (no stop on STM32), LED("LED_RED"), UART, reset()."""
+"""Fake OpenMV `machine`: WDT(id=0, timeout) (no stop on STM32), LED("LED_RED"), UART, reset(), Pin (only
+the board's button pin by name, boards/*.toml [button] pin_name, e.g. "SW" on the RT1062)."""
 from picoface.sim.fakes import _common
 from picoface.sim.fakes._common import W
 
@@ -59,3 +60,26 @@ class UART:
     def write(self, buf):
         W().lcd_event("uart%s" % self.id, bytes(buf))
         return len(buf)
+
+
+class Pin:
+    """machine.Pin(name, mode): only the board's button pin is simulated (any other name raises as
+    an unknown pin does); value() reads 1 released, 0 while a simulated press holds an active-low
+    button (World.button_level)."""
+    IN, OUT = 0, 1
+    PULL_UP, PULL_DOWN = 1, 2
+
+    def __init__(self, id, mode=-1, pull=-1):
+        b = W().board.button
+        if b.get("kind") != "machine_pin" or id != b.get("pin_name"):
+            raise ValueError("Pin(%s) doesn't exist" % (id,))
+        self.name = id
+        self.pull = pull
+
+    def value(self, v=None):
+        if v is not None:
+            raise ValueError("pin is an input")
+        return W().button_level(self.name, self.pull == Pin.PULL_UP)
+
+    def __call__(self, v=None):
+        return self.value(v)

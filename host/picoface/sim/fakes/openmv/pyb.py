@@ -1,4 +1,6 @@
-"""Fake OpenMV (STM32) `pyb`: LED(1..4); 1 red, 2 green, 3 blue, 4 IR."""
+"""Fake OpenMV (STM32) `pyb`: LED(1..4); 1 red, 2 green, 3 blue, 4 IR. Switch only on a board whose
+[button] kind is "pyb_switch": modpyb.c lists it only when MICROPY_HW_HAS_SWITCH, which no OpenMV
+Cam board sets (docs/firmware.md, "The button")."""
 from picoface.sim.fakes._common import W
 
 _NAMES = {1: "red", 2: "green", 3: "blue", 4: "ir"}
@@ -55,3 +57,14 @@ class USB_VCP:
 
     def setinterrupt(self, c):
         W().kbd_intr = int(c)
+
+
+if W().board.button.get("kind") == "pyb_switch":
+    class Switch:
+        """pyb.Switch(): value() is True while the user switch is pressed."""
+
+        def value(self):
+            return bool(W().button_down())
+
+        def __call__(self):
+            return self.value()

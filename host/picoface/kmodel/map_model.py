@@ -1,6 +1,7 @@
-"""The gate as a kmodel v3: nncase 1.9 compiles the float TFLite (PTQ), picoface transcodes it to v3,
-checks the K210 budgets (KPU RAM, model memory; any float map is a valid gate head) and verifies the
-emulator against nncase's Simulator and the float model, as ``kmodel convert`` does for detectors."""
+"""A net whose output is a plain float map (the gate, the recognition nets) as a kmodel v3: nncase 1.9
+compiles the float TFLite (PTQ), picoface transcodes it to v3, checks the K210 budgets (KPU RAM,
+model memory; any float map is a valid head) and verifies the emulator against nncase's Simulator
+and the float model, as ``kmodel convert`` does for detectors."""
 
 import tempfile
 from pathlib import Path
@@ -13,7 +14,7 @@ from picoface.errors import PicofaceError
 VERIFY_N = 8
 
 
-def to_kmodel(tflite, calib, board, out_path, progress=None):
+def to_kmodel(tflite, calib, board, out_path, progress=None, what="gate"):
     """Compile, transcode, check, verify and write. Returns (v3 model, bytes, report)."""
     from picoface.boards import Board, load_board
     from picoface.kmodel import budget, nncase_side, transcode
@@ -26,12 +27,12 @@ def to_kmodel(tflite, calib, board, out_path, progress=None):
         raise PicofaceError("board %s is not a K210 board" % board.name, "pass a K210 board (maix_dock)")
     calib = np.asarray(calib, np.uint8)
     h, w = calib.shape[1:3]
-    with tempfile.TemporaryDirectory(prefix="picoface-gate-") as tmp:
-        tfl = Path(tmp) / "gate.tflite"
+    with tempfile.TemporaryDirectory(prefix="picoface-%s-" % what) as tmp:
+        tfl = Path(tmp) / ("%s.tflite" % what)
         tfl.write_bytes(tflite)
-        v5_path = Path(tmp) / "gate.v5.kmodel"
+        v5_path = Path(tmp) / ("%s.v5.kmodel" % what)
         if progress:
-            progress("compiling the gate with nncase 1.9 (PTQ on %d images)..." % len(calib))
+            progress("compiling the %s with nncase 1.9 (PTQ on %d images)..." % (what, len(calib)))
         comp = nncase_side.compile_tflite(tfl, calib, v5_path)
         model, prog = transcode.transcode(v5_path.read_bytes())
         data = model.serialize()
@@ -40,8 +41,8 @@ def to_kmodel(tflite, calib, board, out_path, progress=None):
         rep = verify(model, vimgs, float_outputs=run_float_tflite(tflite, vimgs),
                      sim_outputs=simulate_images(v5_path, vimgs), scale=prog.scale)
     if not rep["emulator_vs_simulator"]["ok"]:
-        raise PicofaceError("the gate kmodel disagrees with nncase's Simulator by %.2f output LSB"
-                            % rep["emulator_vs_simulator"]["max_lsb"], "report this model")
+        raise PicofaceError("the %s kmodel disagrees with nncase's Simulator by %.2f output LSB"
+                            % (what, rep["emulator_vs_simulator"]["max_lsb"]), "report this model")
     rep["budget"] = facts
     rep["nncase"] = {"version": comp["nncase"], "v5_bytes": comp["bytes"]}
     atomic.write_bytes(out_path, data)
@@ -59,3 +60,18 @@ def emulate_logits(model, frames, progress=True):
     for f in tqdm(frames, desc="kmodel (emulated)", disable=not progress, leave=False):
         out.append(float(np.mean(emu.run(emulator.hwc_to_chw(f))[0])))
     return np.array(out)
+
+
+def emulate_maps(model, images, progress=True, desc="kmodel (emulated)"):
+    """Output maps (N, H, W, C) float of uint8 HWC images in picoface's KPU emulator."""
+    from picoface.kmodel import emulator
+
+    from tqdm import tqdm
+
+    emu = emulator.Emulator(model)
+    w, h, c = model.convs[-1].regs.out_shape       # the output is the last conv's map, planar (C, H, W)
+    out = []
+    for f in tqdm(images, desc=desc, disable=not progress, leave=False):
+        y = np.asarray(emu.run(emulator.hwc_to_chw(f))[0], np.float32).reshape(c, h, w)
+        out.append(np.transpose(y, (1, 2, 0)))
+    return np.stack(out)
