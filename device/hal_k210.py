@@ -72,9 +72,13 @@ class K210Base(Base):
         nw, nh = self.fit.net_size
         if (x, y, w, h) == (0, 0, self.cam_w, self.cam_h) and (w, h) == (nw, nh):
             return img
-        if (x, y, w, h) != (0, 0, self.cam_w, self.cam_h):
+        copied = (x, y, w, h) != (0, 0, self.cam_w, self.cam_h)
+        if copied:
             img = img.copy(roi=(x, y, w, h))
-        if (w, h) != (nw, nh):
+        if copied or (w, h) != (nw, nh):
+            # resize even a copy of the net's size: copy() leaves the new image's AI-buffer pointer
+            # unset on MaixPy v0.5.0 / v0.6.3 and CanMV, and pix_to_ai() would write through it;
+            # resize() makes an image whose pointer is NULL (docs/firmware.md, "`mode: recognise`")
             img = img.resize(nw, nh)
         img.pix_to_ai()
         return img
