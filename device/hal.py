@@ -66,6 +66,13 @@ class Base:
     # mode recognise: the family HALs that can run the nets override these
     recog_chw = False
 
+    def _recog_paths(self):
+        r = self.cfg["recog"]
+        for k in ("landmarks_path", "embed_path", "input"):
+            if k not in r:
+                raise ValueError("config recog lacks %s" % k)
+        return r["landmarks_path"], r["embed_path"]
+
     def load_recog(self):
         raise OSError("mode recognise is not supported on %s" % getattr(self, "firmware", "this firmware"))
 

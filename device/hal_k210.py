@@ -260,13 +260,6 @@ class K210Base(Base):
     # ---- mode recognise (docs/firmware.md, "`mode: recognise`") ---------------------------------
     recog_chw = True    # the KPU writes its output planar: channel by channel
 
-    def _recog_paths(self):
-        r = self.cfg["recog"]
-        for k in ("landmarks_path", "embed_path", "input"):
-            if k not in r:
-                raise ValueError("config recog lacks %s" % k)
-        return r["landmarks_path"], r["embed_path"]
-
     def _landmark_image(self, img, roi):
         # the roi of the frame as a new input x input image with its own AI buffer. copy(roi=) makes a
         # new image (GC heap) of the part of roi inside the frame (OSError when none is); resize() is

@@ -68,20 +68,25 @@ class Hal(K210Base):
         self.task = kpu.load(src)
         return self._model_info()
 
-    def infer(self, img):
+    def _forward(self, task, img, what):
+        # a float32 view of the task's KPU output buffer (kpu_fmap has the buffer protocol, typecode
+        # 'f' after a DEQUANTIZE layer; fmap[:] would box every value on the GC heap). kpu.fmap_free
+        # is a no-op in v0.5.0-v0.6.3: the buffer is the task's, valid until the task runs again
         kpu = self.kpu
-        fmap = kpu.forward(self.task, self._net_image(img))
+        fmap = kpu.forward(task, img)
         try:
-            # a float32 view of the KPU output buffer (kpu_fmap has the buffer protocol, typecode
-            # 'f' after a DEQUANTIZE layer); fmap[:] would box every value on the GC heap
             out = memoryview(fmap)
             if len(out) and not isinstance(out[0], float):
-                raise ValueError("kpu.forward gave uint8 (the model ends in a KPU conv): "
-                                 "convert it with a dequantized float output")
-            return region.postprocess(out, self.cfg["model"], self.fit, self.cfg["score"], self.cfg["nms"],
-                                      self.cfg["max_faces"])
+                raise ValueError("kpu.forward gave uint8 (the %s ends in a KPU conv): "
+                                 "convert it with a dequantized float output" % what)
+            return out
         finally:
-            kpu.fmap_free(fmap)     # a no-op in v0.5.0-v0.6.3; the view is not used after it
+            kpu.fmap_free(fmap)
+
+    def infer(self, img):
+        out = self._forward(self.task, self._net_image(img), "model")
+        return region.postprocess(out, self.cfg["model"], self.fit, self.cfg["score"], self.cfg["nms"],
+                                  self.cfg["max_faces"])
 
     def load_gate(self):
         kpu = self.kpu
@@ -113,22 +118,9 @@ class Hal(K210Base):
         self.ltask = kpu.load(lpath)
         self.etask = kpu.load(epath)
 
-    def _recog_run(self, task, img):
-        # a float view of the net's output buffer, planar (CHW): valid until this net runs again or
-        # load_recog() (kpu.fmap_free is a no-op; the buffer is the task's, not the fmap object's)
-        kpu = self.kpu
-        fmap = kpu.forward(task, img)
-        try:
-            out = memoryview(fmap)
-            if len(out) and not isinstance(out[0], float):
-                raise ValueError("kpu.forward gave uint8 (the net ends in a KPU conv): "
-                                 "convert it with a dequantized float output")
-            return out
-        finally:
-            kpu.fmap_free(fmap)
-
+    # the output maps are planar (CHW) float views, valid until the net runs again or load_recog()
     def landmarks(self, img, roi):
-        return self._recog_run(self.ltask, self._landmark_image(img, roi))
+        return self._forward(self.ltask, self._landmark_image(img, roi), "net")
 
     def embed(self, img, m):
-        return self._recog_run(self.etask, self._face_image(img, m))
+        return self._forward(self.etask, self._face_image(img, m), "net")

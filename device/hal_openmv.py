@@ -219,17 +219,7 @@ class Hal(Base):
         size = uos.stat(g["path"])[6]
         if g.get("bytes", 0) and size != g["bytes"]:
             raise ValueError("gate file has %d bytes, config says %d" % (size, g["bytes"]))
-        if self.ml is not None:
-            self.gmodel = self.ml.Model(g["path"])
-            self.gq = None
-        else:
-            self.gmodel = self.tf.load(g["path"], load_to_fb=True)
-            dt = self.gmodel.output_datatype()
-            if dt not in ("int8", "uint8"):
-                raise ValueError("a %s gate cannot be read on tf firmware: export an int8 model" % dt)
-            zp = self.gmodel.output_zero_point()
-            # tf.segment: one byte a value, an int8 q as q + 128
-            self.gq = (self.gmodel.output_scale(), zp + 128 if dt == "int8" else zp)
+        self.gmodel, self.gq = self._map_net(g["path"], "gate")
 
     def gate(self, img):
         # the whole frame squashed to the gate's input (a new image; the frame stays as it is)
@@ -239,35 +229,38 @@ class Hal(Base):
         if self.gq is not None:
             planes = self.tf.segment(self.gmodel, gi)
             return gate.score(planes[0].bytearray(), self.gq[0], self.gq[1])
-        raw = self.gmodel.predict([gi])[0]
-        if raw.itemsize < 4:
-            raise ValueError("the gate gave %d-byte values; predict() should dequantise" % raw.itemsize)
-        return gate.score(raw.reshape((raw.size,)))
+        return gate.score(self._predict(self.gmodel, gi, "gate"))
 
     # ---- mode recognise (docs/firmware.md, "`mode: recognise`") --------------------------------
     # ml: predict() returns the map dequantised, position-major (HWC, the TFLite tensor); tf:
     # tf.segment gives one 8-bit plane a channel, so the map comes back planar and recog_chw is True
     recog_chw = False
 
-    def _recog_load(self, path):
+    def _map_net(self, path, what):
+        # (net, None) on ml firmware; on tf firmware (net, (scale, zero point)) of its 8-bit output as
+        # tf.segment gives it: one byte a value, an int8 q as q + 128
         if self.ml is not None:
             return self.ml.Model(path), None
         net = self.tf.load(path, load_to_fb=True)
         dt = net.output_datatype()
         if dt not in ("int8", "uint8"):
-            raise ValueError("a %s net cannot be read on tf firmware: export an int8 model" % dt)
+            raise ValueError("a %s %s cannot be read on tf firmware: export an int8 model" % (dt, what))
         zp = net.output_zero_point()
         return net, (net.output_scale(), zp + 128 if dt == "int8" else zp)
+
+    def _predict(self, net, img, what):
+        # ml: predict()'s first output, dequantised float32, flat (HWC)
+        raw = net.predict([img])[0]
+        if raw.itemsize < 4:
+            raise ValueError("the %s gave %d-byte values; predict() should dequantise" % (what, raw.itemsize))
+        return raw.reshape((raw.size,))
 
     def load_recog(self):
         self.lnet = self.enet = None
         gc.collect()
-        r = self.cfg["recog"]
-        for k in ("landmarks_path", "embed_path", "input"):
-            if k not in r:
-                raise ValueError("config recog lacks %s" % k)
-        self.lnet, self.lq = self._recog_load(r["landmarks_path"])
-        self.enet, self.eq = self._recog_load(r["embed_path"])
+        lpath, epath = self._recog_paths()
+        self.lnet, self.lq = self._map_net(lpath, "net")
+        self.enet, self.eq = self._map_net(epath, "net")
         self.recog_chw = self.tf is not None
 
     def _recog_run(self, net, q, img):
@@ -279,10 +272,7 @@ class Hal(Base):
                 for b in plane.bytearray():
                     out.append((b - zp) * scale)
             return out
-        raw = net.predict([img])[0]
-        if raw.itemsize < 4:
-            raise ValueError("the net gave %d-byte values; predict() should dequantise" % raw.itemsize)
-        return raw.reshape((raw.size,))
+        return self._predict(net, img, "net")
 
     def landmarks(self, img, roi):
         # the roi scaled to input x input in one copy (a new image on the GC heap): area averaging

@@ -137,7 +137,7 @@ def test_an_interrupted_run_resumes_from_the_cache(tiny, tmp_path):
     lm = Landmarker("centre")
     emb = make("pixels")
     marks = recog_run.landmarks(one, cache, lm, progress=False)
-    vecs, _ = recog_run.embeddings(one, emb, marks, cache, "centre", progress=False)
+    vecs, _, _ = recog_run.embeddings(one, emb, marks, cache, "centre", progress=False)
     assert sorted(vecs) == one.images
     # plant a marker in the cache: a resumed run must take cached images from it, not recompute them
     path = cache / "emb-pixels-centre.npz"
@@ -147,11 +147,11 @@ def test_an_interrupted_run_resumes_from_the_cache(tiny, tmp_path):
     np.savez(path, **z)
     both = LFW(tiny)
     marks = recog_run.landmarks(both, cache, lm, progress=False)
-    vecs2, _ = recog_run.embeddings(both, emb, marks, cache, "centre", progress=False)
+    vecs2, _, _ = recog_run.embeddings(both, emb, marks, cache, "centre", progress=False)
     first = str(z["names"][0])
     assert vecs2[first][:3].tolist() == [1.0, 2.0, 3.0]
     assert len(vecs2) == len(both.images) > len(one.images)
-    fresh, _ = recog_run.embeddings(both, emb, marks, tmp_path / "other", "centre", progress=False)
+    fresh, _, _ = recog_run.embeddings(both, emb, marks, tmp_path / "other", "centre", progress=False)
     for n in both.images:
         if n != first:
             assert np.allclose(fresh[n], vecs2[n])

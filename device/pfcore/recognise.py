@@ -50,6 +50,16 @@ def normalise(e):
     return [v / s for v in e]
 
 
+def mean_unit(vectors):
+    """The L2-normalised sum (so the direction of the mean) of equal-length vectors."""
+    d = len(vectors[0])
+    m = [0.0] * d
+    for v in vectors:
+        for i in range(d):
+            m[i] += v[i]
+    return normalise(m)
+
+
 def points(flat, grid, chw, n_points=5):
     """The landmark net's 5 (x, y) as fractions of its crop: coordinate k is the sum over the
     positions p of channel k * grid^2 + p at p."""
@@ -187,12 +197,7 @@ class Track:
         self.recent.append(e)
         if len(self.recent) > self.n:
             self.recent.pop(0)
-        d = len(e)
-        m = [0.0] * d
-        for r in self.recent:
-            for i in range(d):
-                m[i] += r[i]
-        return normalise(m)
+        return mean_unit(self.recent)
 
 
 class Identity:
@@ -254,12 +259,7 @@ class Enrolment:
         return elapsed_ms >= self.timeout_ms
 
     def mean(self):
-        d = len(self.got[0])
-        m = [0.0] * d
-        for e in self.got:
-            for i in range(d):
-                m[i] += e[i]
-        return normalise(m)
+        return mean_unit(self.got)
 
 
 def free_name(names, prefix="face"):

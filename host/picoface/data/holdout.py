@@ -8,10 +8,15 @@ are added. A photo is held out whole: every face in it is in validation, none in
 import hashlib
 
 
+def name_key(source, file_name):
+    """A number in [0, 1) fixed by a set's name and a photo's file name."""
+    name = "%s/%s" % (source, file_name)
+    return int(hashlib.sha1(name.encode("utf-8")).hexdigest()[:12], 16) / float(16 ** 12)
+
+
 def holdout_key(sample):
     """A number in [0, 1) fixed by the set and the photo's file name."""
-    name = "%s/%s" % (sample.source, sample.image_path.name)
-    return int(hashlib.sha1(name.encode("utf-8")).hexdigest()[:12], 16) / float(16 ** 12)
+    return name_key(sample.source, sample.image_path.name)
 
 
 def is_held_out(sample, fraction):

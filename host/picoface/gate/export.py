@@ -61,31 +61,6 @@ def _contract(cfg, fmt, data, out_name, io, threshold):
             "thresholds": {"gate": threshold}}
 
 
-def _k210_heap(gate_model, detector):
-    """System heap (C malloc) per K210 firmware family: the gate's own terms (its kmodel copy, main buffer,
-    and the 96x96 image it runs on), and with the detector's (picoface.kmodel.heap) when it is given."""
-    from picoface.kmodel import budget, heap
-
-    f = budget.facts(gate_model)
-    out = {}
-    det = None
-    if detector is not None and Path(detector).is_file():
-        det = heap.runtime(Path(detector).read_bytes(), contract=_json(Path(detector).parent / "model.json"))
-    for fam in heap.FAMILIES:
-        g = heap.family_heap(fam, f, None, (f["input"]["w"], f["input"]["h"]))
-        row = {"gate_bytes": g["heap_bytes"], "gc_heap_bytes": g["gc_heap_bytes"], "sram_bytes": g["sram_bytes"]}
-        if det is not None:
-            d = det["families"][fam]
-            row.update(detector_bytes=d["heap_bytes"], total_bytes=d["heap_bytes"] + g["heap_bytes"],
-                       left_bytes=d["left_bytes"] - g["heap_bytes"], detector=str(detector))
-        out[fam] = row
-    return out
-
-
-def _json(p):
-    return json.loads(Path(p).read_text()) if Path(p).is_file() else None
-
-
 def export_gate(cfg, keras_path, out_dir, k210_board="maix_dock", tflite_board="openmv_h7_plus",
                 log=print, progress=True, kmodel=True, detector="models/picoface_k210_320x240/picoface.kmodel"):
     """Write the gate's artifacts, contracts, export.json and MODEL_CARD.md into out_dir. ``detector``:
@@ -144,7 +119,7 @@ def export_gate(cfg, keras_path, out_dir, k210_board="maix_dock", tflite_board="
         rep["kmodel_not_shipped"] = "a grayscale net; the K210 app feeds the KPU the camera's planar RGB"
         kmodel = False
     if kmodel:
-        from picoface.kmodel.map_model import emulate_logits, to_kmodel
+        from picoface.kmodel.map_model import emulate_logits, k210_heap, to_kmodel
 
         kb = load_board(k210_board)
         try:
@@ -161,7 +136,7 @@ def export_gate(cfg, keras_path, out_dir, k210_board="maix_dock", tflite_board="
                                        "main_mem_bytes": b["main_mem_bytes"],
                                        "emulator_vs_simulator_lsb": krep["emulator_vs_simulator"]["max_lsb"],
                                        "val": s}
-        rep["formats"]["kmodel-v3"]["heap"] = _k210_heap(km, detector)
+        rep["formats"]["kmodel-v3"]["heap"] = k210_heap({"gate": km}, detector)
         w, h, c = km.convs[-1].regs.out_shape
         contracts["kmodel-v3"] = _contract(cfg, "kmodel-v3", kdata, FILES["kmodel-v3"], {
             "input": {"layout": "NCHW", "dtype": "uint8", "scale": 1 / 255.0, "zero_point": 0},

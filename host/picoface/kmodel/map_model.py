@@ -75,3 +75,32 @@ def emulate_maps(model, images, progress=True, desc="kmodel (emulated)"):
         y = np.asarray(emu.run(emulator.hwc_to_chw(f))[0], np.float32).reshape(c, h, w)
         out.append(np.transpose(y, (1, 2, 0)))
     return np.stack(out)
+
+
+def k210_heap(models, detector=None):
+    """System heap (C malloc) per K210 firmware family of map nets ({name: v3 model}): each net's own
+    terms (its kmodel copy, main buffer, and the image it runs on) as ``<name>_bytes``, and with the
+    detector's (picoface.kmodel.heap) when its kmodel is given and present."""
+    import json
+
+    from picoface.kmodel import budget, heap
+
+    det = None
+    if detector is not None and Path(detector).is_file():
+        cj = Path(detector).parent / "model.json"
+        det = heap.runtime(Path(detector).read_bytes(), contract=json.loads(cj.read_text()) if cj.is_file() else None)
+    out = {}
+    for fam in heap.FAMILIES:
+        row, own = {}, 0
+        for name, model in models.items():
+            f = budget.facts(model)
+            h = heap.family_heap(fam, f, None, (f["input"]["w"], f["input"]["h"]))
+            row[name + "_bytes"] = h["heap_bytes"]
+            row.update(gc_heap_bytes=h["gc_heap_bytes"], sram_bytes=h["sram_bytes"])
+            own += h["heap_bytes"]
+        if det is not None:
+            d = det["families"][fam]
+            row.update(detector_bytes=d["heap_bytes"], total_bytes=d["heap_bytes"] + own,
+                       left_bytes=d["left_bytes"] - own, detector=str(detector))
+        out[fam] = row
+    return out

@@ -31,23 +31,12 @@ Embedders:
   box mismatch, not the feature model; Canaan's detector is not run here either.
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from pfcore import align
 from picoface.errors import PicofaceError
-
-
-def _pfcore():
-    from picoface.paths import REPO_ROOT
-
-    dev = str(REPO_ROOT / "device")
-    if dev not in sys.path:
-        sys.path.insert(0, dev)
-    from pfcore import align
-
-    return align
 
 
 def _l2(e):
@@ -65,7 +54,7 @@ class Embedder:
     def prepare(self, rgb, box, points):
         import cv2
 
-        m = np.array(_pfcore().align_matrix([tuple(map(float, p)) for p in points], self.size), np.float64)
+        m = np.array(align.align_matrix([tuple(map(float, p)) for p in points], self.size), np.float64)
         return cv2.warpAffine(rgb, m, (self.size, self.size), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
@@ -122,7 +111,7 @@ class DlibEmbedder(Embedder):
 def canaan_template():
     """Canaan's 64x64 template: pfcore's ArcFace template at 64 px, truncated to integers as the
     CanMV demo does: (21, 29), (42, 29), (32, 40), (23, 52), (40, 52)."""
-    return [(float(int(x)), float(int(y))) for x, y in _pfcore().template(64)]
+    return [(float(int(x)), float(int(y))) for x, y in align.template(64)]
 
 
 def canaan_model():
@@ -157,7 +146,7 @@ class CanaanK210Embedder(Embedder):
         """2x3 matrix from the image to the 64x64 face: the points truncated to integers (the
         demo's landmarks are ints), least-squares similarity onto Canaan's integer template."""
         src = [(float(int(p[0])), float(int(p[1]))) for p in points]
-        return np.array(_pfcore().similarity(src, self._dst), np.float64)
+        return np.array(align.similarity(src, self._dst), np.float64)
 
     def prepare(self, rgb, box, points):
         import cv2

@@ -57,31 +57,6 @@ def score(kind, maps, target, pairs=None, rows=None, ident=None):
     return out
 
 
-def _heap(models):
-    """K210 system heap per firmware family of the recognition nets (their kmodel copies, buffers, and
-    the 64x64 images they run on), with the shipped detector's."""
-    from picoface.kmodel import budget, heap
-    from picoface.paths import REPO_ROOT
-
-    det_path = REPO_ROOT / "models" / "picoface_k210_320x240" / "picoface.kmodel"
-    det = None
-    if det_path.is_file():
-        cj = det_path.parent / "model.json"
-        det = heap.runtime(det_path.read_bytes(), contract=json.loads(cj.read_text()) if cj.is_file() else None)
-    out = {}
-    for fam in heap.FAMILIES:
-        row = {}
-        for kind, m in models.items():
-            f = budget.facts(m)
-            row[kind + "_bytes"] = heap.family_heap(fam, f, None, (f["input"]["w"], f["input"]["h"]))["heap_bytes"]
-        own = sum(row.values())
-        if det is not None:
-            d = det["families"][fam]
-            row.update(detector_bytes=d["heap_bytes"], total_bytes=d["heap_bytes"] + own, left_bytes=d["left_bytes"] - own)
-        out[fam] = row
-    return out
-
-
 def export(run_dir, data, out_dir, ident=None, k210_board="maix_dock", tflite_board="openmv_h7_plus",
            kmodel=True, log=print, progress=True):
     """Write the artifacts, model.json and export.json of the nets trained in ``run_dir``."""
@@ -151,7 +126,10 @@ def export(run_dir, data, out_dir, ident=None, k210_board="maix_dock", tflite_bo
     arena.check_board_budget(board, total_tfl, total_arena)
     rep["openmv"] = {"board": board.name, "model_bytes": total_tfl, "largest_arena_bytes": total_arena}
     if kmodels:
-        rep["k210_heap"] = _heap(kmodels)
+        from picoface.kmodel.map_model import k210_heap
+        from picoface.paths import REPO_ROOT
+
+        rep["k210_heap"] = k210_heap(kmodels, REPO_ROOT / "models" / "picoface_k210_320x240" / "picoface.kmodel")
     thr = {}
     for fmt, f in rep["nets"]["embed"]["formats"].items():
         o = f["val"].get("openset", {}).get("dir_at_far", {}).get("0.01")

@@ -16,13 +16,13 @@ LFW never enters: a set named ``pseudo_lfw`` or whose records name an LFW origin
 (issue 26: LFW is for evaluation only, and pseudo_lfw's photos are LFW photos).
 """
 
-import hashlib
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from picoface.atomic import atomic_path
+from pfcore.nms import iou
 from picoface.errors import PicofaceError
 
 SCORE = 0.8
@@ -32,15 +32,6 @@ CROP = 128
 CROP_SCALE = 2.0
 CACHE_VERSION = 1
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp")
-
-
-def _iou(a, b):
-    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
-    ih = max(0.0, min(ay2, by2) - max(a[1], b[1]))
-    inter = iw * ih
-    u = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / u if u > 0 else 0.0
 
 
 def refuse_lfw(name, samples):
@@ -78,8 +69,9 @@ class Source:
             raise PicofaceError("face source %s does not exist" % self.path, "pass a folder")
 
     def held_out(self, image_path):
-        name = "%s/%s" % (self.name, Path(image_path).name)
-        return int(hashlib.sha1(name.encode("utf-8")).hexdigest()[:12], 16) / float(16 ** 12) < self.holdout
+        from picoface.data.holdout import name_key
+
+        return self.holdout > 0 and name_key(self.name, Path(image_path).name) < self.holdout
 
 
 class _Worker:
@@ -108,7 +100,7 @@ class _Worker:
         if boxes is not None:
             keep = []
             for d in det:
-                if any(_iou(d[:4], b) >= MATCH_IOU for b in boxes):
+                if any(iou(d[:4], b) >= MATCH_IOU for b in boxes):
                     keep.append(d)
             det = keep
         rgb = np.ascontiguousarray(bgr[:, :, ::-1])

@@ -11,21 +11,14 @@ like the sensor's), so the face is 80-110 px: a person half a metre from the cam
 
 import numpy as np
 
+from pfcore import align, recognise
 from picoface.errors import PicofaceError
 from picoface.gate.board_input import k210_ai, k210_expand, k210_quantise, k210_resize, rgb565, rgb888
-from picoface.recog.embedders import _pfcore
 
 CAM_W, CAM_H = 320, 240
 FAMILY = {"kmodel-v3": "k210", "tflite-int8": "openmv"}
 DETECTOR = {"kmodel-v3": "models/picoface_k210_320x240/picoface.kmodel",
             "tflite-int8": "models/picoface_openmv_240x176/picoface_int8.tflite"}
-
-
-def _recognise():
-    _pfcore()
-    from pfcore import recognise
-
-    return recognise
 
 
 def camera_frame(rgb):
@@ -60,7 +53,7 @@ def aligned(frame, m, size, family="openmv"):
     rounds by table, OpenMV truncates), then the net's input conversion."""
     if family == "k210":
         frame = k210_ai(frame)
-    inv = _pfcore().invert(m)
+    inv = align.invert(m)
     u, v = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64))
     xs = np.floor(inv[0][0] * u + inv[0][1] * v + inv[0][2] + 0.5).astype(np.int64)
     ys = np.floor(inv[1][0] * u + inv[1][1] * v + inv[1][2] + 0.5).astype(np.int64)
@@ -134,7 +127,6 @@ class Pipeline:
     def face(self, rgb):
         """(aligned 64x64 face, frame box, 5 frame points, found) of an LFW crop: the detected face
         nearest the frame's centre, else the frame's centre square (counted in ``missed``)."""
-        rec = _recognise()
         frame, off = camera_frame(rgb)
         dets = self.detector.detect(frame)
         found = len(dets) > 0
@@ -145,11 +137,11 @@ class Pipeline:
             self.missed += 1
             h, w = rgb.shape[:2]
             box = np.array([off[0] + 0.2 * w, off[1] + 0.15 * h, 0.6 * w, 0.7 * h])
-        roi = rec.crop_roi([float(v) for v in box], self.box_scale, CAM_W, CAM_H)
+        roi = recognise.crop_roi([float(v) for v in box], self.box_scale, CAM_W, CAM_H)
         flat = self.landmarks.run(landmark_input(frame, roi, self.size, self.family))
-        pts = rec.to_frame(rec.points(flat, self.grid, self.chw), roi)
-        m = rec.align_matrix(pts, self.size)
+        pts = recognise.to_frame(recognise.points(flat, self.grid, self.chw), roi)
+        m = recognise.align_matrix(pts, self.size)
         return aligned(frame, m, self.size, self.family), box, pts, found
 
     def embed(self, face):
-        return np.array(_recognise().embedding(self.embedder.run(face), self.grid, self.dim, self.chw), np.float32)
+        return np.array(recognise.embedding(self.embedder.run(face), self.grid, self.dim, self.chw), np.float32)

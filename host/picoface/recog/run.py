@@ -92,7 +92,7 @@ def _worker_init(name, model_dir):
     import cv2
 
     cv2.setNumThreads(1)
-    _W = embedders.make(name) if model_dir is None else embedders.EMBEDDERS[name](model_dir)
+    _W = embedders.make(name, model_dir)
 
 
 def _worker_job(item):
@@ -124,8 +124,8 @@ def _parallel(lfw, emb, marks, todo, done, path, key, progress, workers):
 
 
 def embeddings(lfw, emb, marks, cache_dir, source, progress=True, workers=1):
-    """({name: (D,) float32}, ms per face) for every image; ms covers prepare + embed of the images
-    computed in this run (or the run that cached them). An embedder with ``parallel`` set runs
+    """({name: (D,) float32}, ms per face, faces the embedder's own detector missed or None) for every
+    image; ms covers prepare + embed of the images computed in this run (or the run that cached them). An embedder with ``parallel`` set runs
     ``workers`` processes, one image at a time each."""
     import cv2
 
@@ -167,14 +167,15 @@ def embeddings(lfw, emb, marks, cache_dir, source, progress=True, workers=1):
     if todo:
         _save(path, key, done)
     secs = [float(done[n]["sec"]) for n in lfw.images]
+    missed = None
     if "missed" in next(iter(done.values())):
-        emb.missed_cached = int(sum(bool(done[n]["missed"]) for n in lfw.images))
-    return {n: done[n]["emb"] for n in lfw.images}, 1000.0 * float(np.median(secs))
+        missed = int(sum(bool(done[n]["missed"]) for n in lfw.images))
+    return {n: done[n]["emb"] for n in lfw.images}, 1000.0 * float(np.median(secs)), missed
 
 
 def evaluate_one(lfw, emb, marks, cache_dir, source, seed=0, progress=True, workers=1):
     """The result dict of one embedder (see ``picoface.recog.report`` for the files)."""
-    vecs, ms = embeddings(lfw, emb, marks, cache_dir, source, progress, workers)
+    vecs, ms, missed = embeddings(lfw, emb, marks, cache_dir, source, progress, workers)
     a = np.stack([vecs[p.a] for p in lfw.pairs])
     b = np.stack([vecs[p.b] for p in lfw.pairs])
     scores = protocol.cosine(a, b)
@@ -192,8 +193,8 @@ def evaluate_one(lfw, emb, marks, cache_dir, source, seed=0, progress=True, work
         acc = scores > t
         res["fixed_threshold"] = {"threshold": float(t), "accuracy": float((acc == same).mean()),
                                   "tar": float(acc[same].mean()), "far": float(acc[~same].mean())}
-    if hasattr(emb, "missed_cached"):
-        res["detector_missed"] = int(emb.missed_cached)
+    if missed is not None:
+        res["detector_missed"] = missed
     return res
 
 

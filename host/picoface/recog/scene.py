@@ -51,10 +51,8 @@ def make(script, out_dir, seed=0, cam=(320, 240)):
                 y = int(np.clip((cam[1] - h) // 2 + dy, 0, cam[1] - h))
                 f[y:y + h, x:x + w] = im
             f = np.clip(f.astype(np.int16) + rng.integers(-3, 4, f.shape), 0, 255).astype(np.uint8)
-            p = out_dir / ("frame_%05d.png" % n)
-            with atomic.atomic_path(p) as tmp:
-                cv2.imwrite(str(tmp) + ".png", cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-                Path(str(tmp) + ".png").replace(tmp)
+            png = cv2.imencode(".png", cv2.cvtColor(f, cv2.COLOR_RGB2BGR))[1]
+            atomic.write_bytes(out_dir / ("frame_%05d.png" % n), png.tobytes())
             n += 1
     atomic.write_text(out_dir / "scene.json", json.dumps({"frames": n, "visits": visits}, indent=2) + "\n")
     return visits

@@ -56,12 +56,9 @@ def val_pairs(ident, rows, seed=0):
 
 def best_accuracy(scores, same):
     """Best accuracy over thresholds (validation only: picks epochs, not the shipped threshold)."""
-    order = np.argsort(scores)
-    s, y = scores[order], same[order]
-    # threshold between s[i-1] and s[i]: below -> different
-    neg_below = np.concatenate([[0], np.cumsum(~y)])
-    pos_above = np.concatenate([[0], np.cumsum(y[::-1])])[::-1]
-    return float(((neg_below + pos_above) / len(s)).max())
+    from picoface.recog.protocol import best_threshold
+
+    return best_threshold(scores, same)[1]
 
 
 def nme(pred, true):

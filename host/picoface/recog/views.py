@@ -13,7 +13,7 @@ Validation views use a fixed seed and no colour change, so epochs compare.
 
 import numpy as np
 
-from picoface.recog.embedders import _pfcore
+from pfcore import align
 
 SIZE = 64
 BOX_SCALE = 1.25
@@ -68,7 +68,6 @@ def aligned(data, idx, rng, train=True):
     """(faces (N, 64, 64, 3) uint8, teacher targets (N, 128)) for cache rows ``idx``."""
     import cv2
 
-    align = _pfcore()
     out = np.zeros((len(idx), SIZE, SIZE, 3), np.uint8)
     tgt = np.zeros((len(idx), data["teacher"].shape[1]), np.float32)
     for j, i in enumerate(idx):
