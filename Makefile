@@ -16,7 +16,7 @@ BOARD ?= maix_dock
 PORT  ?=
 ARGS  ?=
 
-.PHONY: setup demo test test-fast train train-recog recog-data recog-bench bench study gate-sim flash clean help
+.PHONY: setup demo test test-fast train train-mask mask-bench train-recog recog-data recog-bench bench study gate-sim flash clean help
 
 help:
 	@echo "make demo   - set up, then run the face detector on a simulated board (Ctrl-C to stop)"
@@ -24,6 +24,8 @@ help:
 	@echo "make train  - reproduce the shipped models (about an hour on 2 CPU cores)"
 	@echo "make bench  - side-by-side table of picoface models and other face detectors"
 	@echo "make train-recog - train the landmark and embedding nets (about an hour)"
+	@echo "make train-mask - the mask / no-mask K210 detector (about 40 minutes)"
+	@echo "make mask-bench - Canaan's mask detector beside it, per class (CANAAN_MASK=path/detect_5.kmodel)"
 	@echo "make recog-bench - LFW table: picoface, Canaan's stock K210 pipeline, dlib (docs/recog)"
 	@echo "make study  - CPU-sized studies: number formats, pruning, width, input, search (docs/study/; resumes)"
 	@echo "make gate-sim - mode gate against mode detect on simulated boards (docs/gate/gate_sim.md)"
@@ -66,6 +68,7 @@ SHARED ?= ../shared
 K210_MODEL := models/picoface_k210_320x240
 OPENMV_MODEL := models/picoface_openmv_240x176
 GATE_MODEL := models/picoface_gate_96x96
+MASK_MODEL := models/picoface_k210_mask_320x240
 
 train: setup
 	$(VENV)/bin/picoface train --config $(K210_MODEL)/train.yaml
@@ -75,6 +78,25 @@ train: setup
 	$(VENV)/bin/picoface train --config $(OPENMV_MODEL)/train.yaml
 	$(VENV)/bin/picoface train --config $(GATE_MODEL)/train.yaml
 	$(VENV)/bin/picoface train --config models/picoface_gate_tinyface_100/train.yaml
+	$(MAKE) train-mask
+
+# The mask / no-mask K210 detector (issue 27): a fine-tune of the K210 face detector above with a
+# two-class head (26 minutes + export), its kmodel, and its per-class figures on the held-out photos.
+train-mask: setup
+	$(VENV)/bin/picoface train --config $(MASK_MODEL)/train.yaml
+	$(VENV)/bin/picoface kmodel convert $(MASK_MODEL)/picoface_float.tflite --board maix_dock \
+	  --contract $(MASK_MODEL)/picoface_float.json --calib $(MASK_MODEL)/train.yaml \
+	  --out $(MASK_MODEL)/picoface.kmodel
+	$(VENV)/bin/picoface eval $(MASK_MODEL) --data holdout --config $(MASK_MODEL)/train.yaml \
+	  --out $(MASK_MODEL)/eval_holdout --examples 8
+
+# Canaan's K210 mask detector against picoface's on the same held-out photos (per class; the kmodel is not
+# shipped here: kendryte/canmv_examples@4dddecbf 01-K210/99-KPU/face_mask_detect/detect_5.kmodel)
+CANAAN_MASK ?= ../extdata/canaan_mask/detect_5.kmodel
+mask-bench: setup
+	$(VENV)/bin/picoface eval $(CANAAN_MASK) --preset canaan-mask --name "Canaan face_mask_detect (detect_5.kmodel)" \
+	  --data holdout --config $(MASK_MODEL)/train.yaml --out docs/mask/canaan --examples 0 \
+	  --compare $(MASK_MODEL)/eval_holdout
 
 bench: setup
 	$(VENV)/bin/picoface bench $(ARGS)
@@ -121,12 +143,12 @@ recog-bench: setup
 	$(VENV)/bin/picoface recog bench --data $(SHARED)/data/lfw_pairs --out docs/recog $(ARGS)
 
 # picoface study: CPU-sized runs of each kind, reports in docs/study/ (a run that stops resumes where it was)
-# (quant ~20 min: no training; prune ~35 min: 18 min of fine-tuning split over 9 points; width, input
+# (quant ~30 min: 6 min of QAT fine-tuning, the rest scoring; prune ~35 min: 18 min of fine-tuning split over 9 points; width, input
 # and search train the OpenMV base from scratch, 9 min a point: ~30-40 min each. Fewer minutes a point
 # leave the nets near AP 0 -- one 4.7-minute point reached 0.015 -- and say nothing)
 study: setup
 	$(VENV)/bin/picoface study quant --base $(K210_MODEL)/train.yaml --model $(K210_MODEL)/picoface.keras \
-	  --budget 0 --out docs/study --name quant --resume
+	  --budget 6 --out docs/study --name quant --resume
 	$(VENV)/bin/picoface study prune --base $(K210_MODEL)/train.yaml --model $(K210_MODEL)/picoface.keras \
 	  --budget 18 --sparsities 0,50,90 --channels 25,50 --out docs/study --name prune --resume
 	$(VENV)/bin/picoface study width --base $(OPENMV_MODEL)/train.yaml --widths 0.125,0.25,0.5 \

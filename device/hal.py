@@ -8,9 +8,14 @@
 #   init(cfg) -> info dict      camera, LCD, LED, watchdog; camera faults are retried later
 #   load_model() -> info dict   (re)load the model of cfg["model"]; raises on failure
 #   snapshot() -> img           one camera frame (raises on camera faults)
-#   infer(img) -> faces         [[x, y, w, h, score], ...] in camera pixels, best first
-#   show(img, faces, fps, message=None)   LCD (or frame buffer); img None -> message only
-#   signal(state)               LED: pfcore.signals (face/known green, stranger red+blue, enrol blue, error red, idle off)
+#   infer(img) -> faces         [[x, y, w, h, score], ...] in camera pixels, best first; with a model
+#                               of more than one class (cfg model.classes > 1) [x, y, w, h, score, class]
+#                               (the class index, from every firmware path: docs/firmware.md
+#                               "Detector classes"; NMS ignores the class)
+#   show(img, faces, fps, message=None)   LCD (or frame buffer); img None -> message only; a face
+#                               with a class in its class colour with its label (pfcore.signals.box)
+#   signal(state)               LED: pfcore.signals (face/known green, stranger red+blue, enrol blue, error red,
+#                               idle off; "class:<label>" the class colour)
 #   send(line)                  one protocol line to the serial port
 #   read_input() -> bytes       what the host sent since the last call (b"" when nothing), never waits
 #   feed()                      watchdog

@@ -1,6 +1,7 @@
 # HAL for Canaan CanMV (K210, released firmware <= v1.0.7 "OLD" KPU API):
 # `from maix import KPU` -> KPU().load_kmodel(path | offset, size), init_yolo2(...),
-# run_with_output(img), regionlayer_yolo2() -> [[x, y, w, h, class, prob], ...].
+# run_with_output(img), regionlayer_yolo2() -> [[x, y, w, h, class, prob], ...] (the class is
+# carried for a model of more than one class).
 from hal_k210 import K210Base
 from pfcore import gate
 
@@ -62,11 +63,18 @@ class Hal(K210Base):
         return self._model_info()
 
     def infer(self, img):
+        # regionlayer_yolo2() -> [x, y, w, h, class, prob]: class is the index of the highest
+        # class probability left after the C layer's per-class NMS (yolo2_region_layer.c:424,448;
+        # docs/firmware.md "Detector classes"); carried as the face's class for a multi-class model
         net = self._net_image(img)
         self.task.run_with_output(net)
+        multi = self.cfg["model"].get("classes", 1) > 1
         rects = []
         for r in self.task.regionlayer_yolo2():
-            rects.append((r[0], r[1], r[2], r[3], r[5]))
+            if multi:
+                rects.append((r[0], r[1], r[2], r[3], r[5], r[4]))
+            else:
+                rects.append((r[0], r[1], r[2], r[3], r[5]))
         return self._finish(self._rects_to_dets(rects))
 
     def load_gate(self):

@@ -106,8 +106,13 @@ class K210Base(Base):
             lcd.clear(lcd.RED)
             lcd.draw_string(8, 110, (message or "error")[:38], lcd.WHITE, lcd.RED)
             return
+        labels = self.cfg["model"].get("labels")
         for f in faces:
-            img.draw_rectangle(int(f[0]), int(f[1]), int(f[2]), int(f[3]), color=(0, 255, 0), thickness=2)
+            # a face of a multi-class model in its class colour, its label above it (pfcore.signals)
+            c, text = signals.box(f, labels)
+            img.draw_rectangle(int(f[0]), int(f[1]), int(f[2]), int(f[3]), color=c, thickness=2)
+            if text is not None:
+                img.draw_string(int(f[0]), max(0, int(f[1]) - 12), text, color=c, scale=1)
         img.draw_string(2, 2, "%.1f fps %d" % (fps, len(faces)), color=(255, 255, 255), scale=1)
         if message:
             img.draw_string(2, 20, message[:38], color=(255, 64, 64), scale=1)
@@ -187,17 +192,21 @@ class K210Base(Base):
 
     # ---- model helpers ------------------------------------------------------------------
     def _finish(self, dets):
-        # dets: normalised centre boxes -> camera pixels, best first, at most max_faces
+        # dets: normalised centre boxes (+ class) -> camera pixels, best first, at most max_faces;
+        # NMS ignores the class (one face, one box)
         from pfcore import nms
         faces = self.fit.map(dets)
         return nms.nms(faces, self.cfg["nms"], self.cfg["max_faces"])
 
     def _rects_to_dets(self, rects):
-        # [(x, y, w, h, prob)] in net pixels -> normalised centre boxes
+        # [(x, y, w, h, prob[, class])] in net pixels -> normalised centre boxes (class kept)
         nw, nh = self.fit.net_size
         out = []
         for r in rects:
-            out.append([(r[0] + r[2] * 0.5) / nw, (r[1] + r[3] * 0.5) / nh, r[2] / nw, r[3] / nh, r[4]])
+            d = [(r[0] + r[2] * 0.5) / nw, (r[1] + r[3] * 0.5) / nh, r[2] / nw, r[3] / nh, r[4]]
+            if len(r) > 5:
+                d.append(r[5])
+            out.append(d)
         return out
 
     def _model_source(self, key="model"):

@@ -137,6 +137,10 @@ class Hal(Base):
             self.spec["scale"] = self.model.output_scale[0]
             self.spec["zero_point"] = self.model.output_zero_point[0]
             self.post = None
+            # YoloV2 only for one class: its score is sigmoid(obj) alone and its threshold applies
+            # to that (darknet.py:70,79,95), not obj x class probability as every other path (the
+            # C region layers, pfcore.region); a multi-class model takes the raw path below, which
+            # gives each face its class (docs/firmware.md, "Detector classes")
             if self.yolo is not None and m.get("classes", 1) == 1:
                 # soft-NMS with OpenMV's defaults; pfcore.nms then applies the config's IoU. The
                 # anchors go through ulab's np.take: an ndarray of shape (N, 2), not a list
@@ -189,6 +193,8 @@ class Hal(Base):
             nw, nh = self.fit.net_size
             dets = []
             res = self.model.predict([net], callback=self.post)
+            # one list of (rect, score) per class index (ml-core/ml/utils.py:154-163 at v4.8.0), () when
+            # nothing passed; only a 1-class model gets here (load_model), so list 0 holds every face
             for r in (res[0] if len(res) else ()):
                 b = r[0]
                 if r[1] < cfg["score"]:
@@ -298,8 +304,13 @@ class Hal(Base):
     def show(self, img, faces, fps, message=None):
         if img is None:
             return
+        labels = self.cfg["model"].get("labels")
         for f in faces:
-            img.draw_rectangle(int(f[0]), int(f[1]), int(f[2]), int(f[3]), color=(0, 255, 0), thickness=2)
+            # a face of a multi-class model in its class colour, its label above it (pfcore.signals)
+            c, text = signals.box(f, labels)
+            img.draw_rectangle(int(f[0]), int(f[1]), int(f[2]), int(f[3]), color=c, thickness=2)
+            if text is not None:
+                img.draw_string(int(f[0]), max(0, int(f[1]) - 12), text, color=c)
         img.draw_string(2, 2, "%.1f fps %d" % (fps, len(faces)), color=(255, 255, 255))
         if message:
             img.draw_string(2, 20, message[:38], color=(255, 64, 64))

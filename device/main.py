@@ -8,6 +8,8 @@
 # mode "recognise": the largest face goes through the landmark and embedding nets and is matched
 # against the gallery (pfcore.recognise); "known NAME" / "stranger" events; enrolment by the
 # `enrol` command (acked when it ends) or by the board's button (named face1, face2, ...).
+# A model of more than one class (model.classes, model.labels, e.g. mask / no_mask): each face
+# carries its class; the frame line sends its label, the LCD box and the LED show its colour.
 # Commands (protocol v2) are the host's lines on the same serial port, read without blocking
 # (hal read_input) and answered with an ack line; see pfcore.commands.
 # Every fault (config, model, camera, inference, memory) prints one protocol error line and
@@ -16,7 +18,7 @@
 import gc
 
 import hal
-from pfcore import commands, compat, config, gallery, gate, presence, protocol, recognise
+from pfcore import commands, compat, config, gallery, gate, presence, protocol, recognise, signals
 
 APP_VERSION = "0.1.0"
 CONFIG_PATHS = ("/flash/picoface.json", "/sd/picoface.json")
@@ -65,6 +67,10 @@ def main():
     cfg, problems, app = read_config()
     board = hal.select(cfg)
     m = cfg["model"]
+    # a model of more than one class: faces are [x, y, w, h, score, class]; frame lines carry the
+    # class's label, the LED and LCD its colour (pfcore.signals); one class: as before
+    multi = m.get("classes", 1) > 1
+    labels = m.get("labels") if multi else None
     # the hello line's hash is computed here, from the model bytes on the board (flash or file),
     # never copied from the config: "" when they cannot be read; hash_ms is what it cost
     t0 = compat.ticks_ms()
@@ -138,6 +144,7 @@ def main():
     seq = 0
     backoff = 0
     stamps = []
+    led_class = "face"      # multi-class model: the LED state of the last frame with faces
     while app["max_frames"] == 0 or seq < app["max_frames"]:
         board.feed()
         if input_ok:
@@ -220,11 +227,17 @@ def main():
             state = "face" if people.present else "idle"        # green while a face is present
             if recog is not None and people.present:
                 state = recog.led()
+            elif multi and people.present:
+                # red while any face is no_mask, else green (pfcore.signals.class_state); a frame
+                # without faces while still present keeps the last frame's colour
+                if faces:
+                    led_class = signals.class_state(faces, labels)
+                state = led_class
             board.signal(state)
         except Exception as e:
             fail("display", e)
         if cfg["send_frames"] and seq % cfg["frame_every"] == 0:
-            board.send(protocol.encode_frame(seq, now, fps, faces))
+            board.send(protocol.encode_frame(seq, now, fps, faces, labels))
         if kind:
             board.send(protocol.encode_event(seq, now, kind, len(faces)))
         if said:
@@ -283,7 +296,8 @@ class Recognition:
         return recognise.embedding(self.board.embed(img, m), rc["grid"], rc["dim"], chw)
 
     def frame(self, img, faces, now):
-        # the largest face gets [..., name, similarity]; returns an event (kind, name) or None
+        # the largest face gets [..., name, similarity] after its box, score and class (if any);
+        # returns an event (kind, name) or None
         if not self.ok or not faces:
             self.label = None
             self.track.reset()
@@ -312,8 +326,14 @@ class Recognition:
             label = name
         else:
             label, name = recognise.STRANGER, recognise.STRANGER
-        faces[big] = list(faces[big][:5]) + [name, sim]
+        f = faces[big]
+        faces[big] = list(f[:6] if protocol.has_class(f) else f[:5]) + [name, sim]
         self.label = label
+        if self.enrol is not None:
+            # no known/stranger events while a face is enrolled: on its way into the gallery it would be
+            # called a stranger (or someone else); the hysteresis starts again once the enrolment ends
+            self.ident.hold()
+            return None
         return self.ident.update(label)
 
     def led(self):

@@ -133,7 +133,8 @@ def test_decode_order_anchor_then_cell():
 @pytest.mark.parametrize("classes", [1, 3])
 def test_postprocess_is_nms_of_map_of_decode(layout, kind, classes):
     """postprocess ranks candidates by score and decodes boxes best first until max_out are kept:
-    the result is exactly nms(fit.map(decode(...))), for every max_out, clipping and ties."""
+    the result is exactly nms(fit.map(decode(...))), for every max_out, clipping and ties; with
+    more than one class each face keeps its class index (decode's with_class) as a 6th item."""
     import random
 
     rnd = random.Random(11 * classes + len(layout) + len(kind))
@@ -157,7 +158,7 @@ def test_postprocess_is_nms_of_map_of_decode(layout, kind, classes):
             spec.update(scale=scale, zero_point=zp)
         for thr in (0.2, 0.5):
             dets = region.decode(out, gw, gh, anchors, classes, layout, thr, spec.get("scale", 1.0),
-                                 spec.get("zero_point", 0), spec.get("dtype"))
+                                 spec.get("zero_point", 0), spec.get("dtype"), classes > 1)
             for max_out in (0, 1, 3, 10):
                 want = nms.nms(fit.map(dets), 0.3, max_out)
                 assert region.postprocess(out, spec, fit, thr, 0.3, max_out) == want, (trial, thr, max_out)
@@ -229,6 +230,29 @@ def test_net_to_cam_modes_and_clipping():
     assert f.net_to_cam([0.0, 0.0, 0.5, 0.5]) == [0.0, 0.0, 80.0, 60.0]
     assert f.net_to_cam([1.2, 0.5, 0.1, 0.1]) == [320.0, 108.0, 0.0, 24.0]
     assert f.map([[1.2, 0.5, 0.1, 0.1, 0.9], [0.5, 0.5, 0.5, 0.5, 0.8]]) == [[80.0, 60.0, 160.0, 120.0, 0.8]]
+    # items after the score (a class index) are kept
+    assert f.map([[1.2, 0.5, 0.1, 0.1, 0.9, 1], [0.5, 0.5, 0.5, 0.5, 0.8, 1]]) == [[80.0, 60.0, 160.0, 120.0, 0.8, 1]]
+
+
+def test_postprocess_two_classes_keeps_each_faces_class_and_nms_ignores_it():
+    """Two overlapping boxes of different classes: one face (NMS is class-agnostic), the better
+    box's class; a distant box keeps its own; one class: 5 items as before."""
+    gw, gh = 4, 3
+    t = _tensor(gw, gh, 2, 7)
+    t[0][4][1][1], t[0][5][1][1], t[0][6][1][1] = 3.0, -1.0, 2.0      # no_mask, obj 3
+    t[1][4][1][1], t[1][5][1][1], t[1][6][1][1] = 2.0, 2.0, -1.0      # mask, same cell: overlaps
+    t[0][4][0][3], t[0][5][0][3], t[0][6][0][3] = 1.0, 3.0, 0.0       # mask, far away
+    spec = {"grid_w": gw, "grid_h": gh, "anchors": [[1, 1], [1.2, 1.2]], "classes": 2, "layout": "NCHW"}
+    fit = geom.Fit(320, 240, 320, 240, "stretch")
+    faces = region.postprocess(_flat(t, "NCHW"), spec, fit, 0.3, 0.3, 10)
+    assert [len(f) for f in faces] == [6, 6] and [f[5] for f in faces] == [1, 0]
+    assert faces[0][0] < 160 < faces[1][0]
+    assert faces == nms.nms(fit.map(region.decode(_flat(t, "NCHW"), gw, gh, spec["anchors"], 2, "NCHW", 0.3,
+                                                  with_class=True)), 0.3, 10)
+    one = _tensor(gw, gh, 2, 6)
+    one[0][4][1][1] = 3.0
+    spec1 = dict(spec, classes=1)
+    assert [len(f) for f in region.postprocess(_flat(one, "NCHW"), spec1, fit, 0.3, 0.3, 10)] == [5]
 
 
 @settings(max_examples=150, deadline=None)
@@ -506,6 +530,113 @@ def test_worst_case_frame_fits_115200_at_30fps():
     assert len(line) + 2 + len(event) + 2 <= budget
     # more faces are cut, never lengthening the line
     assert protocol.encode_frame(2**30 - 1, 2**30 - 1, 999.9, faces * 3) == line
+
+
+# ---- protocol: class labels -------------------------------------------------------------------
+
+LABELS = ["mask", "no_mask"]
+
+
+def test_single_class_frame_lines_are_unchanged():
+    """A 1-class model's faces have 5 items: labels or not, the line is the one v2 always sent
+    (the example of docs/protocol.md, byte for byte)."""
+    faces = [[10, 21, 30, 40, 0.912], [1, 2, 3, 4, 1.0]]
+    want = "@PF 2 F 12345 678901 29.9 2 10,21,30,40,912 1,2,3,4,1000*709B"
+    assert protocol.encode_frame(12345, 678901, 29.9, faces) == want
+    assert protocol.encode_frame(12345, 678901, 29.9, faces, LABELS) == want
+    assert "classes" not in protocol.decode(want)
+    named = [[10, 21, 30, 40, 0.912, "ann", 0.5]]
+    assert protocol.encode_frame(1, 2, 3.0, named, LABELS) == protocol.encode_frame(1, 2, 3.0, named)
+    assert protocol.encode_frame(1, 2, 3.0, named).split(" ")[7].startswith("10,21,30,40,912,ann,500*")
+
+
+@pytest.mark.parametrize("face,token,back,label", [
+    ([1, 2, 3, 4, 0.5], "1,2,3,4,500", [1, 2, 3, 4, 0.5], None),
+    ([1, 2, 3, 4, 0.5, 1], "1,2,3,4,500,no_mask", [1, 2, 3, 4, 0.5], "no_mask"),
+    ([1, 2, 3, 4, 0.5, "ann lee", 0.25], "1,2,3,4,500,ann%20lee,250", [1, 2, 3, 4, 0.5, "ann lee", 0.25], None),
+    ([1, 2, 3, 4, 0.5, 0, "?", -0.2], "1,2,3,4,500,mask,%3F,0", [1, 2, 3, 4, 0.5, "?", 0.0], "mask"),
+    ([1, 2, 3, 4, 0.5, 0, "", 0.9], "1,2,3,4,500,mask,-,900", [1, 2, 3, 4, 0.5, "", 0.9], "mask"),
+    ([1, 2, 3, 4, 0.5, 7], "1,2,3,4,500,7", [1, 2, 3, 4, 0.5], "7"),          # no label for index 7
+])
+def test_face_tokens_with_classes_round_trip(face, token, back, label):
+    """5 items plain, 6 the class label, 7 name + similarity, 8 label + name + similarity."""
+    line = protocol.encode_frame(3, 4, 5.0, [face, [9, 9, 9, 9, 0.1]], LABELS)
+    assert line.split(" ")[7] == token
+    d = protocol.decode(line)
+    assert d["faces"] == [back, [9, 9, 9, 9, 0.1]]
+    if label is None:
+        assert "classes" not in d
+    else:
+        assert d["classes"] == [label, None]
+
+
+def test_labels_are_escaped_and_the_index_is_sent_without_labels():
+    d = protocol.decode(protocol.encode_frame(1, 2, 3.0, [[1, 2, 3, 4, 0.5, 1]], ["a b", "x,y%\u00e9"]))
+    assert d["classes"] == ["x,y%\u00e9"]
+    line = protocol.encode_frame(1, 2, 3.0, [[1, 2, 3, 4, 0.5, 1], [5, 6, 7, 8, 0.5, 0]])
+    assert " 1,2,3,4,500,1 5,6,7,8,500,0*" in line and protocol.decode(line)["classes"] == ["1", "0"]
+
+
+@pytest.mark.parametrize("token", [
+    "1,2,3,4,500,", "1,2,3,4,500,,ann,500", "1,2,3,4,500,mask,,500", "1,2,3,4,500,ma%2,ann,500",
+    "1,2,3,4,500,mask,ann,1001", "1,2,3,4,500,mask,ann,x", "1,2,3,4,500,mask,ann,500,9",
+    "1,2,3,4,500,m%ZZ", "1,2,3,4,500,mask,ann", "1,2,3,4,500,a,b,c,d", "1,2,3,4,1001,mask",
+])
+def test_bad_face_tokens_with_classes_are_field_errors(token):
+    with pytest.raises(ProtocolError) as e:
+        protocol.decode(_bad("F 1 2 3.0 1 " + token))
+    assert e.value.kind == "field"
+
+
+def test_worst_labelled_frame_fits_max_line():
+    """10 faces, every number at its maximum, each with a label of MAX_LABEL bytes on the wire, the
+    largest one named with a 24-byte name that escapes to 72: WORST_LINE bytes, within MAX_LINE.
+    A label of MAX_LABEL bytes is what pfcore.config lets through (escaped), no more."""
+    label = "m\u00e1scara"                                   # 12 bytes escaped
+    assert len(protocol.token(label)) == protocol.MAX_LABEL == 12
+    faces = [[9999.0, 9999.0, 9999.0, 9999.0, 1.0, 0]] * 10
+    line = protocol.encode_frame(2**30 - 1, 2**30 - 1, 999.9, faces, [label])
+    assert len(line) == protocol.WORST_LABELLED == 293 + 10 * 13
+    name = "\u00e9" * 12                                     # 24 bytes, 72 escaped
+    assert len(protocol.token(name)) == protocol.MAX_NAME == 72
+    faces = [[9999.0, 9999.0, 9999.0, 9999.0, 1.0, 0, name, 1.0]] + faces[1:]
+    line = protocol.encode_frame(2**30 - 1, 2**30 - 1, 999.9, faces, [label])
+    assert len(line) == protocol.WORST_LINE == 501 and len(line) + 2 <= protocol.MAX_LINE
+    assert protocol.decode(line)["classes"] == [label] * 10
+    cfg, problems = config.load({"model": {"classes": 1, "labels": ["m\u00e1scaras"]}})
+    assert "labels" not in cfg["model"] and "longer than 12" in problems[0]
+
+
+def test_model_labels_in_the_config():
+    cfg, problems = config.load({"model": {"classes": 2, "labels": ["mask", "no_mask"]}})
+    assert cfg["model"]["labels"] == ["mask", "no_mask"] and problems == []
+    for labels, why in ((["mask"], "1 name(s) for 2 classes"), (["mask", "mask"], "repeats"),
+                        (["mask", ""], "non-empty"), (["mask", "a\tb"], "control"), (["mask", "a,b"], "comma"),
+                        ("mask,no_mask", "list"), (["mask", 3], "non-empty string"), ([], "list")):
+        cfg, problems = config.load({"model": {"classes": 2, "labels": labels}})
+        assert "labels" not in cfg["model"] and len(problems) == 1 and why in problems[0], (labels, problems)
+    cfg, problems = config.load({"model": {"labels": ["face"]}})        # classes defaults to 1
+    assert cfg["model"]["labels"] == ["face"] and problems == []
+
+
+def test_led_and_lcd_colours_follow_the_class():
+    """Mode detect with a multi-class model: red while any face is no_mask, else green; an unknown
+    label is the face colour; the LCD box has its class colour and label."""
+    from pfcore import signals
+
+    red, green = (1, 0, 0), (0, 1, 0)
+    assert signals.colour(signals.class_state([[1, 2, 3, 4, 0.9, 0], [1, 2, 3, 4, 0.9, 1]], LABELS)) == red
+    assert signals.colour(signals.class_state([[1, 2, 3, 4, 0.9, 0], [1, 2, 3, 4, 0.9, 0]], LABELS)) == green
+    assert signals.class_state([[1, 2, 3, 4, 0.9, 1, "ann", 0.9]], LABELS) == "class:no_mask"
+    assert signals.class_state([[1, 2, 3, 4, 0.9, 1]], ["cat", "dog"]) == "face"
+    assert signals.class_state([[1, 2, 3, 4, 0.9]], LABELS) == "face"
+    assert signals.colour("class:hat") == signals.colour("face") == green
+    assert signals.colour("error") == red and signals.colour("idle") == (0, 0, 0)
+    assert signals.box([1, 2, 3, 4, 0.9, 1], LABELS) == ((255, 0, 0), "no_mask")
+    assert signals.box([1, 2, 3, 4, 0.9, 0, "?", 0.1], LABELS) == ((0, 255, 0), "mask")
+    assert signals.box([1, 2, 3, 4, 0.9, 5], LABELS) == ((0, 255, 0), "5")
+    assert signals.box([1, 2, 3, 4, 0.9], LABELS) == ((0, 255, 0), None)
+    assert signals.box([1, 2, 3, 4, 0.9, "ann", 0.9], LABELS) == ((0, 255, 0), None)
 
 
 def test_numbers_are_formatted_without_float_printing():

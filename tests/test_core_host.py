@@ -85,6 +85,34 @@ def test_numpy_postprocess_equals_pfcore_postprocess():
         np.testing.assert_allclose(b, np.array(a, dtype=np.float32), rtol=1e-6)
 
 
+def test_numpy_postprocess_carries_the_class_like_pfcore():
+    """A 2-class output: both postprocesses return [x, y, w, h, score, class] (N, 6), equal, with
+    both classes present; an empty result keeps 6 columns; with_class=False drops the column."""
+    rng = np.random.default_rng(11)
+    fit = geom.Fit(320, 240, 320, 240, "crop")
+    seen = set()
+    for layout in ("NCHW", "NHWC"):
+        spec = {"grid_w": 20, "grid_h": 15, "anchors": ANCHORS, "classes": 2, "layout": layout,
+                "dtype": "int8", "scale": 0.1, "zero_point": -5}
+        q = rng.integers(-128, 128, 20 * 15 * 5 * 7).astype(np.int8)
+        a = region.postprocess(q.tobytes(), spec, fit, 0.3, 0.3, 10)
+        b = hregion.postprocess(q.tobytes(), spec, fit, 0.3, 0.3, 10)
+        assert b.dtype == np.float32 and b.shape == (len(a), 6) and len(a) > 3
+        assert all(len(f) == 6 and isinstance(f[5], int) for f in a)
+        np.testing.assert_allclose(b, np.array(a, dtype=np.float32), rtol=1e-6)
+        seen |= {f[5] for f in a}
+        assert hregion.postprocess(q.tobytes(), spec, fit, 0.3, 0.3, 10, with_class=False).shape == (len(a), 5)
+        empty = np.full(q.size, -128, np.int8).tobytes()
+        assert region.postprocess(empty, spec, fit, 0.3, 0.3, 10) == []
+        assert hregion.postprocess(empty, spec, fit, 0.3, 0.3, 10).shape == (0, 6)
+    assert seen == {0, 1}
+    one = dict(spec, classes=1)
+    q = rng.integers(-128, 128, 20 * 15 * 5 * 6).astype(np.int8)
+    assert hregion.postprocess(q.tobytes(), one, fit, 0.3, 0.3, 10).shape[1] == 5
+    c = hregion.postprocess(q.tobytes(), one, fit, 0.3, 0.3, 10, with_class=True)
+    assert c.shape[1] == 6 and set(c[:, 5]) == {0.0}
+
+
 def test_numpy_nms_ties_and_empty():
     d = np.array([[0, 0, 10, 10, 0.9], [50, 50, 10, 10, 0.9], [1, 1, 10, 10, 0.9]], dtype=np.float64)
     assert hregion.nms(d, 0.3).tolist() == nms.nms(d.tolist(), 0.3) == [d[0].tolist(), d[1].tolist()]

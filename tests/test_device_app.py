@@ -645,3 +645,334 @@ def test_commands_on_real_micropython(node, tmp_path):
     after = [m for m in rows[cut + 1:] if m["type"] == "frame"]
     assert before and after and all(f["n"] == 1 for f in before) and all(f["n"] == 0 for f in after)
     assert all(m["v"] == 2 for m in rows)
+
+
+# ---- a detector of two classes (mask / no_mask) -------------------------------------------------
+LABELS = list(tiny_model.LABELS[2])
+RED, GREEN = (255, 0, 0), (0, 255, 0)
+
+
+class PlantedClasses:
+    """A model stand-in of a 2-class detector (5 anchors x 7): as the KPU (run: float32 in the
+    firmware's layout) and as a TFLite int8 model (run_raw: the NHWC int8 tensor, for OpenMV's ml
+    and tf). Frame n plants SCENES[n % len] faces in anchor 0: (row, col, class, obj logit)."""
+
+    channels = 3
+    in_dtype = np.dtype(np.uint8)
+    out_dtype = np.dtype(np.int8)
+    in_scale, in_zero = 1.0 / 255.0, 0
+    out_scale, out_zero = 0.05, -10
+
+    def __init__(self, input_size, gw, gh, layout, scenes):
+        self.input_size = input_size
+        self.output_layout = layout
+        self.output_shape = (gh, gw, 5 * 7)
+        self.frame = 0
+        self.raws = []
+        for scene in scenes:
+            t = np.full((5, 7, gh, gw), -6.0)
+            t[:, 2:4] = -0.5
+            for r, c, cls, obj in scene:
+                t[0, 4, r, c] = obj
+                t[0, 5 + cls, r, c] = 3.0
+                t[0, 6 - cls, r, c] = -3.0
+            q = np.clip(np.round(t / self.out_scale + self.out_zero), -128, 127).astype(np.int8)
+            self.raws.append(np.ascontiguousarray(q.transpose(2, 3, 0, 1).reshape(gh, gw, 35)))
+
+    def run_raw(self, rgb):
+        raw = self.raws[self.frame % len(self.raws)]
+        self.frame += 1
+        return raw.copy()
+
+    def dequantize(self, raw):
+        return ((raw.astype(np.float32) - self.out_zero) * self.out_scale).astype(np.float32)
+
+    def run(self, rgb):
+        from picoface.sim.runners import _to_layout
+
+        return _to_layout(self.dequantize(self.run_raw(rgb)), self.output_layout)
+
+
+def _two_class_contract(path, w, h, gw, gh, layout, dtype, scale=1.0, zero=0, fmt="kmodel-v3"):
+    import hashlib
+
+    data = Path(path).read_bytes()
+    return {"contract": 1, "name": "planted_2cls", "format": fmt, "file": Path(path).name, "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "input": {"w": w, "h": h, "channels": 3, "order": "RGB", "layout": "NHWC", "dtype": "uint8",
+                      "scale": 1.0 / 255.0, "zero_point": 0, "fit": "stretch"},
+            "output": {"grid_w": gw, "grid_h": gh, "anchors": tiny_model.ANCHORS, "classes": 2, "labels": LABELS,
+                       "layout": layout, "dtype": dtype, "scale": scale, "zero_point": zero},
+            "thresholds": {"score": 0.5, "nms": 0.3}}
+
+
+def _lit_at(led_log, colour, ms):
+    on = False
+    for t, c, state in led_log:
+        if t > ms:
+            break
+        if c == colour:
+            on = state
+    return on
+
+
+@pytest.mark.parametrize("gen", generations.names())
+def test_two_class_model_on_every_firmware(gen, tmp_path, monkeypatch):
+    """A mask / no_mask model's planted outputs on every firmware generation of every family (MaixPy:
+    kpu.forward + pfcore.region; CanMV: regionlayer_yolo2's class; OpenMV: pfcore.region on what
+    predict() or tf.segment give, also on >= 4.8, where YoloV2 takes only 1-class models): each face
+    reports its class as its label, in score order; the LED is red while any face is no_mask and
+    green while only mask faces are present (the last colour held over a frame without faces); each
+    LCD box is drawn in its class colour with its label."""
+    import fakeboard
+    from picoface.sim import runners as sim_runners
+
+    fw = generations.get(gen)
+    mask_a, mask_b, nomask_a, nomask_b = (2, 3, 0, 4.0), (2, 14, 0, 3.5), (9, 3, 1, 3.0), (9, 14, 1, 4.5)
+    scenes = [[mask_a], [mask_a, nomask_a], [], [nomask_b, mask_b], [mask_a, mask_b]]
+    order = [0, 0, 1, 1, 0, 2, 3, 4, 4, 2, 2, 2, 2, 2, 2]
+    if fw.family == "openmv":
+        board, (w, h), layout = "openmv_h7", (160, 120), "NHWC"
+        model = tmp_path / "planted.tflite"
+        model.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(200))
+        contract = _two_class_contract(model, w, h, 20, 15, layout, "int8", PlantedClasses.out_scale,
+                                       PlantedClasses.out_zero, "tflite-int8")
+    else:
+        board, (w, h), layout = "maix_dock", (320, 240), "NCHW"
+        model = fakeboard.tiny_kmodel(tmp_path)
+        contract = _two_class_contract(model, w, h, 20, 15, layout, "float32")
+    runner = PlantedClasses((w, h), 20, 15, layout, [scenes[i] for i in order])
+    monkeypatch.setattr(sim_runners, "open_runner", lambda data, layout="NHWC": runner)
+    s = run_app(board, firmware=gen, frames=itertools.islice(world_mod.synthetic_scene(), 20), model_path=model,
+                contract=contract, max_frames=len(order))
+    assert s["end"] == "max_frames" and s["errors"] == [] and s["traceback"] is None, (s["end"], s["errors"][:2])
+    frames = s["frames"]
+    assert len(frames) == len(order)
+    want = {0: ["mask"], 1: ["mask", "no_mask"], 2: None, 3: ["no_mask", "mask"], 4: ["mask", "mask"]}
+    for f, k in zip(frames, order):
+        assert f.get("classes") == want[k], (gen, f)
+        assert f["n"] == len(scenes[k]) and all(len(face) == 5 for face in f["faces"])
+        assert all(0.5 < face[4] <= 1.0 for face in f["faces"])
+    # presence (enter 2, leave 5 frames): frame 1 absent, frames 2-13 present
+    p = presence.Presence(2, 5)
+    present = []
+    for f in frames:
+        p.update(f["n"])
+        present.append(p.present)
+    colour = {0: "green", 1: "red", 3: "red", 4: "green"}
+    held = None
+    for f, k, here in zip(frames, order, present):
+        held = colour.get(k, held) if here else None
+        assert _lit_at(s["led"], "red", f["ms"]) == (held == "red"), (gen, f["seq"], held)
+        assert _lit_at(s["led"], "green", f["ms"]) == (held == "green"), (gen, f["seq"], held)
+    assert any(_lit_at(s["led"], "red", f["ms"]) for f in frames)
+    # LCD / IDE frame buffer: one box per face in its class colour, its label drawn in that colour
+    rects = [e[2] for e in s["lcd"] if e[1] == "draw_rectangle"]
+    texts = [(e[2][2], e[2][3]) for e in s["lcd"] if e[1] == "draw_string" and e[2][2] in LABELS]
+    faces = [c for f in frames for c in (f.get("classes") or [])]
+    assert [r[4] for r in rects] == [RED if c == "no_mask" else GREEN for c in faces]
+    assert texts == [(c, RED if c == "no_mask" else GREEN) for c in faces]
+
+
+def test_one_class_model_frames_lcd_and_led_unchanged(tmp_path, monkeypatch):
+    """The same planted faces through a 1-class model on MaixPy and CanMV: 5-item faces, no class on
+    the wire (lines without labels), green boxes without text, the LED green while present."""
+    import fakeboard
+
+    from picoface.sim import runners as sim_runners
+
+    class One(PlantedClasses):
+        def __init__(self):
+            PlantedClasses.__init__(self, (320, 240), 20, 15, "NCHW", [[(2, 3, 0, 4.0), (9, 14, 0, 3.0)], []])
+            self.output_shape = (15, 20, 30)
+            self.raws = [r.reshape(15, 20, 5, 7)[:, :, :, :6].reshape(15, 20, 30).copy() for r in self.raws]
+
+    model = fakeboard.tiny_kmodel(tmp_path)
+    contract = _two_class_contract(model, 320, 240, 20, 15, "NCHW", "float32")
+    contract["output"].update(classes=1)
+    del contract["output"]["labels"]
+    for fw in ("maixpy", "canmv"):
+        monkeypatch.setattr(sim_runners, "open_runner", lambda data, layout="NHWC": One())
+        s = run_app("maix_dock", firmware=fw, frames=itertools.islice(world_mod.synthetic_scene(), 8),
+                    model_path=model, contract=contract, max_frames=4)
+        assert s["end"] == "max_frames" and s["errors"] == []
+        lines = [ln for ln in s["lines"] if ln.startswith("@PF 2 F ")]
+        # the bytes the app sent before classes existed (checked against the previous device/ tree)
+        assert lines[0] == {"maixpy": "@PF 2 F 1 803 0.0 2 39,20,18,24,982 215,132,18,24,953*880A",
+                            "canmv": "@PF 2 F 1 803 0.0 2 38,19,19,25,982 214,131,19,25,953*3FB2"}[fw]
+        assert all("classes" not in f for f in s["frames"])
+        rects = [e[2] for e in s["lcd"] if e[1] == "draw_rectangle"]
+        assert len(rects) == 4 and all(r[4] == GREEN for r in rects)
+        assert not [e for e in s["lcd"] if e[1] == "draw_string" and e[2][2] in LABELS]
+        assert not [e for e in s["led"] if e[1] == "red" and e[2]]
+
+
+@pytest.fixture(scope="module")
+def kmodel_2cls(tmp_path_factory):
+    return tiny_model.kmodel(tmp_path_factory.mktemp("kmodel2"), obj_shift=-1.5, classes=2)
+
+
+def test_random_two_class_kmodel_on_maixpy_and_canmv(kmodel_2cls):
+    """A tiny random 2-class kmodel (tiny_model.kmodel(classes=2)) on the KPU emulator: MaixPy
+    (pfcore.region on kpu.forward's output) and CanMV (the C region layer's class, yolo2_region_layer.c)
+    report the same faces (boxes within 2 px: the C layer's integer boxes) with the same class labels."""
+    contract = __import__("json").loads((kmodel_2cls.parent / "model.json").read_text())
+    assert contract["output"]["classes"] == 2 and contract["output"]["labels"] == LABELS
+    out = {}
+    for fw in ("maixpy", "canmv"):
+        s = run_app("maix_dock", firmware=fw, frames=itertools.islice(world_mod.synthetic_scene(seed=3), 0, 300, 10),
+                    model_path=kmodel_2cls, max_frames=30)
+        assert s["end"] == "max_frames" and s["errors"] == [], (fw, s["errors"][:2])
+        out[fw] = [(f["faces"], f.get("classes")) for f in s["frames"]]
+    for (fa, ca), (fb, cb) in zip(out["maixpy"], out["canmv"]):
+        assert ca == cb and len(fa) == len(fb)
+        for a, b in zip(fa, fb):
+            assert all(abs(a[i] - b[i]) <= 2 for i in range(4)) and a[4] == pytest.approx(b[4], abs=0.0015), (a, b)
+    faces = [(f, c) for f, c in out["maixpy"] if f]
+    assert sum(len(f) for f, _ in faces) >= 5
+    assert all(c is not None and len(c) == len(f) and set(c) <= set(LABELS) for f, c in faces)
+
+
+def test_board_config_carries_the_labels_and_refuses_bad_ones(kmodel_2cls):
+    """model.json output.labels reach the board's config (flash and sim build it with device_model),
+    which pfcore.config keeps; labels the board would drop stop flash / sim before the board."""
+    import json
+
+    from pfcore import config
+    from picoface.boards import device_config, load_board
+    from picoface.errors import PicofaceError
+    from picoface.flash.plan import model_subset
+    from picoface.sim.runner import device_model
+
+    board = load_board("maix_dock")
+    contract = json.loads((kmodel_2cls.parent / "model.json").read_text())
+    data = kmodel_2cls.read_bytes()
+    for sub in (device_model(contract, board), model_subset(contract, data, board)):
+        assert sub["classes"] == 2 and sub["labels"] == LABELS
+        cfg, problems = config.load(json.dumps(device_config(board, sub)))
+        assert cfg["model"]["labels"] == LABELS and problems == []
+    for bad in (["mask"], ["mask", "a,b"], ["mask", "mask"], ["mask", "x" * 13]):
+        c = json.loads(json.dumps(contract))
+        c["output"]["labels"] = bad
+        with pytest.raises(PicofaceError, match="labels"):
+            device_model(c, board)
+    c = json.loads(json.dumps(contract))
+    del c["output"]["labels"]
+    assert "labels" not in device_model(c, board)
+
+
+def test_c_region_layer_class_matches_pfcore_planted():
+    """The fake C region layer (yolo2_region_layer.c semantics: class = the highest class probability
+    left after its per-class NMS) and pfcore.region give separated faces the same classes."""
+    from picoface.sim.fakes._yolo2 import RegionLayer
+
+    rng = np.random.default_rng(5)
+    seen = set()
+    for _ in range(10):
+        out = rng.normal(0, 1, size=(5, 7, 15, 20)).astype(np.float32)
+        out[:, 4] = -6.0
+        cells = rng.choice(np.arange(0, 15 * 20, 7), size=5, replace=False)
+        for cell in cells:
+            out[0, 4, cell // 20, cell % 20] = rng.uniform(1.0, 4.0)
+        out = out.reshape(-1)
+        rl = RegionLayer([v for a in tiny_model.ANCHORS for v in a], 5, 0.5, 0.3, 20, 15, 35, 320, 240)
+        c = sorted((p, k) for _x, _y, _w, _h, k, p in rl.run(out))
+        dets = region.decode(list(out), 20, 15, tiny_model.ANCHORS, 2, "NCHW", 0.5, with_class=True)
+        boxes = [[d[0] - d[2] / 2, d[1] - d[3] / 2, d[2], d[3], d[4], d[5]] for d in dets]   # top-left form
+        p = sorted((b[4], b[5]) for b in pf_nms.nms(boxes, 0.3))
+        assert [k for _, k in c] == [k for _, k in p] and len(c) >= 3, (c, p)
+        assert [s_ for s_, _ in c] == pytest.approx([s_ for s_, _ in p], abs=1e-5)
+        seen |= {k for _, k in c}
+    assert seen == {0, 1}
+
+
+def _recognition_class():
+    """device/main.py's Recognition class, the file run without its last line (run())."""
+    import ast
+
+    src = (ROOT / "device" / "main.py").read_text()
+    tree = ast.parse(src)
+    last = tree.body[-1]
+    assert isinstance(last, ast.Expr) and last.value.func.id == "run"
+    tree.body = tree.body[:-1]
+    ns = {"__name__": "app_under_test"}
+    exec(compile(tree, str(ROOT / "device" / "main.py"), "exec"), ns)
+    return ns["Recognition"]
+
+
+def test_recognition_keeps_the_largest_faces_class(monkeypatch):
+    """Mode recognise names the largest face after its class: [x, y, w, h, score, class, name, sim]
+    (sent as label, name, similarity); a 1-class face stays [x, y, w, h, score, name, sim]."""
+    import types
+
+    from pfcore import recognise
+
+    monkeypatch.syspath_prepend(str(ROOT / "device"))
+    monkeypatch.delitem(sys.modules, "hal", raising=False)
+    Recognition = _recognition_class()
+    sys.modules.pop("hal", None)
+    r = Recognition.__new__(Recognition)
+    r.ok, r.rc, r.enrol, r.seen = True, {"threshold": 0.5}, None, 0
+    r.db = types.SimpleNamespace(seq=0)
+    r.track = recognise.Track(1)
+    r.ident = recognise.Identity(3, 5, 10)
+    r.matcher = types.SimpleNamespace(best=lambda e: ("ann", 0.75))
+    r.embed = lambda img, box: [1.0, 0.0]
+    faces = [[1, 2, 10, 10, 0.9, 0], [50, 60, 40, 40, 0.8, 1]]
+    r.frame(None, faces, 0)
+    assert faces == [[1, 2, 10, 10, 0.9, 0], [50, 60, 40, 40, 0.8, 1, "ann", 0.75]]
+    line = protocol.encode_frame(1, 2, 3.0, faces, LABELS)
+    assert line.split(" ")[7:9] == ["1,2,10,10,900,mask", "50,60,40,40,800,no_mask,ann,750*" + line[-4:]]
+    d = protocol.decode(line)
+    assert d["classes"] == LABELS and d["faces"][1] == [50, 60, 40, 40, 0.8, "ann", 0.75]
+    faces = [[50, 60, 40, 40, 0.8]]
+    r.frame(None, faces, 0)
+    assert faces == [[50, 60, 40, 40, 0.8, "ann", 0.75]]
+
+
+@pytest.mark.micropython
+def test_two_class_app_on_real_micropython(node, tmp_path):
+    """The unchanged app under MicroPython (wasm) with the MaixPy stubs planting one no_mask face: the
+    frame lines carry the label, the LED turns red once the face is present; CPython gives the same
+    lines."""
+    cfg = dict(MP_CONFIG, max_frames=4)
+    cfg["model"] = dict(MP_CONFIG["model"], classes=2, labels=LABELS, stub_class=1)
+    mp_out, cpy_out = run_stub_app(node, tmp_path, cfg)
+
+    def rows(out):
+        res = []
+        for line in out.splitlines():
+            d = protocol.decode(line)
+            if d is None:
+                res.append(line)
+            elif d["type"] == "frame":
+                res.append(("frame", d["faces"], d.get("classes")))
+        return res
+
+    got = rows(mp_out)
+    assert got == rows(cpy_out)
+    frames = [x for x in got if isinstance(x, tuple)]
+    # sig(3) x softmax(4, -4): 0.952
+    assert frames and all(f == ("frame", [[143, 87, 50, 67, 0.952]], ["no_mask"]) for f in frames), frames
+    assert "LED GPIOHS8=0" in got and "LED GPIOHS9=0" not in got       # red on (active low), green never
+    assert " 143,87,50,67,952,no_mask*" in mp_out
+
+
+@pytest.mark.tf
+def test_random_two_class_tflite_on_every_openmv_generation(image_folder):
+    """A tiny random 2-class int8 TFLite (tiny_model.build(classes=2)) on each OpenMV generation: every
+    face carries a label, and all generations report the same faces and classes (>= 4.8 decodes a
+    multi-class model with pfcore.region, as the older ones do, not with YoloV2)."""
+    m = tiny_model.cached(128, 128, classes=2)["int8"]
+    contract = __import__("json").loads((m.parent / "model.json").read_text())
+    assert contract["output"]["classes"] == 2 and contract["output"]["labels"] == LABELS
+    got = {}
+    for gen in [g for g in generations.names() if generations.get(g).family == "openmv"]:
+        s = run_app("openmv_h7", firmware=gen, frames=folder_frames(image_folder, 12), model_path=m, max_frames=12)
+        assert s["end"] == "max_frames" and s["errors"] == [], (gen, s["end"], s["errors"][:2])
+        got[gen] = [(f["faces"], f.get("classes")) for f in s["frames"]]
+    first = got["openmv-ml-4.7.0"]
+    assert all(g == first for g in got.values())
+    labelled = [(f, c) for f, c in first if f]
+    assert sum(len(f) for f, _ in labelled) >= 3
+    assert all(c is not None and len(c) == len(f) and set(c) <= set(LABELS) for f, c in labelled)

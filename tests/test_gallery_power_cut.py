@@ -6,7 +6,6 @@ one, whole."""
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 

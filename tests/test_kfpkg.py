@@ -8,7 +8,6 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from picoface import boards

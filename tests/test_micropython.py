@@ -110,6 +110,42 @@ def test_protocol_lines_match_golden(vectors):
         assert a["v"] == 1 and b["v"] == 2 and dict(a, v=2) == b
 
 
+def test_two_class_postprocess_on_micropython(vectors):
+    """A synthetic 2-class output (mask / no_mask planted in four cells, NCHW, NHWC, and a float32
+    memoryview as MaixPy's kpu_fmap): pfcore.region.postprocess under real MicroPython gives every
+    face its class, [x, y, w, h, score, class], equal to CPython's and to the numpy twin's, and the
+    frame line carries the labels."""
+    import numpy as np
+
+    from pfcore import geom
+    from picoface.detect import region as hregion
+
+    cp, mp = vectors
+    for k in range(3):
+        faces = mp["classes/%d/postprocess" % k]
+        assert [len(f) for f in faces] == [6] * 4, faces
+        assert [f[5] for f in faces] == [0, 1, 1, 0]           # best first: the planted classes
+        assert all(isinstance(f[5], int) for f in faces)
+        assert _six(faces) == _six(cp["classes/%d/postprocess" % k])
+        vals, spec, (cw, ch, nw, nh, mode) = mp["classes/%d/input" % k]
+        twin = hregion.postprocess(np.array(vals, np.float32), spec, geom.Fit(cw, ch, nw, nh, mode), 0.5, 0.3, 10)
+        assert twin.shape == (4, 6)
+        np.testing.assert_allclose(twin, np.array(faces, np.float32), rtol=1e-5, atol=1e-3)
+        line = mp["classes/%d/frame" % k]
+        assert line == cp["classes/%d/frame" % k]
+        d = protocol.decode(line)
+        assert d["classes"] == ["mask", "no_mask", "no_mask", "mask"] and all(len(f) == 5 for f in d["faces"])
+    assert mp["classes/recognised"] == cp["classes/recognised"]
+    assert " 1,2,3,4,500,no_mask,ann,750 5,6,7,8,250,mask*" in mp["classes/recognised"]
+    # model.labels in the config: kept when valid, dropped with a problem otherwise
+    cfgs = [mp["config/%d" % i] for i in range(9, 16)]
+    assert cfgs == [cp["config/%d" % i] for i in range(9, 16)]
+    assert cfgs[0][0]["model"]["labels"] == ["mask", "no_mask"] and cfgs[0][1] == []
+    assert cfgs[6][0]["model"]["labels"] == ["mask", "m\u00e1scara"] and cfgs[6][1] == []     # 12 bytes escaped
+    for cfg, problems in cfgs[1:6]:
+        assert "labels" not in cfg["model"] and len(problems) == 1 and "labels" in problems[0], problems
+
+
 def test_gallery_survives_a_cut_write_on_micropython(vectors):
     """The two-slot gallery file (pfcore.gallery) under MicroPython as under CPython: enrol, rename,
     remove and reload; a save cut after every possible byte count leaves the last whole gallery."""

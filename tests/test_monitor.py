@@ -381,6 +381,57 @@ def test_rich_view_renders(tmp_path):
     assert "hash abcd in 28 ms" in text  # what hashing its model cost the board
 
 
+LABELS = ["mask", "no_mask"]
+CLASS_LINES = [P.encode_frame(5, 50, 10.0, [[10, 20, 30, 40, 0.9, 1], [100, 20, 30, 40, 0.8, 0]], LABELS),
+               P.encode_frame(6, 60, 10.0, [[10, 20, 30, 40, 0.9, 1, "ann lee", 0.75]], LABELS),
+               P.encode_frame(7, 70, 10.0, [[10, 20, 30, 40, 0.9, "bo", 0.5]])]
+
+
+def test_plain_view_prints_each_faces_class():
+    import io
+
+    out = io.StringIO()
+    view = mon.make_view(plain=True, out=out)
+    m = mon.Monitor(view=view)
+    view.start(m.stats, "test")
+    m.feed(("\n".join(CLASS_LINES) + "\n").encode())
+    view.stop(m.stats, m.counters())
+    text = out.getvalue()
+    assert "frame 5 fps 10.0 faces 2 [10,20,30,40 0.90 no_mask] [100,20,30,40 0.80 mask]\n" in text
+    assert "frame 6 fps 10.0 faces 1 [10,20,30,40 0.90 no_mask] ann lee 0.75\n" in text
+    assert "frame 7 fps 10.0 faces 1 [10,20,30,40 0.90] bo 0.50\n" in text     # no classes: as before
+
+
+def test_logs_carry_each_faces_class(tmp_path):
+    for name in ("c.jsonl", "c.csv"):
+        log = mon.open_log(tmp_path / name)
+        m = mon.Monitor(log=log)
+        m.feed(("\r\n".join(CLASS_LINES) + "\r\n").encode())
+        log.close()
+    recs = [json.loads(x) for x in (tmp_path / "c.jsonl").read_text().splitlines()]
+    assert [r.get("classes") for r in recs] == [["no_mask", "mask"], ["no_mask"], None]
+    assert recs[1]["faces"] == [[10, 20, 30, 40, 0.9, "ann lee", 0.75]]
+    rows = (tmp_path / "c.csv").read_text().splitlines()
+    assert ",frame,5,50,10.0,2,10 20 30 40 0.900 no_mask;100 20 30 40 0.800 mask," in rows[1]
+    assert ",frame,6,60,10.0,1,10 20 30 40 0.900 no_mask ann%20lee 0.750," in rows[2]
+    assert ",frame,7,70,10.0,1,10 20 30 40 0.900 bo 0.500," in rows[3]
+
+
+def test_rich_view_shows_each_faces_class(tmp_path):
+    from rich.console import Console
+
+    con = Console(file=open(tmp_path / "out.txt", "w"), force_terminal=True, width=120)
+    view = mon.RichView(console=con)
+    m = mon.Monitor(view=view)
+    view.start(m.stats, "test")
+    m.feed((CLASS_LINES[0] + "\n").encode())
+    view.tick(m.stats, m.counters())
+    view.stop(m.stats, m.counters())
+    con.file.close()
+    text = (tmp_path / "out.txt").read_text()
+    assert "score 0.90  no_mask" in text and "score 0.80  mask" in text
+
+
 def test_hello_shows_hash_cost_or_why_there_is_none():
     assert mon.hash_text({"model_hash": "abcd", "hash_ms": "28"}) == "abcd in 28 ms"
     assert mon.hash_text({"model_hash": "abcd"}) == "abcd"

@@ -95,6 +95,18 @@ def event(seq, kind):
 
 
 # -- no broker needed --------------------------------------------------------------------------------------------
+def test_frame_payload_carries_each_faces_class():
+    """A frame of a multi-class model: each face's label after its score; a 1-class frame as before;
+    an identified face (mode recognise) keeps its box and score."""
+    from picoface.mqtt.topics import frame_payload
+
+    d = P.decode(P.encode_frame(5, 50, 10.0, [[10, 20, 30, 40, 0.9, 1], [1, 2, 3, 4, 0.5, 0, "ann", 0.7]],
+                                ["mask", "no_mask"]))
+    assert json.loads(frame_payload(d))["faces"] == [[10, 20, 30, 40, 0.9, "no_mask"], [1, 2, 3, 4, 0.5, "mask"]]
+    one = P.decode(P.encode_frame(5, 50, 10.0, [[10, 20, 30, 40, 0.9]]))
+    assert frame_payload(one) == '{"faces":[[10,20,30,40,0.9]],"fps":10.0,"ms":50,"n":1,"seq":5}'
+
+
 def test_url_parsing_and_redaction():
     from picoface.mqtt import url
 

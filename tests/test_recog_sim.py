@@ -11,7 +11,6 @@ that over LFW (docs/recog/recog.md); this test checks the board's plumbing aroun
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -70,6 +69,8 @@ def test_enrol_by_button_restart_known_and_stranger(data_root, tmp_path, gen, bo
     ev = _events(msgs)
     known = [e for e in ev if e[1] == "known"]
     assert any(e[2] == "face1" and e[0] <= 22 for e in known), ev
+    # while A is being enrolled no identity event fires (A would be called a stranger on the way in)
+    assert not any(e[1] == "stranger" and e[0] <= 22 for e in ev), ev
     assert any(e[1] == "stranger" and 29 <= e[0] <= 42 for e in ev), ev
     assert not any(e[0] > 28 for e in known), ev
     named = [f for m in msgs if m["type"] == "frame" for f in m["faces"] if len(f) == 7]

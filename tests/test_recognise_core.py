@@ -62,6 +62,11 @@ def test_matching_events_and_enrolment():
     ev = [idn.update(x) for x in seq]
     assert [e for e in ev if e] == [("known", "ann"), ("stranger", ""), ("known", "ann")]
     assert ev.index(("known", "ann")) == 2 and ev.index(("stranger", "")) == 8
+    held = recognise.Identity(known=3, stranger=5, clear=4)
+    for x in ["?"] * 4:
+        assert held.update(x) is None
+    held.hold()                     # an enrolment frame: the run of strangers starts again
+    assert [held.update(x) for x in ["?"] * 5][-1] == ("stranger", "")
     en = recognise.Enrolment("ann", 2, 5, 0, timeout_ms=1000)
     assert not en.done()
     en.offer([1.0, 0.0], 1)

@@ -101,7 +101,7 @@ def test_hash_and_resolved_round_trip(tmp_path):
 
 
 def test_shipped_configs_validate(root):
-    for name in ("picoface_k210_320x240", "picoface_openmv_240x176"):
+    for name in ("picoface_k210_320x240", "picoface_openmv_240x176", "picoface_k210_mask_320x240"):
         cfg = load_config(root / "models" / name / "train.yaml")
         assert cfg.name == name
         assert cfg.out == "models/" + name

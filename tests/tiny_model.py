@@ -1,7 +1,8 @@
 """A tiny random-weight, KPU-friendly YOLOv2 face net for simulator tests (stands in for a
 trained model): explicit ZeroPadding((1,1)) + valid stride-2 3x3 convs, depthwise separable
-blocks, BN, ReLU6, a 1x1 head to 5 anchors x 6 channels. Exported to float and int8 TFLite
-with a model.json contract (docs/ARCHITECTURE.md §4).
+blocks, BN, ReLU6, a 1x1 head to 5 anchors x 6 channels (5 + classes: ``classes=2`` makes a
+mask / no_mask detector). Exported to float and int8 TFLite with a model.json contract
+(docs/ARCHITECTURE.md §4).
 
 The obj bias of the head is calibrated on a few frames so that a handful of cells pass the
 score threshold: the detections are meaningless but exercise the whole decode path.
@@ -22,6 +23,7 @@ from picoface.kmodel import MAIXPY_FACE_ANCHOR_PAIRS
 ANCHORS = MAIXPY_FACE_ANCHOR_PAIRS  # Sipeed's stock face model's anchors
 SCORE = 0.5
 NMS = 0.3
+LABELS = {2: ("mask", "no_mask")}   # output.labels of a tiny multi-class model (index 0 = mask)
 _CACHE = {}
 
 
@@ -41,7 +43,7 @@ def calibration_frames(w, h, n=6, seed=1):
     return out
 
 
-def keras_model(w, h, seed=0, channels=3):
+def keras_model(w, h, seed=0, channels=3, classes=1):
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(seed)
@@ -66,48 +68,55 @@ def keras_model(w, h, seed=0, channels=3):
     x = dw_block(x, 16, 2)        # /4
     x = dw_block(x, 16, 2)        # /8
     x = dw_block(x, 24, 2)        # /16
-    x = L.Conv2D(len(ANCHORS) * 6, 1, padding="valid", name="head")(x)
+    x = L.Conv2D(len(ANCHORS) * (5 + classes), 1, padding="valid", name="head")(x)
     return tf.keras.Model(inp, x)
 
 
-def _calibrate(model, frames):
+def _calibrate(model, frames, classes=1):
     """Shift the obj bias so that ~0.3% of the anchor cells pass SCORE on these frames."""
+    ne = 5 + classes
     xs = np.stack(frames).astype(np.float32) / 255.0
     out = model.predict(xs, verbose=0)  # N, gh, gw, A*6
     head = model.get_layer("head")
     kernel, bias = head.get_weights()
     # spread: obj logits std ~2 (clear yes/no cells), tx/ty std ~1, tw/th std ~0.3
-    want = np.array([1.0, 1.0, 0.3, 0.3, 2.0, 1.0] * len(ANCHORS), np.float32)
+    want = np.array(([1.0, 1.0, 0.3, 0.3, 2.0] + [1.0] * classes) * len(ANCHORS), np.float32)
     std = out.reshape(-1, out.shape[-1]).std(axis=0) + 1e-6
     kernel = kernel * (want / std)
     bias = np.zeros_like(bias)
     head.set_weights([kernel, bias])
     out = model.predict(xs, verbose=0)
-    obj = out[..., 4::6].reshape(-1)
+    obj = out[..., 4::ne].reshape(-1)
     target = np.log(SCORE / (1 - SCORE))
-    bias[4::6] = target - float(np.quantile(obj, 0.997)) + 0.3
-    bias[2::6] = -out[..., 2::6].mean()
-    bias[3::6] = -out[..., 3::6].mean()
+    # more classes split the score (obj x the best class's softmax): more obj headroom
+    bias[4::ne] = target - float(np.quantile(obj, 0.997)) + 0.3 + (1.0 if classes > 1 else 0.0)
+    bias[2::ne] = -out[..., 2::ne].mean()
+    bias[3::ne] = -out[..., 3::ne].mean()
     head.set_weights([kernel, bias])
 
 
-def _contract(name, fmt, path, w, h, grid_w, grid_h, out_dtype, out_scale, out_zero, in_dtype, channels=3):
+def _contract(name, fmt, path, w, h, grid_w, grid_h, out_dtype, out_scale, out_zero, in_dtype, channels=3,
+              classes=1):
     data = Path(path).read_bytes()
-    return {
+    c = {
         "contract": 1, "name": name, "format": fmt, "file": Path(path).name, "bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
         "input": {"w": w, "h": h, "channels": channels, "order": "GRAY" if channels == 1 else "RGB", "layout": "NHWC",
                   "dtype": in_dtype,
                   "scale": 1.0 / 255.0, "zero_point": 0, "fit": "stretch"},
-        "output": {"grid_w": grid_w, "grid_h": grid_h, "anchors": ANCHORS, "classes": 1, "layout": "NHWC",
+        "output": {"grid_w": grid_w, "grid_h": grid_h, "anchors": ANCHORS, "classes": classes, "layout": "NHWC",
                    "dtype": out_dtype, "scale": out_scale, "zero_point": out_zero},
         "thresholds": {"score": SCORE, "nms": NMS},
         "training": {"config_hash": "0" * 16, "commit": "unknown", "config": "tests/tiny_model.py"},
     }
+    if classes > 1:
+        c["output"]["labels"] = list(LABELS[classes]) if classes in LABELS else ["c%d" % i for i in range(classes)]
+    return c
 
 
-def build(out_dir, w, h, channels=3):
-    """``channels`` 1: a grayscale net (input.order GRAY), fed the luma of the frame."""
+def build(out_dir, w, h, channels=3, classes=1):
+    """``channels`` 1: a grayscale net (input.order GRAY), fed the luma of the frame; ``classes`` 2: a
+    mask / no_mask detector (output.labels LABELS[2])."""
     import tensorflow as tf
 
     out_dir = Path(out_dir)
@@ -116,10 +125,10 @@ def build(out_dir, w, h, channels=3):
         from picoface.detect.fit import luminance
 
         frames = [luminance(f) for f in frames]
-    model = keras_model(w, h, channels=channels)
-    _calibrate(model, frames)
+    model = keras_model(w, h, channels=channels, classes=classes)
+    _calibrate(model, frames, classes)
     gh, gw = model.output_shape[1], model.output_shape[2]
-    name = "tiny_%dx%d%s" % (w, h, "_gray" if channels == 1 else "")
+    name = "tiny_%dx%d%s%s" % (w, h, "_gray" if channels == 1 else "", "_%dcls" % classes if classes > 1 else "")
     paths = {"dir": out_dir}
 
     fdir = out_dir / "float"
@@ -127,7 +136,7 @@ def build(out_dir, w, h, channels=3):
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     fpath = fdir / (name + ".tflite")
     fpath.write_bytes(conv.convert())
-    c = _contract(name, "tflite-float", fpath, w, h, gw, gh, "float32", 1.0, 0, "float32", channels)
+    c = _contract(name, "tflite-float", fpath, w, h, gw, gh, "float32", 1.0, 0, "float32", channels, classes)
     (fdir / "model.json").write_text(json.dumps(c, indent=1))
     paths["float"] = fpath
 
@@ -150,23 +159,26 @@ def build(out_dir, w, h, channels=3):
     interp = interpreter(qpath)
     od = interp.get_output_details()[0]
     scale, zero = od["quantization"]
-    c = _contract(name, "tflite-int8", qpath, w, h, gw, gh, "int8", float(scale), int(zero), "uint8", channels)
+    c = _contract(name, "tflite-int8", qpath, w, h, gw, gh, "int8", float(scale), int(zero), "uint8", channels,
+                  classes)
     (qdir / "model.json").write_text(json.dumps(c, indent=1))
     paths["int8"] = qpath
     return paths
 
 
-def kmodel(out_dir, w=320, h=240, seed=0, obj_shift=0.0):
+def kmodel(out_dir, w=320, h=240, seed=0, obj_shift=0.0, classes=1):
     """A tiny random kmodel v3 for the KPU emulator: four 3x3 convs with 2x2 max pools
     (w x h -> w/16 x h/16), the last one to 5 anchors x 6 channels, then DEQUANTIZE
     (q * 0.05 - 6). Each layer's BN is calibrated on a few frames (per channel: spread the
     uint8 outputs, centre them), and the obj channels so that a few cells pass SCORE.
     ``obj_shift`` is added to every obj logit after that (negative: fewer cells pass; on photos
-    the random net fires more often than on the synthetic calibration frames).
+    the random net fires more often than on the synthetic calibration frames). ``classes`` 2: a
+    mask / no_mask head (5 anchors x 7, output.labels LABELS[2]).
     Needs no TensorFlow (the KPU emulator runs the calibration)."""
     from picoface.kmodel import emulator, v3
 
-    chans = [3, 8, 8, 8, len(ANCHORS) * 6]
+    ne = 5 + classes
+    chans = [3, 8, 8, 8, len(ANCHORS) * ne]
     shapes = [(w >> i, h >> i) for i in range(5)]
     weights = [np.random.default_rng(seed + i).integers(0, 256, chans[i + 1] * chans[i] * 9, dtype=np.uint8)
                for i in range(4)]
@@ -191,29 +203,31 @@ def kmodel(out_dir, w=320, h=240, seed=0, obj_shift=0.0):
 
     frames = [np.ascontiguousarray(f.transpose(2, 0, 1)) for f in calibration_frames(w, h, n=3)]
     # (centre, spread) of the uint8 outputs wanted per entry of the head: tx ty tw th obj cls
-    head = [(120, 20), (120, 20), (120, 6), (120, 6), (60, 40), (120, 20)]
+    head = [(120, 20), (120, 20), (120, 6), (120, 6), (60, 40)] + [(120, 20)] * classes
     for i in range(4):
         emu = emulator.Emulator(build())
         ys = np.concatenate([_layer_out(emu, f, i) for f in frames], axis=1)   # C x N, with gain 1
         acc = (ys - 128.0)                                                      # = acc / 1024 (unclipped mostly)
         new = []
         for c in range(chans[i + 1]):
-            want_c, want_s = head[c % 6] if i == 3 else (80, 40)
+            want_c, want_s = head[c % ne] if i == 3 else (80, 40)
             sd = float(acc[c].std()) + 1e-3
             g = min(1000.0, want_s / sd)
             new.append((g, want_c - g * float(acc[c].mean())))
         bns[i] = new
     emu = emulator.Emulator(build())
-    obj = np.concatenate([emu.run(f)[0].reshape(len(ANCHORS), 6, -1)[:, 4].reshape(-1) for f in frames])
-    shift_q = (np.log(SCORE / (1 - SCORE)) + 0.3 + obj_shift - float(np.quantile(obj, 0.997))) / 0.05
-    bns[3] = [(g, c + (shift_q if k % 6 == 4 else 0)) for k, (g, c) in enumerate(bns[3])]
+    obj = np.concatenate([emu.run(f)[0].reshape(len(ANCHORS), ne, -1)[:, 4].reshape(-1) for f in frames])
+    headroom = 1.0 if classes > 1 else 0.0      # more classes split the score: more obj headroom
+    shift_q = (np.log(SCORE / (1 - SCORE)) + 0.3 + headroom + obj_shift - float(np.quantile(obj, 0.997))) / 0.05
+    bns[3] = [(g, c + (shift_q if k % ne == 4 else 0)) for k, (g, c) in enumerate(bns[3])]
     data = build().serialize()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / ("tiny_%dx%d.kmodel" % (w, h))
+    tag = "_%dcls" % classes if classes > 1 else ""
+    path = out_dir / ("tiny_%dx%d%s.kmodel" % (w, h, tag))
     path.write_bytes(data)
-    c = _contract("tiny_%dx%d_kpu" % (w, h), "kmodel-v3", path, w, h, shapes[4][0], shapes[4][1], "float32",
-                  1.0, 0, "uint8")
+    c = _contract("tiny_%dx%d%s_kpu" % (w, h, tag), "kmodel-v3", path, w, h, shapes[4][0], shapes[4][1], "float32",
+                  1.0, 0, "uint8", classes=classes)
     c["input"]["layout"] = "NCHW"
     c["output"]["layout"] = "NCHW"
     (out_dir / "model.json").write_text(json.dumps(c, indent=1))
@@ -227,16 +241,16 @@ def _layer_out(emu, chw, i):
     return y.reshape(y.shape[0], -1)
 
 
-def cached(w, h, channels=3):
+def cached(w, h, channels=3, classes=1):
     """build() once per process (test session) in a temporary folder removed at exit."""
-    key = (w, h, channels)
+    key = (w, h, channels, classes)
     if key not in _CACHE:
         import atexit
         import shutil
 
         d = Path(tempfile.mkdtemp(prefix="picoface-tiny-%dx%d-" % (w, h)))
         atexit.register(shutil.rmtree, d, True)
-        _CACHE[key] = build(d, w, h, channels)
+        _CACHE[key] = build(d, w, h, channels, classes)
     return _CACHE[key]
 
 

@@ -6,6 +6,7 @@ problem string; an unknown key is dropped with a problem. The input is JSON text
 dict, bytes, or None (all defaults).
 """
 
+from pfcore import protocol
 from pfcore.compat import json
 
 DEFAULTS = {
@@ -89,8 +90,11 @@ MODEL_KEYS = {
     "grid_h": ("int", 1, 1024), "classes": ("int", 1, 1000), "anchors": ("anchors",),
     "layout": ("choice", ("NCHW", "NHWC")), "fit": ("choice", ("stretch", "crop", "letterbox")),
     "dtype": ("choice", ("float32", "int8", "uint8")), "scale": ("float", 1e-12, 1e12),
-    "zero_point": ("int", -255, 255),
+    "zero_point": ("int", -255, 255), "labels": ("labels",),
 }
+# model.labels: one name per class (model.classes of them), each sent with its faces (protocol
+# frame line), at most protocol.MAX_LABEL bytes once escaped, so the longest frame line stays
+# within protocol.MAX_LINE; no control characters and no "," (the host writes class lists as "a,b")
 
 GATE_KEYS = {
     "format": ("str",), "placement": ("str",), "name": ("str",), "path": ("str",),
@@ -142,6 +146,8 @@ def _check(name, v, rule):
                         and _is_num(a[1]) and a[0] > 0 and a[1] > 0):
                     ok = False
         return None if ok else "%s must be a list of [w, h] pairs > 0, got %r" % (name, v)
+    if kind == "labels":
+        return _check_labels(name, v)
     if kind == "int":
         if _is_bool(v) or not isinstance(v, int):
             return "%s must be an integer, got %r" % (name, v)
@@ -150,6 +156,33 @@ def _check(name, v, rule):
     if v < rule[1] or v > rule[2]:
         return "%s=%r is out of range %r..%r" % (name, v, rule[1], rule[2])
     return None
+
+
+def _check_labels(name, v):
+    if not isinstance(v, (list, tuple)) or not v:
+        return "%s must be a list of class names, got %r" % (name, v)
+    for i in range(len(v)):
+        t = v[i]
+        if not isinstance(t, str) or not t:
+            return "%s[%d] must be a non-empty string, got %r" % (name, i, t)
+        for c in t:
+            if ord(c) < 32 or ord(c) == 127 or c == ",":
+                return "%s[%d] %r has a control character or a comma" % (name, i, t)
+        if len(protocol.token(t)) > protocol.MAX_LABEL:
+            return "%s[%d] %r is longer than %d bytes on the wire" % (name, i, t, protocol.MAX_LABEL)
+        for k in range(i):
+            if v[k] == t:
+                return "%s[%d] %r repeats a label" % (name, i, t)
+    return None
+
+
+def check_model_labels(labels, classes):
+    """None when labels suit a model of `classes` classes (MODEL_KEYS "labels", one a class),
+    else a problem text."""
+    p = _check_labels("model.labels", labels)
+    if p is None and len(labels) != classes:
+        p = "model.labels has %d name(s) for %d classes (model.classes)" % (len(labels), classes)
+    return p
 
 
 RULES = _RULES
@@ -225,6 +258,13 @@ def load(text_or_dict=None):
             v = _sub(k, v, DEFAULTS[k], CAMERA_KEYS, True, problems)
         elif k == "model":
             v = _sub(k, v, DEFAULTS[k], MODEL_KEYS, False, problems)
+            if "labels" in v:
+                p = check_model_labels(v["labels"], v.get("classes", 1))
+                if p is None:
+                    v["labels"] = list(v["labels"])
+                else:
+                    problems.append(p + "; ignored")
+                    del v["labels"]
         elif k == "gate":
             v = _sub(k, v, DEFAULTS[k], GATE_KEYS, False, problems)
         elif k == "recog":

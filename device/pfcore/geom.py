@@ -99,12 +99,14 @@ class Fit:
                 box[2] / self.ax, box[3] / self.ay]
 
     def map(self, dets):
-        """[[cx, cy, w, h, score], ...] normalised -> [[x, y, w, h, score], ...] camera
-        pixels; boxes left with no area after clipping are dropped."""
+        """[[cx, cy, w, h, score, ...], ...] normalised -> [[x, y, w, h, score, ...], ...]
+        camera pixels (items after the score, such as a class index, kept as they are); boxes
+        left with no area after clipping are dropped."""
         out = []
         for d in dets:
             b = self.net_to_cam(d)
             if b[2] > 0.0 and b[3] > 0.0:
-                b.append(d[4])
+                for k in range(4, len(d)):
+                    b.append(d[k])
                 out.append(b)
         return out

@@ -2,6 +2,8 @@
 
 Boxes are taken best score first (ties keep their input order); a box is dropped when its
 IoU with an already kept box is > iou_threshold. max_out > 0 stops after that many boxes.
+Items after the score (a class index) are ignored and kept: the kept boxes are the very
+lists given, so NMS is class-agnostic and each kept box keeps its class.
 picoface.detect.region.nms (numpy) reproduces this exactly.
 """
 

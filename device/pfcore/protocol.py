@@ -14,9 +14,13 @@ VERSIONS = (1, 2)     # what decode() reads: a v2 board's H/F/E/X bodies are v1'
 MARKER = "@PF"
 MAX_FACES = 10        # faces per frame line; the worst-case line is 293 bytes + "\r\n"
 WORST_FRAME = 293     # bytes of the longest frame line (10 faces), without the line end
+MAX_LABEL = 12        # bytes of a class label on the wire (escaped; pfcore.config checks the labels)
+WORST_LABELLED = 423  # ... when each face carries a class label: 293 + 10 x (1 + MAX_LABEL)
+MAX_NAME = 72         # bytes of an escaped gallery name (1-24 bytes of UTF-8, each at most %XX)
+WORST_LINE = 501      # ... and the largest face a name and its similarity: 423 + 1 + 72 + 5
 MAX_TEXT = 60         # characters of free text kept in error lines and hello values
 MAX_COORD = 9999
-MAX_LINE = 512        # no valid v1 line is longer
+MAX_LINE = 512        # no valid line of v1 or v2 is longer (WORST_LINE)
 WRAP = 1 << 30        # seq and ms are sent modulo 2**30 (ticks_ms wraps there too)
 HASH_CHARS = 16       # hello sends the first 16 hex digits of the model's sha256
 
@@ -208,12 +212,33 @@ def _key(k):
     return k
 
 
-def encode_frame(seq, ms, fps, faces):
+def label_of(labels, c):
+    """The name of class index c: labels[c], else the index as decimal text."""
+    if labels and isinstance(c, int) and 0 <= c < len(labels):
+        return labels[c]
+    return str(c)
+
+
+def token(text):
+    """Free text as one item of a face token: escaped, and "," as %2C."""
+    return escape(text).replace(",", "%2C")
+
+
+def has_class(face):
+    """True when a face carries a class index (item 5): [x, y, w, h, score, class] or
+    [x, y, w, h, score, class, name, similarity]."""
+    n = len(face)
+    return n == 6 or n >= 8
+
+
+def encode_frame(seq, ms, fps, faces, labels=None):
     """One frame: sequence number, device ms, fps, and up to MAX_FACES faces
-    [x, y, w, h, score] in camera pixels (rounded to integers; score in thousandths). A face
-    the board identified (mode recognise) has two more items, [..., name, similarity]: the best
-    gallery name ("?" for a stranger, "" for an empty gallery) and its cosine (thousandths,
-    below 0 sent as 0)."""
+    [x, y, w, h, score] in camera pixels (rounded to integers; score in thousandths). A face of
+    a model with more than one class has its class index after the score, [..., class], sent
+    as its label (labels[class]; the index as text without labels). A face the board identified
+    (mode recognise) has two more items, [..., name, similarity]: the best gallery name ("?"
+    for a stranger, "" for an empty gallery) and its cosine (thousandths, below 0 sent as 0).
+    So a face has 5, 6 (class), 7 (name) or 8 (class and name) items, as its token on the wire."""
     n = len(faces)
     if n > MAX_FACES:
         n = MAX_FACES
@@ -223,8 +248,12 @@ def encode_frame(seq, ms, fps, faces):
         t = "%d,%d,%d,%d,%d" % (_uint(d[0], MAX_COORD), _uint(d[1], MAX_COORD),
                                  _uint(d[2], MAX_COORD), _uint(d[3], MAX_COORD),
                                  _uint(d[4] * 1000, 1000))
-        if len(d) > 6:
-            t += "," + escape(d[5]).replace(",", "%2C") + ",%d" % _uint(d[6] * 1000, 1000)
+        j = 5
+        if has_class(d):
+            t += "," + token(label_of(labels, d[5]))
+            j = 6
+        if len(d) >= j + 2:
+            t += "," + token(d[j]) + ",%d" % _uint(d[j + 1] * 1000, 1000)
         f.append(t)
     return _frame(" ".join(f))
 
@@ -400,19 +429,39 @@ def _dec_frame(f):
     if len(f) != 4 + n:
         raise ProtocolError("field", "frame says %d faces but has %d" % (n, len(f) - 4))
     faces = []
+    classes = []
+    labelled = False
     for tok in f[4:]:
         p = tok.split(",")
-        if len(p) != 5 and len(p) != 7:
+        k = len(p)
+        if k < 5 or k > 8:
             raise ProtocolError("field", "bad face %r" % (tok,))
         face = [_num(p[0], "x", MAX_COORD), _num(p[1], "y", MAX_COORD),
                 _num(p[2], "w", MAX_COORD), _num(p[3], "h", MAX_COORD),
                 _num(p[4], "score", 1000) / 1000.0]
-        if len(p) == 7:
-            face += [unescape(p[5]), _num(p[6], "similarity", 1000) / 1000.0]
+        label = None
+        j = 5
+        if k == 6 or k == 8:
+            label = _text(p[5], "label", tok)
+            labelled = True
+            j = 6
+        if k >= 7:
+            face += [_text(p[j], "name", tok), _num(p[j + 1], "similarity", 1000) / 1000.0]
         faces.append(face)
-    return {"type": "frame", "seq": _num(f[0], "seq", WRAP - 1),
-            "ms": _num(f[1], "ms", WRAP - 1), "fps": _dec(f[2], 1, "fps", 9999),
-            "n": n, "faces": faces}
+        classes.append(label)
+    d = {"type": "frame", "seq": _num(f[0], "seq", WRAP - 1),
+         "ms": _num(f[1], "ms", WRAP - 1), "fps": _dec(f[2], 1, "fps", 9999),
+         "n": n, "faces": faces}
+    if labelled:
+        d["classes"] = classes
+    return d
+
+
+def _text(tok, what, face):
+    # an escaped text item of a face token; never empty on the wire ("" is sent as "-")
+    if not tok:
+        raise ProtocolError("field", "empty %s in face %r" % (what, face))
+    return unescape(tok)
 
 
 def _dec_hello(f):

@@ -234,6 +234,13 @@ class Identity:
             return ("stranger", "") if label == STRANGER else ("known", label)
         return None
 
+    def hold(self):
+        """A frame that must not count (a face being enrolled): the run of equal labels starts
+        again after it, and no event fires."""
+        self.candidate = None
+        self.count = 0
+        self.empty = 0
+
 
 class Enrolment:
     """Collects ``shots`` embeddings of the largest face for ``name``; ``cid`` is the command id

@@ -218,7 +218,10 @@ def postprocess(out, spec, fit, threshold=0.5, nms_threshold=0.3, max_out=0):
 
     spec: the model contract's "output" dict (grid_w, grid_h, anchors, classes, layout,
     dtype, scale, zero_point). Returns [[x, y, w, h, score], ...] in camera pixels,
-    best first: exactly nms(fit.map(decode(...)), nms_threshold, max_out).
+    best first: exactly nms(fit.map(decode(..., with_class=classes > 1)), nms_threshold,
+    max_out). With more than one class each face is [x, y, w, h, score, class]: the class
+    index whose softmax gave the score (the first of equal ones); NMS ignores the class (one
+    face, one box), the kept box keeps its own.
     With max_out > 0 only the boxes NMS looks at are decoded: the candidates are ranked by
     score (for one class the objectness alone gives it) and taken best first until max_out
     are kept, so a crowd costs one score per candidate, not a box.
@@ -231,12 +234,13 @@ def postprocess(out, spec, fit, threshold=0.5, nms_threshold=0.3, max_out=0):
     g = nms.Greedy(nms_threshold, max_out)
     if o.need == 0:
         return g.keep
-    ranked = []                 # (-score, decode order, score, anchor, objectness index)
+    multi = o.classes > 1
+    ranked = []                 # (-score, decode order, score, anchor, objectness index, class)
     for a in range(o.na):
         for i in o.cells(a):
-            sc = o.score(a, i)[0]
-            if sc > threshold:
-                ranked.append((-sc, len(ranked), sc, a, i))
+            sc = o.score(a, i)
+            if sc[0] > threshold:
+                ranked.append((-sc[0], len(ranked), sc[0], a, i, sc[1]))
     # best first, equal scores in decode order (nms.order's rule); no key function: MicroPython
     # calls it at every comparison
     ranked.sort()
@@ -244,6 +248,8 @@ def postprocess(out, spec, fit, threshold=0.5, nms_threshold=0.3, max_out=0):
         b = fit.net_to_cam(o.box(r[3], r[4], r[2]))
         if b[2] > 0.0 and b[3] > 0.0:       # fit.map drops boxes clipped to nothing
             b.append(r[2])
+            if multi:
+                b.append(r[5])
             g.offer(b)
             if g.full():
                 break

@@ -33,3 +33,18 @@ def write_bytes(dest, data):
 def write_text(dest, text):
     with atomic_path(dest) as tmp:
         Path(tmp).write_text(text)
+
+
+def save_model(dest, model, weights_only=False):
+    """A Keras model (or its weights) written atomically. Keras picks the format from the file name's
+    extension, so it writes beside the temporary path with ".keras" / ".weights.h5" and the result is
+    renamed over ``dest``."""
+    ext = ".weights.h5" if weights_only else ".keras"
+    with atomic_path(dest) as tmp:
+        named = str(tmp) + ext
+        try:
+            (model.save_weights if weights_only else model.save)(named)
+            os.replace(named, tmp)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(named)

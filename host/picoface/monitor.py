@@ -93,8 +93,37 @@ def plural(n, word):
     return "%d %s%s" % (n, word, "" if n == 1 else "s")
 
 
-def _faces_text(faces):
-    return ";".join("%d %d %d %d %.3f" % tuple(f) for f in faces)
+def face_label(msg, i):
+    """The class label of face i of a frame message, or None (a 1-class model's faces have none)."""
+    c = msg.get("classes")
+    return c[i] if c and i < len(c) else None
+
+
+def _faces_text(msg):
+    """ "x y w h s;..." (+ " label" for a face with a class, + " name sim" for an identified one,
+    text escaped as on the wire: no spaces or ";")."""
+    from pfcore.protocol import token
+
+    out = []
+    for i, f in enumerate(msg["faces"]):
+        t = "%d %d %d %d %.3f" % tuple(f[:5])
+        label = face_label(msg, i)
+        if label is not None:
+            t += " " + token(label)
+        if len(f) > 6:
+            t += " %s %.3f" % (token(f[5]), f[6])
+        out.append(t)
+    return ";".join(out)
+
+
+def face_words(msg, i):
+    """One face of a frame message for people: "[x,y,w,h 0.91 no_mask] ann 0.82"."""
+    f = msg["faces"][i]
+    label = face_label(msg, i)
+    t = "[%d,%d,%d,%d %.2f%s]" % (tuple(f[:5]) + ("" if label is None else " " + printable(label),))
+    if len(f) > 6:
+        t += " %s %.2f" % (printable(f[5] or "-"), f[6])
+    return t
 
 
 class JsonlLog:
@@ -115,7 +144,8 @@ class JsonlLog:
 
 
 class CsvLog:
-    """One row per message: t,type,seq,ms,fps,n,faces,kind,code,text (faces as "x y w h s;...")."""
+    """One row per message: t,type,seq,ms,fps,n,faces,kind,code,text (faces as "x y w h s;...", each
+    with its class label after the score when the model has classes)."""
 
     FIELDS = ("t", "type", "seq", "ms", "fps", "n", "faces", "kind", "code", "text")
 
@@ -130,7 +160,7 @@ class CsvLog:
         row = {"t": "%.3f" % time.time()}
         row.update({k: msg[k] for k in self.FIELDS if k in msg and k != "faces"})
         if "faces" in msg:
-            row["faces"] = _faces_text(msg["faces"])
+            row["faces"] = _faces_text(msg)
         if msg.get("type") == "hello":
             row["text"] = " ".join("%s=%s" % (k, v) for k, v in sorted(msg.items()) if k not in ("type", "v"))
         self.w.writerow(row)
@@ -179,8 +209,7 @@ class PlainView:
                 "x".join(map(str, msg.get("camera", [])))))
         elif t == "frame":
             if stats.frames % self.every == 0:
-                faces = " ".join("[%d,%d,%d,%d %.2f]" % tuple(f[:5]) + (" %s %.2f" % (printable(f[5] or "-"), f[6]) if len(f) > 6 else "")
-                                 for f in msg["faces"])
+                faces = " ".join(face_words(msg, i) for i in range(len(msg["faces"])))
                 self._p("frame %d %s %.1f faces %d %s" % (msg["seq"], self.fps_label, msg["fps"], msg["n"], faces))
         elif t == "event":
             who = " %s" % printable(msg["name"]) if "name" in msg else ""
@@ -266,8 +295,13 @@ class RichView:
         f = stats.last_frame
         if f:
             t.add_row(self.fps_label, "%.1f  (frame %d)" % (f["fps"], f["seq"]))
-            boxes = "\n".join("x %4d y %4d w %4d h %4d  score %.2f" % tuple(b) for b in f["faces"]) or "-"
-            t.add_row("faces: %d" % f["n"], boxes)
+            rows = []
+            for i, b in enumerate(f["faces"]):
+                label = face_label(f, i)
+                rows.append("x %4d y %4d w %4d h %4d  score %.2f" % tuple(b[:5])
+                            + ("" if label is None else "  " + printable(label))
+                            + (" %s %.2f" % (printable(b[5] or "-"), b[6]) if len(b) > 6 else ""))
+            t.add_row("faces: %d" % f["n"], shown("\n".join(rows) or "-"))
         ev = "\n".join("%s %s (%s, frame %d)" % (time.strftime("%H:%M:%S", time.localtime(ts)), printable(e["kind"]),
                                                  plural(e["n"], "face"), e["seq"]) for ts, e in stats.events[-4:])
         t.add_row("events", Text(ev or "-"))

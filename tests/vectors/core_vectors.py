@@ -60,8 +60,14 @@ def decode_cases(rng):
                 fit = geom.Fit(320, 240, 8 * gw, 8 * gh, geom.MODES[k % 3])
                 cam = fit.map(dets)
                 emit("map/%d" % k, cam)
-                emit("nms/%d" % k, nms.nms(cam, rng.uniform(0.1, 0.6), rng.below(6)))
-                emit("frame/%d" % k, protocol.encode_frame(k * 1000 + 7, 123456 + k, rng.uniform(0, 60), cam))
+                kept = nms.nms(cam, rng.uniform(0.1, 0.6), rng.below(6))
+                emit("nms/%d" % k, kept)
+                if classes == 1:
+                    cam = [c[:5] for c in cam]          # a 1-class face has no class item
+                # 3 classes: the label after the score (one escaped, one without a name: its index)
+                labels = ["mask", "n\u00f8 mask"] if classes > 1 else None
+                emit("frame/%d" % k, protocol.encode_frame(k * 1000 + 7, 123456 + k, rng.uniform(0, 60), cam,
+                                                           labels))
                 k += 1
 
 
@@ -108,7 +114,14 @@ def config_cases():
              '{"score": 2, "max_faces": true, "baud": 1234, "led": {"kind": "gpio", "r": 400}, "zzz": 1}',
              '{"camera": {"w": 640, "h": "x"}, "model": {"fit": "crop", "anchors": [[1, 2]], "w": -1}}',
              'not json', '[1]', '{"mode": "gate", "gate": {"w": 96, "h": 96, "threshold": 0.4, "path": "/flash/g"}}',
-             '{"mode": "gate", "gate": {"w": 96}}', '{"mode": "gated", "gate_every": -1}']
+             '{"mode": "gate", "gate": {"w": 96}}', '{"mode": "gated", "gate_every": -1}',
+             '{"model": {"classes": 2, "labels": ["mask", "no_mask"]}}',
+             '{"model": {"classes": 2, "labels": ["mask"]}}',
+             '{"model": {"classes": 3, "labels": ["a", "a", "b"]}}',
+             '{"model": {"classes": 2, "labels": ["mask", "a,b"]}}',
+             '{"model": {"classes": 2, "labels": ["mask", "much_too_long_x"]}}',
+             '{"model": {"classes": 2, "labels": "mask,no_mask"}}',
+             '{"model": {"classes": 2, "labels": ["mask", "m\\u00e1scara"]}}']
     for i, t in enumerate(texts):
         cfg, problems = config.load(t)
         problems.sort()
@@ -260,6 +273,35 @@ def fmap_cases(rng):
         emit("fmap/%d/list" % k, region.postprocess(list(buf), spec, fit, thr, 0.3, 1 + k * 3))
 
 
+def classes_cases(rng):
+    """A 2-class model (mask / no_mask): postprocess gives [x, y, w, h, score, class], the class
+    of the planted cells; the frame line carries the labels; recognition's 8-item face."""
+    import array
+
+    gw, gh, na = 6, 4, 2
+    ne = 7
+    labels = ["mask", "no_mask"]
+    for k, layout in enumerate(("NCHW", "NHWC", "NCHW")):
+        vals = [rng.uniform(-6.0, -3.0) for _ in range(gw * gh * na * ne)]
+        for cell, cls, obj in ((3, 0, 3.0), (10, 1, 2.5), (17, 1, 2.0), (20, 0, 1.5)):
+            a = cell % na
+            for e, v in ((2, 0.5), (3, 0.5), (4, obj), (5, 2.0 if cls == 0 else -1.0),
+                         (6, 2.0 if cls == 1 else -1.0)):
+                if layout == "NCHW":
+                    vals[(a * ne + e) * gw * gh + cell] = v
+                else:
+                    vals[cell * na * ne + a * ne + e] = v
+        spec = {"grid_w": gw, "grid_h": gh, "anchors": [[0.6, 0.7], [0.9, 1.0]], "classes": 2, "layout": layout}
+        fit = geom.Fit(320, 240, 8 * gw, 8 * gh, geom.MODES[k])
+        out = memoryview(array.array("f", vals)) if k == 2 else vals
+        emit("classes/%d/input" % k, [vals, spec, [320, 240, 8 * gw, 8 * gh, geom.MODES[k]]])
+        faces = region.postprocess(out, spec, fit, 0.5, 0.3, 10)
+        emit("classes/%d/postprocess" % k, faces)
+        emit("classes/%d/frame" % k, protocol.encode_frame(9, 99, 12.5, faces, labels))
+    emit("classes/recognised", protocol.encode_frame(1, 2, 3.0, [[1, 2, 3, 4, 0.5, 1, "ann", 0.75],
+                                                                [5, 6, 7, 8, 0.25, 0]], labels))
+
+
 rng = Rng(20240601)
 decode_cases(rng)
 geom_cases(rng)
@@ -269,4 +311,5 @@ protocol_cases(rng)
 gallery_cases(rng)
 fmap_cases(rng)
 gate_cases(rng)
+classes_cases(rng)
 print("done")

@@ -93,6 +93,53 @@ def close_rows(results):
     return rows
 
 
+def class_rows(results):
+    """The per-class table (header first) of the rows scored per class ("classes": multi-class models on
+    the labelled set), or None when no row was: AP@0.5 of each class, mAP@0.5 / @0.3, and the class
+    accuracy of the faces found at the deployed score, overall and per regime."""
+    rows_in = [r for r in results if r.get("classes")]
+    if not rows_in:
+        return None
+    labels = []
+    for r in rows_in:
+        for name in r["classes"].get("labels") or []:
+            if name not in labels:
+                labels.append(name)
+    head = ["detector"] + ["%s AP@0.5" % n for n in labels] + ["mAP@0.5", "mAP@0.3", "score", "faces found",
+                                                                "class accuracy", "far / mid / close accuracy",
+                                                                "status"]
+    rows = [head]
+    for r in rows_in:
+        c = r["classes"]
+        if c.get("status") != "ok" or c.get("skipped"):
+            why = c.get("status") if c.get("status") != "ok" else "not scored: %s" % c["skipped"]
+            rows.append([r["name"]] + ["—"] * (len(head) - 2) + [why])
+            continue
+        ap = (c.get("ap") or {}).get("0.5") or {}
+        cm = c.get("confusion") or {}
+        reg = cm.get("regimes") or {}
+        rows.append([r["name"]] + [fmt_ap(ap.get(n)) for n in labels] +
+                    [fmt_ap((c.get("map") or {}).get("0.5")), fmt_ap((c.get("map") or {}).get("0.3")),
+                     "%g" % cm["score"] if cm else "—", "%d" % cm["found"] if cm else "—",
+                     fmt_ap(cm.get("accuracy")),
+                     " / ".join(fmt_ap((reg.get(n) or {}).get("accuracy")) for n in REGIME_NAMES), "ok"])
+    return rows
+
+
+def class_text(info):
+    """The paragraph above the per-class table: the labelled set and how it was scored."""
+    c = info.get("classes") or {}
+    where = "the close-range set above" if c.get("same_as_close") else "`%s`" % c.get("data")
+    return ("Rows that tell classes apart, on %s (%s — %d images, %d faces; photos framed: %s). Class map "
+            "(data label = class, '-': an ignore region for every class): `%s`; photos whose boxes carry no label "
+            "of the map are left out. AP of a class: its own faces are the ground truth, a detection of that class "
+            "on a face of another class is a false positive (VOC, each class on its own). Class accuracy: the faces "
+            "found at the model's deployed score (IoU 0.5, whatever the class) that were found as their own class; "
+            "regimes by the shorter side in camera px (far 12-40, mid 40-100, close >= 100)." % (
+                where, c.get("note") or c.get("data"), c.get("images", 0), c.get("faces", 0), c.get("framing"),
+                c.get("class_map")))
+
+
 def _pr(regimes, name):
     row = ((regimes or {}).get("0.5") or {}).get(name) or {}
     at = row.get("at_threshold")
@@ -251,6 +298,9 @@ def markdown(results, info, reference, png_name="bench.png"):
         lines += ["## At the deployed score threshold", "",
                   "Precision / recall (IoU 0.5) per regime of each picoface model at the score threshold of its "
                   "model.json (what the board shows).", "", markdown_table(trows), ""]
+    prows = class_rows(results)
+    if prows:
+        lines += ["## Per class", "", class_text(info), "", markdown_table(prows), ""]
     lines += ["## K210 gap to YuNet-n", ""]
     lines += k210_gaps(results) or ["- no K210 row in this run."]
     by_size = recall_by_size_rows(results)

@@ -17,14 +17,14 @@ class TimedDetector:
         self.det = det
         self.bar = bar
         self.times = []
-        for k in ("name", "kind", "bytes", "deploy_threshold"):
+        for k in ("name", "kind", "bytes", "deploy_threshold", "labels"):
             if hasattr(det, k):
                 setattr(self, k, getattr(det, k))
         self.macs = None  # filled in by the bench (counting may import TensorFlow: not per call)
 
-    def detect(self, rgb):
+    def detect(self, rgb, **kw):
         t = time.perf_counter()
-        out = self.det.detect(rgb)
+        out = self.det.detect(rgb, **kw)
         self.times.append(time.perf_counter() - t)
         if self.bar is not None:
             self.bar.update(1)
@@ -72,13 +72,21 @@ def with_min_size(samples, min_size, rule):
     return apply_min_size(out, min_size, rule)
 
 
-def bench_rows(rows, samples, iou=(0.5, 0.3), progress=True, debug=False, strict=None, close=None):
+def has_classes(det):
+    """True for a detector that tells classes apart (a multi-class model: ``labels``)."""
+    return det is not None and bool(getattr(det, "labels", None)) and getattr(det, "kind", "box") != "centroid"
+
+
+def bench_rows(rows, samples, iou=(0.5, 0.3), progress=True, debug=False, strict=None, close=None, classes=None,
+               class_map=None):
     """Evaluate every row on ``samples`` -> list of result dicts (one per row, in row order).
 
     Each detector is built once and runs once per image of each set: ``samples`` (timed), then
     ``close`` (an ``EvalSet``, optional; its figures under "close"). ``strict``: the same samples
     under the stricter size rule (``with_min_size``, 32 px), scored on the same detections
-    ("ap50_min32").
+    ("ap50_min32"). ``classes``: a labelled ``EvalSet`` on which every row that tells classes apart
+    (``has_classes``) is scored per class (``picoface.evaluate.classes``, ``class_map``; its figures under
+    "classes"); when it is ``close`` itself, the close-range run gives them (no second run).
     A row whose detector cannot be built is "not available: <reason>"; one that fails while
     running is "failed: <reason>". Neither stops the bench (unless ``debug``)."""
     from picoface.evaluate import evaluate
@@ -107,11 +115,14 @@ def bench_rows(rows, samples, iou=(0.5, 0.3), progress=True, debug=False, strict
 
     n_run = sum(1 for _, d in built if d is not None)
     n_close = len(close.samples) if close is not None else 0
+    n_classes = len(classes.samples) if classes is not None and classes is not close else 0
+    n_multi = sum(1 for _, d in built if has_classes(d))
     bar = None
     if progress and n_run:
         from tqdm import tqdm
 
-        bar = tqdm(total=n_run * (len(samples) + n_close), unit="img", desc="bench", file=sys.stderr, leave=False)
+        bar = tqdm(total=n_run * (len(samples) + n_close) + n_multi * n_classes, unit="img", desc="bench",
+                   file=sys.stderr, leave=False)
     results = []
     try:
         for entry, det in built:
@@ -133,8 +144,13 @@ def bench_rows(rows, samples, iou=(0.5, 0.3), progress=True, debug=False, strict
                     if bar is not None:
                         bar.update(len(samples) + n_close - len(timed.times))
                     det = None
+            same = classes is not None and classes is close and has_classes(det)
             if det is not None and close is not None:
-                entry["close"] = _close(det, close, iou, bar, debug)
+                entry["close"] = _close(det, close, iou, bar, debug, same, class_map)
+                if same:
+                    entry["classes"] = entry["close"].pop("per_class", None) or {"status": entry["close"]["status"]}
+            if has_classes(det) and classes is not None and not same:
+                entry["classes"] = _classes(det, classes, iou, bar, debug, class_map)
             results.append(entry)
     finally:
         if bar is not None:
@@ -151,23 +167,54 @@ def _strict_ap(res, strict):
     return score(res["_detections"], strict, iou=(0.5,))["ap"]["0.5"]
 
 
-def _close(det, es, iou, bar, debug):
-    """The detector on the close-range set -> its figures (or {"status": "failed: ..."})."""
-    from picoface.evaluate import evaluate, to_json
+def _close(det, es, iou, bar, debug, per_class=False, class_map=None):
+    """The detector on the close-range set -> its figures (or {"status": "failed: ..."}); with
+    ``per_class`` (the close-range set is the per-class set too) also "per_class": the per-class
+    figures (``class_map``) with their "status" (a class map that does not fit the set fails those
+    figures only)."""
+    from picoface.evaluate import to_json
+    from picoface.evaluate.classes import score_classes
+
+    res, failed = _evaluate(det, es, iou, bar, debug)
+    if failed:
+        return failed
+    out = _figures(res)
+    out["status"] = "ok"
+    out["regimes"] = to_json(res.get("regimes"))
+    if per_class:
+        try:
+            pc = res["per_class"] if class_map is None else score_classes(
+                res["_detections"], res["_classes"], es.samples, list(det.labels), class_map, iou,
+                res["score_threshold"])
+            out["per_class"] = dict(to_json(pc), status="ok")
+        except PicofaceError as e:
+            out["per_class"] = {"status": "failed: %s" % _reason(e)}
+    return out
+
+
+def _classes(det, es, iou, bar, debug, class_map=None):
+    """The per-class figures of a detector with classes on the labelled set ``es`` (with "status")."""
+    from picoface.evaluate import to_json
+
+    res, failed = _evaluate(det, es, iou, bar, debug, class_map=class_map)
+    return failed or dict(to_json(res["per_class"]), status="ok")
+
+
+def _evaluate(det, es, iou, bar, debug, **options):
+    """(evaluate's result, None), or (None, {"status": "failed: ..."}) when the detector fails on the
+    set ``es`` (the progress bar still moves past its images); ``debug`` re-raises what is not a
+    PicofaceError."""
+    from picoface.evaluate import evaluate
 
     counted = TimedDetector(det, bar)
     try:
-        res = evaluate(counted, es.samples, iou=iou, progress=False, images=es.images)
+        return evaluate(counted, es.samples, iou=iou, progress=False, images=es.images, **options), None
     except Exception as e:
         if debug and not isinstance(e, PicofaceError):
             raise
         if bar is not None:
             bar.update(len(es.samples) - len(counted.times))
-        return {"status": "failed: %s" % _reason(e)}
-    out = _figures(res)
-    out["status"] = "ok"
-    out["regimes"] = to_json(res.get("regimes"))
-    return out
+        return None, {"status": "failed: %s" % _reason(e)}
 
 
 def _figures(res):

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from picoface.evaluate.classes import DEFAULT_CLASS_MAP
+
 
 def add_arguments(parser):
     parser.add_argument("--data", default=None,
@@ -25,6 +27,16 @@ def add_arguments(parser):
                         help="training config of --close-data holdout "
                              "(default models/picoface_k210_320x240/train.yaml)")
     parser.add_argument("--no-close", action="store_true", help="no close-range set")
+    parser.add_argument("--classes-data", default=None, metavar="SPEC",
+                        help="labelled set on which rows that tell classes apart (multi-class models, model.json "
+                             "output.labels, e.g. mask / no_mask) are scored per class (AP per class, class accuracy "
+                             "of the faces found): 'close' (default: the close-range set, scored in the same run; "
+                             "its facemask_kaggle photos carry mask labels), 'holdout' (the photos --config holds "
+                             "out of training), a dataset folder or shared set name whose boxes carry labels, or "
+                             "'none'. Never a set the model was trained on (e.g. all of facemask_kaggle)")
+    parser.add_argument("--class-map", default=None, metavar="MAP",
+                        help="data box label -> model class for --classes-data, LABEL=CLASS,... ('-': ignore the "
+                             "faces of that label; default %s)" % DEFAULT_CLASS_MAP)
     parser.add_argument("--models", nargs="*", default=None, metavar="PATH",
                         help="picoface model files or folders (default: the repo's models/*/)")
     parser.add_argument("--no-anchors", action="store_true", help="only picoface's models, no reference rows")
@@ -64,6 +76,28 @@ def close_choice(args):
     return args.close_data, None
 
 
+def classes_choice(args, close):
+    """What ``--classes-data`` asks for: None, "close" (the close-range set) or (spec, config)."""
+    from picoface.bench import CLOSE_CONFIG
+    from picoface.errors import PicofaceError
+
+    spec = args.classes_data
+    if spec is None:
+        return "close" if close is not None else None
+    if spec == "none":
+        if args.class_map is not None:
+            raise PicofaceError("--class-map with --classes-data none", "drop one of them")
+        return None
+    if spec == "close":
+        if close is None:
+            raise PicofaceError("--classes-data close needs the close-range set, and this run has none (--no-close)",
+                                "drop --no-close, or give --classes-data holdout or a labelled data set")
+        return "close"
+    if spec == "holdout":
+        return "holdout", Path(args.config) if args.config else CLOSE_CONFIG
+    return spec, None
+
+
 def render_only(args):
     """``--render-only``: BENCH.md, the README block and the model cards' blocks from a bench.json."""
     from picoface.bench.render import render
@@ -85,7 +119,7 @@ def render_only(args):
 
 def run(args):
     from picoface.bench import REFERENCE, all_rows, run_bench
-    from picoface.bench.report import close_rows, macs_notes, text_table
+    from picoface.bench.report import class_rows, close_rows, macs_notes, text_table
     from picoface.errors import PicofaceError
 
     if args.render_only:
@@ -95,6 +129,11 @@ def run(args):
     if args.limit is not None and args.limit < 1:
         raise PicofaceError("--limit must be at least 1", "give a positive number of images")
     close = close_choice(args)
+    classes = classes_choice(args, close)
+    if args.class_map is not None:
+        from picoface.evaluate.classes import parse_class_map
+
+        parse_class_map(args.class_map)   # a malformed map fails before any work
     rows = all_rows(args.anchors, args.models, use_anchors=not args.no_anchors)
     if args.list:
         for r in rows:
@@ -107,7 +146,7 @@ def run(args):
                                min_size=args.min_size, reference=args.reference or REFERENCE,
                                progress=not args.no_progress, debug=getattr(args, "debug", False), rows=rows,
                                size_rule=args.size_rule, framing=args.framing or "letterbox", close=close,
-                               close_framing=args.framing)
+                               close_framing=args.framing, classes=classes, class_map=args.class_map)
     print(text_table(table))
     for note in macs_notes(results):
         print(note[2:])
@@ -116,6 +155,11 @@ def run(args):
     if crows:
         print("close range (%s):" % close[0])
         print(text_table(crows))
+        print()
+    prows = class_rows(results)
+    if prows:
+        print("per class (%s):" % (close[0] if classes == "close" else classes[0]))
+        print(text_table(prows))
         print()
     print("wrote %s, %s, %s" % tuple(str(Path(args.out) / n) for n in ("bench.md", "bench.png", "bench.json")))
     print("to ship these figures: cp %s %s models/ && picoface bench --render-only  (models/BENCH.md, README.md, "

@@ -3,6 +3,8 @@
 Each photo is framed as the QVGA camera would frame the scene (``--framing``) before the model
 sees it; faces under the size rule (``--size-rule``, ``--min-size``: the bench's defaults) are
 ignore regions. ``--data holdout``: the val mix of a training config (``picoface.train.val``).
+A multi-class model (model.json output.labels) is also scored per class on data whose boxes carry
+labels (``--class-map``, ``picoface.evaluate.classes``): results.json "per_class", a table in summary.md.
 Writes results.json, pr.png and summary.md into --out (atomically) and prints a short table.
 """
 
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from picoface.data.loader import SIZE_RULES
 from picoface.errors import PicofaceError
+from picoface.evaluate.classes import DEFAULT_CLASS_MAP
 from picoface.evaluate.regimes import FRAMINGS
 
 
@@ -45,7 +48,8 @@ def add_arguments(p):
     p.add_argument("--anchors", help="anchors w,h,... in grid cells (when no model.json)")
     p.add_argument("--grid", type=int, nargs=2, metavar=("W", "H"), help="output grid (when no model.json)")
     p.add_argument("--fit", choices=("stretch", "crop", "letterbox"), help="image -> net input fit")
-    p.add_argument("--preset", choices=("maixpy-face",), help="facts of a known model without model.json")
+    p.add_argument("--preset", choices=("maixpy-face", "canaan-mask"),
+                   help="facts of a known model without model.json (picoface.detectors.kmodel_det.PRESETS)")
     p.add_argument("--threads", type=int, default=1, help="TFLite interpreter threads (default 1)")
     p.add_argument("--name", help="name shown in the results")
     p.add_argument("--compare", nargs="+", default=[], metavar="RESULTS",
@@ -56,6 +60,12 @@ def add_arguments(p):
     p.add_argument("--against", metavar="FLOAT_MODEL",
                    help="the float model MODEL was quantised from: also report where MODEL loses AP@0.5 "
                         "against it (each output group of MODEL swapped into the float outputs in turn)")
+    p.add_argument("--class-map", metavar="MAP", default=None,
+                   help="multi-class models (model.json output.labels, e.g. mask / no_mask): data box label -> "
+                        "model class for the per-class AP, as LABEL=CLASS,... ; CLASS '-' makes the faces of that "
+                        "label ignore regions for every class. Default %s (facemask_kaggle's labels); a data label "
+                        "equal to a class name maps to that class. Photos whose boxes carry no label of the map "
+                        "are left out of the per-class figures" % DEFAULT_CLASS_MAP)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -101,6 +111,10 @@ def run(args):
     if any(not 0 < t <= 1 for t in args.iou):
         raise PicofaceError("IoU thresholds must be in (0, 1], got %s" % args.iou, "e.g. --iou 0.5 0.3")
     others = [_load_results(p) for p in args.compare]
+    if args.class_map is not None:
+        from picoface.evaluate.classes import parse_class_map
+
+        parse_class_map(args.class_map)   # a malformed map fails before any work
     if args.data == HOLDOUT:
         # the val mix of a training config: its own size rule (faces under 12 camera px ignored)
         es = holdout_set(train_config(model, args.config), args.framing, args.limit)
@@ -124,8 +138,11 @@ def run(args):
     det = open_model(model, preset=args.preset, anchors=args.anchors, grid=args.grid, fit=args.fit,
                      threshold=args.threshold, name=args.name,
                      **({"num_threads": args.threads} if model.suffix.lower() == ".tflite" else {}))
+    if args.class_map is not None and not getattr(det, "labels", None):
+        raise PicofaceError("--class-map is for a multi-class model, and %s has no class labels (model.json "
+                            "output.classes is 1)" % det.name, "drop --class-map")
     res = evaluate(det, samples, iou=tuple(args.iou), progress=not args.no_progress, score_threshold=args.score,
-                   images=images)
+                   images=images, class_map=args.class_map)
     res.update(model=str(model), data=str(args.data), min_size=min_size, size_rule=args.size_rule,
                framing=es.framing, limit=args.limit)
     if es.note:

@@ -3,7 +3,9 @@
 Same boxes, same order, same scores (to float rounding) as the device core, which stays the
 reference: every formula here follows device/pfcore/region.py, geom.py and nms.py step by
 step. Arrays are float64 (N, 5) (N, 6 with the class index); postprocess returns float32
-(N, 5) detections in camera pixels, the host's detection format.
+(N, 5) detections in camera pixels, the host's detection format, and (N, 6) with the class
+index (as a float) in the last column for a model of more than one class, like
+pfcore.region.postprocess's [x, y, w, h, score, class].
 """
 
 import numpy as np
@@ -78,8 +80,11 @@ def decode(out, grid_w, grid_h, anchors, classes=1, layout="NCHW", threshold=0.5
 
 def to_camera(dets, fit):
     """pfcore.geom.Fit.map, vectorised: normalised centre boxes -> camera-pixel [x, y, w, h,
-    score], clipped, boxes without area dropped. fit is a pfcore.geom.Fit."""
-    d = np.asarray(dets, dtype=np.float64).reshape(-1, np.shape(dets)[1] if len(dets) else 5)
+    score, ...], clipped, boxes without area dropped; the columns after the score (a class
+    index) are kept. fit is a pfcore.geom.Fit."""
+    d = np.asarray(dets, dtype=np.float64)
+    if d.ndim != 2:
+        d = d.reshape(-1, 5)
     hw = d[:, 2] * 0.5
     hh = d[:, 3] * 0.5
     x1 = np.clip(fit.bx + (d[:, 0] - hw) * fit.ax, 0.0, float(fit.cam_w))
@@ -89,7 +94,7 @@ def to_camera(dets, fit):
     w = x2 - x1
     h = y2 - y1
     ok = (w > 0.0) & (h > 0.0)
-    return np.stack([x1, y1, w, h, d[:, 4]], axis=1)[ok]
+    return np.stack([x1, y1, w, h] + [d[:, k] for k in range(4, d.shape[1])], axis=1)[ok]
 
 
 def order(dets):
@@ -136,11 +141,16 @@ def nms(dets, iou_threshold, max_out=0):
     return d[keep]
 
 
-def postprocess(out, spec, fit, threshold=0.5, nms_threshold=0.3, max_out=0):
-    """pfcore.region.postprocess: decode -> camera pixels -> NMS; float32 (N, 5) detections.
+def postprocess(out, spec, fit, threshold=0.5, nms_threshold=0.3, max_out=0, with_class=None):
+    """pfcore.region.postprocess: decode -> camera pixels -> NMS; float32 (N, 5) detections,
+    (N, 6) with the class index last when spec["classes"] > 1 (NMS ignores the class).
+    with_class True / False forces the class column on (index 0 for one class) / off.
 
     spec: the model contract's "output" dict; fit: a pfcore.geom.Fit."""
-    d = decode(out, spec["grid_w"], spec["grid_h"], spec["anchors"], spec.get("classes", 1),
+    classes = spec.get("classes", 1)
+    if with_class is None:
+        with_class = classes > 1
+    d = decode(out, spec["grid_w"], spec["grid_h"], spec["anchors"], classes,
                spec.get("layout", "NCHW"), threshold, spec.get("scale", 1.0),
-               spec.get("zero_point", 0), spec.get("dtype"))
+               spec.get("zero_point", 0), spec.get("dtype"), with_class=with_class)
     return nms(to_camera(d, fit), nms_threshold, max_out).astype(np.float32)

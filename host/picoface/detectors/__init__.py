@@ -2,7 +2,8 @@
 
 ``open_model(path, **overrides)`` picks the backend by file type and reads model.json beside the
 artifact. Overrides: anchors, grid=(w, h), classes, fit, threshold (decode; default 0.01 for
-full PR curves), nms, layout, name, num_threads (TFLite), preset ("maixpy-face", kmodel).
+full PR curves), nms, layout, name, labels (class names of a multi-class model; default model.json
+output.labels), num_threads (TFLite), preset ("maixpy-face", kmodel).
 TensorFlow and the emulator are imported only when a model of that kind is opened.
 """
 

@@ -3,6 +3,9 @@
 A detector has ``name``, ``kind`` ("box" | "centroid"), ``bytes`` and ``macs`` (int or None)
 and ``detect(rgb) -> float32 (N, 5)`` ``[x, y, w, h, score]`` in pixels of ``rgb``. When ``macs``
 is None a detector may say why in ``macs_error`` (a one-line reason; absent or None: not known).
+A detector that tells classes apart (a multi-class model: mask / no_mask) has ``labels``, its class
+names, and ``detect(rgb, with_class=True) -> float32 (N, 6)`` ``[x, y, w, h, score, class index]``;
+any other detector has no ``labels`` attribute (or None) and ``detect(rgb)`` only.
 
 ``RegionDetector`` does what every picoface artifact needs around its backend's ``forward``:
 fit the image to the net input with ``pfcore.geom.Fit`` (the device's own code), run, decode
@@ -59,6 +62,53 @@ def infer_grid(n_values, net_w, net_h, n_anchors, classes):
                         "give grid_w/grid_h (model.json output or --grid W H)")
 
 
+def class_labels(v, classes, name="model"):
+    """Class names of a ``classes``-class model: ``v`` (a list, or "a,b" text), else class_0, class_1 ...;
+    None for a 1-class model (a face detector has no classes to tell apart)."""
+    if classes <= 1:
+        return None
+    if isinstance(v, str):
+        v = [t.strip() for t in v.split(",") if t.strip()]
+    if not v:
+        return ["class_%d" % i for i in range(classes)]
+    v = [str(x) for x in v]
+    if len(v) != classes or len(set(v)) != len(v) or not all(v):
+        raise PicofaceError("%s has %d classes but its labels are %s" % (name, classes, v),
+                            "give one distinct name per class in model.json output.labels")
+    return v
+
+
+def _with_class(out, spec, fit, threshold, nms_threshold, max_out):
+    """``picoface.detect.region.postprocess`` keeping each box's class index as a sixth column.
+
+    NMS is class-agnostic (the device's): the box kept keeps its own class. Uses postprocess's
+    ``with_class`` when it has one; else the same steps (decode with the class, map to camera
+    pixels, NMS) with the class carried through ``to_camera``, which keeps 5 columns."""
+    import inspect
+
+    from picoface.detect import region
+
+    if "with_class" in inspect.signature(region.postprocess).parameters:
+        d = np.asarray(region.postprocess(out, spec, fit, threshold=threshold, nms_threshold=nms_threshold,
+                                          max_out=max_out, with_class=True), np.float32)
+        if d.size == 0:
+            return np.zeros((0, 6), np.float32)
+        if d.ndim == 2 and d.shape[1] >= 6:
+            return d[:, :6]
+    d = region.decode(out, spec["grid_w"], spec["grid_h"], spec["anchors"], spec.get("classes", 1),
+                      spec.get("layout", "NCHW"), threshold, spec.get("scale", 1.0), spec.get("zero_point", 0),
+                      spec.get("dtype"), with_class=True)
+    if not len(d):
+        return np.zeros((0, 6), np.float32)
+    # to_camera drops boxes without area: run it with the row index in the score's place to know which stay
+    tagged = d[:, :5].copy()
+    tagged[:, 4] = np.arange(len(d))
+    cam = region.to_camera(tagged, fit)
+    rows = cam[:, 4].astype(np.int64)
+    cam = np.concatenate([cam[:, :4], d[rows, 4:5], d[rows, 5:6]], axis=1)
+    return region.nms(cam, nms_threshold, max_out).astype(np.float32).reshape(-1, 6)
+
+
 def _anchors(v):
     if v is None:
         return None
@@ -82,7 +132,7 @@ class RegionDetector:
     channels = 3   # 1: the net takes the luminance of the fitted image (input.grayscale)
 
     def __init__(self, path, contract=None, anchors=None, threshold=None, nms=None, fit=None,
-                 grid=None, classes=None, layout=None, name=None, max_out=0, **_):
+                 grid=None, classes=None, layout=None, name=None, max_out=0, labels=None, **_):
         self.path = Path(path) if path is not None else None
         c = contract or {}
         self.contract = c
@@ -96,6 +146,8 @@ class RegionDetector:
                                 "put its model.json beside it, or pass anchors (--anchors w,h,... or "
                                 "--preset maixpy-face for Sipeed's stock model)")
         self.classes = int(classes or out.get("classes") or 1)
+        # class names (model.json output.labels) of a multi-class model; None for a face-only one
+        self.labels = class_labels(labels if labels is not None else out.get("labels"), self.classes, self.name)
         self.out_layout = layout or out.get("layout") or self.default_layout
         g = grid or ((out["grid_w"], out["grid_h"]) if out.get("grid_w") and out.get("grid_h") else None)
         self.grid = tuple(int(v) for v in g) if g else None
@@ -154,29 +206,34 @@ class RegionDetector:
         net, fit = self._net_input(rgb)
         return self._flat(self.forward(net)), fit
 
-    def _detections(self, out, fit):
+    def _detections(self, out, fit, with_class=False):
+        """Region output -> float32 (N, 5) detections in camera pixels, (N, 6) with the class index."""
         from picoface.detect.region import postprocess
 
         spec = {"grid_w": self.grid[0], "grid_h": self.grid[1], "anchors": self.anchors,
                 "classes": self.classes, "layout": self.out_layout}
-        dets = postprocess(out, spec, fit, threshold=self.threshold, nms_threshold=self.nms_threshold,
-                           max_out=self.max_out)
-        return np.asarray(dets, np.float32).reshape(-1, 5)
+        if with_class:
+            return _with_class(out, spec, fit, self.threshold, self.nms_threshold, self.max_out)
+        dets = np.asarray(postprocess(out, spec, fit, threshold=self.threshold, nms_threshold=self.nms_threshold,
+                                      max_out=self.max_out), np.float32)
+        return dets[:, :5] if dets.ndim == 2 else dets.reshape(-1, 5)
 
-    def detect(self, rgb):
-        return self._detections(*self.raw(rgb))
+    def detect(self, rgb, with_class=False):
+        """float32 (N, 5) [x, y, w, h, score] in pixels of ``rgb``; ``with_class``: (N, 6), the box's
+        class index (an index into ``labels``; 0 for a 1-class model) last."""
+        return self._detections(*self.raw(rgb), with_class=with_class)
 
-    def detect_many(self, images, batch=16):
+    def detect_many(self, images, batch=16, with_class=False):
         """detect() on each image, the backend run ``batch`` images at a time (``forward_many``)."""
         res = []
         for i in range(0, len(images), batch):
             prep = [self._net_input(im) for im in images[i:i + batch]]
             outs = self.forward_many([net for net, _ in prep])
-            res += [self._detections(self._flat(o), fit) for o, (_, fit) in zip(outs, prep)]
+            res += [self._detections(self._flat(o), fit, with_class) for o, (_, fit) in zip(outs, prep)]
         return res
 
     def describe(self):
         return {"name": self.name, "kind": self.kind, "bytes": self.bytes, "macs": self.macs,
                 "macs_error": self.macs_error,
                 "input": [self.net_w, self.net_h], "fit": self.fit_mode,
-                "grid": list(self.grid) if self.grid else None, "anchors": self.anchors}
+                "grid": list(self.grid) if self.grid else None, "anchors": self.anchors, "labels": self.labels}

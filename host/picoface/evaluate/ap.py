@@ -56,6 +56,26 @@ def order(scores):
     return np.argsort(-np.asarray(scores, np.float64), kind="stable")
 
 
+def greedy_match(dets, gts, iou_thr):
+    """The matching of ``match_image`` without ignore regions: dets (N,5), gts (G,4) -> (N,) index of
+    the face each detection matched, -1 for none (detections best first, each takes the still-unmatched
+    face of highest IoU >= ``iou_thr``)."""
+    dets = np.asarray(dets, np.float64).reshape(-1, 5)
+    gts = np.asarray(gts, np.float64).reshape(-1, 4)
+    det_gt = np.full(len(dets), -1, np.int64)
+    if len(dets) == 0 or len(gts) == 0:
+        return det_gt
+    iou = iou_matrix(dets[:, :4], gts)
+    taken = np.zeros(len(gts), bool)
+    for d in order(dets[:, 4]):
+        cand = np.where(taken, -1.0, iou[d])
+        g = int(np.argmax(cand))
+        if cand[g] >= iou_thr:
+            taken[g] = True
+            det_gt[d] = g
+    return det_gt
+
+
 def match_image(dets, gts, ignore, iou_thr):
     """dets (N,5) xywh+score, gts (G,4), ignore (M,4) ->
     (labels (N,) of TP/FP/IGNORED in input order, gt_score (G,): score of the detection that
@@ -66,20 +86,11 @@ def match_image(dets, gts, ignore, iou_thr):
     gt_score = np.full(len(gts), -np.inf)
     if len(dets) == 0:
         return labels, gt_score
-    iou = iou_matrix(dets[:, :4], gts) if len(gts) else np.zeros((len(dets), 0))
-    ign = ignored_mask(dets[:, :4], ignore)
-    taken = np.zeros(len(gts), bool)
-    for d in order(dets[:, 4]):
-        if len(gts):
-            cand = np.where(taken, -1.0, iou[d])
-            g = int(np.argmax(cand))
-            if cand[g] >= iou_thr:
-                taken[g] = True
-                labels[d] = TP
-                gt_score[g] = dets[d, 4]
-                continue
-        if ign[d]:
-            labels[d] = IGNORED
+    det_gt = greedy_match(dets, gts, iou_thr)
+    hit = det_gt >= 0
+    labels[hit] = TP
+    gt_score[det_gt[hit]] = dets[hit, 4]
+    labels[~hit & ignored_mask(dets[:, :4], ignore)] = IGNORED
     return labels, gt_score
 
 

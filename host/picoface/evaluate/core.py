@@ -12,11 +12,13 @@ from picoface.evaluate.ap import match_centroids, match_image, pr_curve, voc_ap
 MAX_PR_POINTS = 400  # PR arrays kept in results (subsampled evenly; the AP uses every point)
 
 
-def run_detector(detector, samples, progress=True, images=None):
-    """detector.detect on every sample's image -> (list of float32 (N,5), seconds per image).
+def run_detector(detector, samples, progress=True, images=None, with_class=False):
+    """detector.detect on every sample's image -> (list of float32 (N,5), seconds per image);
+    ``with_class``: detector.detect(image, with_class=True), (N,6) arrays with the class index last.
 
     The image is the sample's photo framed as its ``meta["framing"]`` records
     (``regimes.sample_image``), or ``images[i]`` when given (images as the detector is to see them)."""
+    from picoface.errors import PicofaceError
     from picoface.evaluate.regimes import sample_image
 
     it = samples
@@ -29,7 +31,17 @@ def run_detector(detector, samples, progress=True, images=None):
     for i, s in enumerate(it):
         img = sample_image(s) if images is None else images[i]
         t = time.perf_counter()
-        d = np.asarray(detector.detect(img), np.float32).reshape(-1, 5)
+        if with_class:
+            d = np.asarray(detector.detect(img, with_class=True), np.float32)
+            if d.size == 0:
+                d = np.zeros((0, 6), np.float32)
+            elif d.ndim != 2 or d.shape[1] < 6:
+                raise PicofaceError("%s has class labels, but detect(with_class=True) gave %s, not (N, 6) boxes "
+                                    "with their class" % (getattr(detector, "name", "the detector"), d.shape),
+                                    "return [x, y, w, h, score, class] from detect(rgb, with_class=True)")
+            d = d[:, :6]
+        else:
+            d = np.asarray(detector.detect(img), np.float32).reshape(-1, 5)
         spent += time.perf_counter() - t
         out.append(d)
     return out, spent / max(1, len(samples))
@@ -127,23 +139,37 @@ def score(detections, samples, iou=(0.5, 0.3), kind="box", score_threshold=None)
     }
 
 
-def evaluate(detector, samples, iou=(0.5, 0.3), progress=True, score_threshold=None, images=None):
+def evaluate(detector, samples, iou=(0.5, 0.3), progress=True, score_threshold=None, images=None, class_map=None):
     """Run ``detector`` on ``samples`` and score it (ARCHITECTURE section 9).
 
     ``score_threshold``: the deployment threshold for the "at threshold" point and recall by
     size (default: the detector's ``deploy_threshold`` attribute when it has one). ``images``:
     the images the detector sees, one per sample (default: read, and framed as each sample's
     ``meta["framing"]`` says). Box detectors also get "regimes": far / mid / close AP and the
-    operating point at each IoU (``picoface.evaluate.regimes``; sizes in camera pixels)."""
+    operating point at each IoU (``picoface.evaluate.regimes``; sizes in camera pixels).
+    A box detector with class ``labels`` (a multi-class model) also gets "per_class"
+    (``picoface.evaluate.classes.score_classes``: AP per class, the classification of the faces found;
+    ``class_map`` maps the data's box labels to its classes, None: the default map); the face figures
+    above ignore the classes."""
     from picoface.evaluate.regimes import score_ious
 
     if score_threshold is None:
         score_threshold = getattr(detector, "deploy_threshold", None)
     kind = getattr(detector, "kind", "box")
-    dets, sec = run_detector(detector, samples, progress=progress, images=images)
+    labels = getattr(detector, "labels", None) if kind != "centroid" else None
+    dets, sec = run_detector(detector, samples, progress=progress, images=images, with_class=bool(labels))
+    classes = None
+    if labels:
+        classes = [d[:, 5].astype(np.int64) for d in dets]
+        dets = [np.ascontiguousarray(d[:, :5]) for d in dets]
     res = score(dets, samples, iou=iou, kind=kind, score_threshold=score_threshold)
     if kind != "centroid":
         res["regimes"] = score_ious(dets, samples, iou, score_threshold)
+    if labels:
+        from picoface.evaluate.classes import score_classes
+
+        res["per_class"] = score_classes(dets, classes, samples, list(labels), class_map, iou, score_threshold)
+        res["_classes"] = classes  # per-sample class indices of the detections
     res["detector"] = {"name": getattr(detector, "name", "detector"), "kind": kind,
                        "bytes": getattr(detector, "bytes", None), "macs": getattr(detector, "macs", None),
                        "macs_error": getattr(detector, "macs_error", None)}

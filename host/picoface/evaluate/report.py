@@ -67,10 +67,89 @@ def regime_note(res):
                 how, iou, " %d scored faces are under 12 camera px, in no regime." % n if n else ""))
 
 
-def _text(rows):
+def _photos(n):
+    return "%d photo%s" % (n, "" if n == 1 else "s")
+
+
+def class_rows(res):
+    """The per-class table of ``evaluate`` results (header first), or None: one row per class (faces,
+    AP at every IoU, precision / recall at the deployed score at the first IoU) and a mean row."""
+    pc = res.get("per_class")
+    if not pc or pc.get("skipped") or not pc.get("classes"):
+        return None
+    keys = list(pc["classes"])
+    thr = pc.get("score_threshold")
+    head = ["class", "faces"] + ["AP@%s" % k for k in keys]
+    if thr is not None:
+        head += ["P@%g" % thr, "R@%g" % thr]
+    rows = [head]
+    for name in pc["labels"]:
+        r = pc["classes"][keys[0]][name]
+        cells = [name, "%d" % r["faces"]] + [_f(pc["classes"][k][name]["ap"]) for k in keys]
+        if thr is not None:
+            at = r.get("at_threshold") or {}
+            cells += [_f(at.get("precision")), _f(at.get("recall"))]
+        rows.append(cells)
+    mean = ["mean (mAP)", ""] + [_f(pc["map"].get(k)) for k in keys]
+    rows.append(mean + [""] * (len(head) - len(mean)))
+    return rows
+
+
+def confusion_rows(res):
+    """The confusion matrix of the faces found at the deployed score (header first), or None."""
+    pc = res.get("per_class") or {}
+    cm = pc.get("confusion")
+    if not cm:
+        return None
+    labels = cm["labels"]
+    rows = [["true class"] + ["found as %s" % n for n in labels] + ["missed", "accuracy"]]
+    for i, name in enumerate(labels):
+        row = cm["matrix"][i]
+        n = sum(row)
+        rows.append([name] + ["%d" % v for v in row] + ["%d" % cm["missed"][name],
+                                                        _f(row[i] / float(n) if n else None)])
+    return rows
+
+
+def regime_class_rows(res):
+    """Classification accuracy of the faces found at the deployed score, per regime (header first), or None."""
+    cm = (res.get("per_class") or {}).get("confusion")
+    if not cm:
+        return None
+    rows = [["regime", "camera px", "faces", "found", "correct", "accuracy"]]
+    for name, r in list(cm["regimes"].items()) + [("all", cm)]:
+        rows.append([name, _range(r) if "lo" in r else "", "%d" % r["faces"], "%d" % r["found"], "%d" % r["correct"],
+                     _f(r["accuracy"])])
+    return rows
+
+
+def class_note(res):
+    """What the per-class figures were scored on (class map, photos left out, ignore label), one paragraph."""
+    pc = res.get("per_class") or {}
+    cmap = ", ".join("%s=%s" % kv for kv in sorted(pc.get("class_map", {}).items()))
+    out = "Class map (data label = class, '-': ignore region for every class): %s. %s scored per class" % (
+        cmap, _photos(pc.get("images", 0)))
+    if pc.get("images_left_out"):
+        out += ", %d left out (boxes without a label of the map%s)" % (
+            pc["images_left_out"], ": %s" % ", ".join("%s x%d" % kv for kv in sorted(pc["unknown_labels"].items()))
+            if pc.get("unknown_labels") else "")
+    out += ". AP of a class: its own faces are the ground truth; a detection of that class on a face of another " \
+           "class is a false positive."
+    cm = pc.get("confusion")
+    if cm:
+        ig = cm["ignore_label"]
+        out += " Confusion: detections with score >= %g matched to every face (IoU %g); accuracy = faces found with " \
+               "their own class / faces found." % (cm["score"], cm["iou"])
+        if ig["faces"]:
+            out += " Faces of an ignored label: %d, %d found (as %s)." % (
+                ig["faces"], ig["found"], ", ".join("%s %d" % kv for kv in ig["predicted"].items()))
+    return out
+
+
+def _text(rows, text_columns=2):
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-                     for r in rows)
+    return "\n".join("  ".join(c.rjust(w) if i >= text_columns else c.ljust(w)
+                               for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows)
 
 
 def summary_table(res):
@@ -91,6 +170,20 @@ def summary_table(res):
         lines += ["", "by regime (face size = shorter side in camera px, photos framed: %s%s)"
                   % (res.get("framing") or "letterbox", "; %d faces under 12 px in none" % n if n else ""),
                   _text(rows)]
+    pc = res.get("per_class")
+    if pc and pc.get("skipped"):
+        lines += ["", "per class: not scored (%s)" % pc["skipped"]]
+    crows = class_rows(res)
+    if crows:
+        lines += ["", "per class (%s%s)" % (_photos(pc["images"]), ", %d without class labels left out"
+                                             % pc["images_left_out"] if pc.get("images_left_out") else ""),
+                  _text(crows)]
+        cm = confusion_rows(res)
+        if cm:
+            c = pc["confusion"]
+            lines += ["", "faces found at score >= %g (IoU %g): class accuracy %s" % (c["score"], c["iou"],
+                                                                                     _f(c["accuracy"])),
+                      _text(cm, 1), "", _text(regime_class_rows(res))]
     return "\n".join(lines)
 
 
@@ -139,6 +232,24 @@ def markdown(res, data_spec=None, png_name="pr.png"):
         out += ["", "## By regime", "", regime_note(res), "", "| " + " | ".join(reg[0]) + " |",
                 "|---|---|" + "---:|" * (len(reg[0]) - 2)]
         out += ["| " + " | ".join(r) + " |" for r in reg[1:]]
+    pc = res.get("per_class")
+    if pc and pc.get("skipped"):
+        out += ["", "## Per class", "", "Not scored: %s." % pc["skipped"]]
+    crows = class_rows(res)
+    if crows:
+        out += ["", "## Per class", "", class_note(res), "", "| " + " | ".join(crows[0]) + " |",
+                "|---|" + "---:|" * (len(crows[0]) - 1)]
+        out += ["| " + " | ".join(r) + " |" for r in crows[1:]]
+        cm = confusion_rows(res)
+        if cm:
+            c = pc["confusion"]
+            out += ["", "Faces found at score >= %g (IoU %g), by the class they were found as: class accuracy %s."
+                    % (c["score"], c["iou"], _f(c["accuracy"])), "",
+                    "| " + " | ".join(cm[0]) + " |", "|---|" + "---:|" * (len(cm[0]) - 1)]
+            out += ["| " + " | ".join(r) + " |" for r in cm[1:]]
+            rr = regime_class_rows(res)
+            out += ["", "| " + " | ".join(rr[0]) + " |", "|---|---|" + "---:|" * (len(rr[0]) - 2)]
+            out += ["| " + " | ".join(r) + " |" for r in rr[1:]]
     first = next(iter(res["results"].values()))
     out += ["", "Recall by face size (%s; face size = sqrt(w*h) in image pixels):" % first["label"], "",
             "| face size px | faces | recall, any score | recall at score >= %s |" % _f(thr, "%g"),

@@ -67,14 +67,41 @@ def _frozen_text(m):
             "(`model.pretrained_frozen_blocks`)" % (n, m.pretrained_blocks - n))
 
 
+def _classes_text(m):
+    """What the head detects: one class (face), or its labels."""
+    if m.classes == 1:
+        return "one class (face)"
+    return "%d classes (%s; a face's score is objectness x its class's softmax probability)" % (
+        m.classes, ", ".join(m.labels))
+
+
+def _class_lines(cfg):
+    """Model card lines on where a multi-class model's training classes came from (data.classes)."""
+    if cfg.model.classes == 1:
+        return []
+    rules = "; ".join("%s: %s" % (name, ", ".join("%s -> %s" % (r, lab) for r, lab in rs.items()))
+                      for name, rs in cfg.data.classes.items())
+    return ["- classes (`data.classes`, picoface.train.classes): %s; every other face trains the box and "
+            "objectness but not the class (`-`: no known class); class term weight %g (`loss.cls`)"
+            % (rules or "none", cfg.loss.cls)]
+
+
 def _start_lines(cfg):
-    """Model card lines on what the run started from: pretrained blocks, unlabelled faces."""
+    """Model card lines on what the run started from: pretrained blocks, model.init, unlabelled faces."""
     lines = []
     if cfg.model.pretrained:
         lines.append("- initial weights: the stem and first %d depthwise-separable blocks are copied from `%s` "
                      "(`model.pretrained`; its licence and training data: the comment at the top of `train.yaml`); "
-                     "%s; the later blocks and the region head start from random weights" % (
-                         cfg.model.pretrained_blocks, cfg.model.pretrained, _frozen_text(cfg.model)))
+                     "%s; %s" % (
+                         cfg.model.pretrained_blocks, cfg.model.pretrained, _frozen_text(cfg.model),
+                         "then every layer is set from `%s` (`model.init`)" % cfg.model.init if cfg.model.init else
+                         "the later blocks and the region head start from random weights"))
+    elif cfg.model.init:
+        lines.append("- initial weights: every layer from `%s` (`model.init`)" % cfg.model.init)
+    if cfg.model.init and cfg.model.classes > 1:
+        lines.append("- the region head's box and objectness entries come from `%s`; the class entries start at zero"
+                     % cfg.model.init)
+    lines += _class_lines(cfg)
     if cfg.data.unlabelled:
         fs = cfg.data.unlabelled_face_score
         lines.append("- unlabelled faces: in %s, faces that `%s` finds (score >= %g) and that overlap no label are "
@@ -153,9 +180,9 @@ def write_card(cfg, result, summary, out):
         "# %s" % cfg.name,
         "",
         "Face detector of the picoface family: depthwise-separable (MobileNetV1-style) backbone, "
-        "YOLOv2 region head (%d anchors x %d), one class (face). KPU-friendly: only 1x1/3x3 convs, "
+        "YOLOv2 region head (%d anchors x %d), %s. KPU-friendly: only 1x1/3x3 convs, "
         "stride-2 layers with symmetric ZeroPadding((1,1)) + 'valid', %s, BN folded at export, "
-        "no Add/UpSampling/GlobalPool." % (cfg.model.anchors, 5 + cfg.model.classes,
+        "no Add/UpSampling/GlobalPool." % (cfg.model.anchors, 5 + cfg.model.classes, _classes_text(cfg.model),
                                            "ReLU6" if cfg.model.activation == "relu6" else "ReLU"),
         "",
     ]
@@ -171,8 +198,9 @@ def write_card(cfg, result, summary, out):
         "| item | value |",
         "|---|---|",
         "| input | %dx%d RGB, fit `%s` (pfcore.geom.Fit) |" % (cfg.input.w, cfg.input.h, cfg.input.fit),
-        "| output | %dx%d grid x %d channels, NHWC (channel = a*6+e: tx, ty, tw, th, obj, cls) |" % (
-            (s.get("grid") or [0, 0])[0], (s.get("grid") or [0, 0])[1], cfg.model.anchors * (5 + cfg.model.classes)),
+        "| output | %dx%d grid x %d channels, NHWC (channel = a*%d+e: tx, ty, tw, th, obj, %s) |" % (
+            (s.get("grid") or [0, 0])[0], (s.get("grid") or [0, 0])[1], cfg.model.anchors * (5 + cfg.model.classes),
+            5 + cfg.model.classes, ", ".join(cfg.model.labels) if cfg.model.classes > 1 else "cls"),
         "| anchors (grid units) | %s |" % s.get("anchors"),
         "| parameters (= int8 weight bytes) | %s |" % ("{:,}".format(s["params"]) if "params" in s else "n/a"),
         "| MACs per frame | %s |" % ("{:,}".format(s["macs"]) if "macs" in s else "n/a"),
@@ -222,6 +250,12 @@ def write_card(cfg, result, summary, out):
             "",
             "Best val AP during training (Keras float): %.4f at epoch %d." % (result.best_ap, result.best_epoch),
         ]
+    if cfg.model.classes > 1:
+        lines += ["", "The figures above count faces whatever their class. AP per class (%s) and the class accuracy of "
+                  "the faces found, on the same held-out photos: `eval_holdout/summary.md` (`picoface eval %s "
+                  "--data holdout --config %s/train.yaml --out %s/eval_holdout`, the last step of `make train-mask`)."
+                  % (", ".join(cfg.model.labels), cfg.out or "models/" + cfg.name, cfg.out or "models/" + cfg.name,
+                     cfg.out or "models/" + cfg.name)]
     lines += [
         "",
         "## Training",
@@ -251,7 +285,7 @@ def write_card(cfg, result, summary, out):
         "## Reproduce",
         "",
         "```",
-        "make train          # both shipped models",
+        "make train          # every shipped model",
         "# or just this one:",
         ".venv/bin/picoface train --config %s/train.yaml" % (cfg.out or "models/" + cfg.name),
         "```",

@@ -10,7 +10,6 @@ TFLite), the resolved training config and a MODEL_CARD.md.
 """
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -67,6 +66,8 @@ def _contract(cfg, fmt, fname, anchors, io, chash, grid, extra, score=0.5):
         "thresholds": {"score": score, "nms": cfg.export.nms},
         "training": {"config_hash": chash, "commit": git_commit(), "config": "train.yaml"},
     }
+    if cfg.model.classes > 1:
+        c["output"]["labels"] = list(cfg.model.labels)
     if fmt == "tflite-float":
         c["input"].update(dtype="float32", scale=1.0 / 255.0, zero_point=0)
     c.update(extra)
@@ -157,9 +158,7 @@ def export_model(keras_path, cfg, out_dir, formats=None, board=None, calib=None,
         shutil.copyfile(keras_path, out / FILES["keras"])
     else:  # the fine-tuned net (without the clamp), or the resized copy: the Keras file matches its contract
         shipped = keras.Model(folded.input, folded.layers[-1].output, name=folded.name) if qat_summary else model
-        with atomic.atomic_path(out / FILES["keras"]) as tmp:
-            shipped.save(str(tmp) + ".keras")
-            os.replace(str(tmp) + ".keras", tmp)
+        atomic.save_model(out / FILES["keras"], shipped)
     kio = {"input": {"dtype": "float32", "scale": 1.0 / 255.0, "zero_point": 0},
            "output": {"dtype": "float32", "scale": 1.0, "zero_point": 0}}
     if "tflite-float" in formats or "tflite-int8" in formats:

@@ -8,7 +8,8 @@ state      yes       JSON {"state": "online"|"offline", board, firmware, app, mo
 presence   yes       ON / OFF (enter / leave events)
 event      no        JSON {"kind": "enter"|"leave"|"known"|"stranger", "n", "seq", "ms"[, "name"]}: every event
 faces      yes       the face count ("0", "2"), on change, at most N messages/s
-frame      no        JSON {"seq", "ms", "fps", "n", "faces": [[x, y, w, h, score], ...]}, opt-in
+frame      no        JSON {"seq", "ms", "fps", "n", "faces": [[x, y, w, h, score], ...]}, opt-in; a face
+                     of a model with classes has its label after the score: [x, y, w, h, score, label]
 error      no        JSON {"code", "text"}: a board's error line
 =========  ========  =====================================================================
 """
@@ -66,8 +67,15 @@ def faces_payload(n):
 
 
 def frame_payload(msg):
-    return dumps({"seq": msg["seq"], "ms": msg["ms"], "fps": msg["fps"], "n": msg["n"],
-                  "faces": [[int(x), int(y), int(w), int(h), round(s, 3)] for x, y, w, h, s in msg["faces"]]})
+    classes = msg.get("classes") or []
+    faces = []
+    for i, f in enumerate(msg["faces"]):
+        x, y, w, h, s = f[:5]
+        face = [int(x), int(y), int(w), int(h), round(s, 3)]
+        if i < len(classes) and classes[i] is not None:
+            face.append(classes[i])         # the face's class (a multi-class model: "mask", "no_mask")
+        faces.append(face)
+    return dumps({"seq": msg["seq"], "ms": msg["ms"], "fps": msg["fps"], "n": msg["n"], "faces": faces})
 
 
 def error_payload(msg):

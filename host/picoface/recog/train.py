@@ -185,9 +185,7 @@ def train(kind, data, out_dir, epochs=30, budget_min=None, batch=96, lr=2e-3, se
         log("epoch %d  loss %.4f  val %s %.4f  (%.1f min)" % (ep, row["loss"], key, v, row["minutes"]))
         if best is None or better(v, best[key]):
             best = row
-            with atomic.atomic_path(out_dir / ("%s.keras" % kind)) as tmp:
-                base.save(str(tmp) + ".keras")
-                Path(str(tmp) + ".keras").replace(tmp)
+            atomic.save_model(out_dir / ("%s.keras" % kind), base)
         atomic.write_text(out_dir / ("%s_history.json" % kind),
                           json.dumps({"key": key, "best": best, "history": history}, indent=2) + "\n")
         _plot(history, key, out_dir / ("%s_history.png" % kind))

@@ -178,6 +178,17 @@ def device_model(contract, board, nbytes=None):
            "grid_w": int(out["grid_w"]), "grid_h": int(out["grid_h"]),
            "anchors": [[float(a[0]), float(a[1])] for a in out["anchors"]],
            "classes": int(out.get("classes", 1))}
+    if out.get("labels") is not None:
+        # the class names (model.json output.labels) the board sends with each face; checked here as
+        # pfcore.config checks them on the board, so flash and sim refuse what the board would drop
+        from pfcore import config, protocol
+
+        p = config.check_model_labels(out["labels"], sub["classes"])
+        if p is not None:
+            raise PicofaceError("model %s: %s" % (sub["name"] or "contract", p),
+                                "give output.labels one distinct name per class, each at most %d bytes "
+                                "on the wire, without commas (docs/protocol.md)" % protocol.MAX_LABEL)
+        sub["labels"] = list(out["labels"])
     if board.is_k210:
         # the KPU hands the region layer float32 CHW whatever the artifact's own layout is
         sub.update(layout="NCHW", dtype="float32", scale=1.0, zero_point=0)

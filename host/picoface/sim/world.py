@@ -191,7 +191,7 @@ class World:
         self._partial = ""
         self.led_log = []          # (ms, colour, on)
         self.led_state = {c: False for c in _COLOURS}
-        self.lcd_log = []          # (ms, kind, args)
+        self.lcd_log = []          # (ms, kind, args); draw_rectangle / draw_string end with the (r, g, b) colour
         self.lcd_frames = 0
         self.warnings = []         # firmware misuse the real board would not report
         self.wdt = None            # {"timeout": ms, "last": ms}

@@ -19,29 +19,36 @@ from picoface.train.geometry import fit_affine, make_fit
 from picoface.train.occlude import occlude_faces
 
 
+def _rows(b):
+    """Box rows as float32 (N, C): [x, y, w, h] plus any extra columns (a class) kept as they are."""
+    b = np.asarray(b, np.float32)
+    return b.reshape(-1, b.shape[-1] if b.ndim == 2 else 4)
+
+
 def _clip(b, w, h):
-    b = np.asarray(b, np.float32).reshape(-1, 4)
+    b = _rows(b)
     if not len(b):
         return b
     x0 = np.clip(b[:, 0], 0, w)
     y0 = np.clip(b[:, 1], 0, h)
     x1 = np.clip(b[:, 0] + b[:, 2], 0, w)
     y1 = np.clip(b[:, 1] + b[:, 3], 0, h)
-    out = np.stack([x0, y0, x1 - x0, y1 - y0], 1)
+    out = np.concatenate([np.stack([x0, y0, x1 - x0, y1 - y0], 1), b[:, 4:]], 1)
     return out[(out[:, 2] > 1) & (out[:, 3] > 1)]
 
 
 def _transform_boxes(b, M):
-    """xywh boxes through an axis-aligned affine (scale + translate, maybe mirrored)."""
+    """xywh boxes (extra columns kept) through an axis-aligned affine (scale + translate, maybe mirrored)."""
+    b = _rows(b)
     if not len(b):
-        return b.reshape(0, 4)
+        return b
     x0 = b[:, 0] * M[0, 0] + M[0, 2]
     x1 = (b[:, 0] + b[:, 2]) * M[0, 0] + M[0, 2]
     y0 = b[:, 1] * M[1, 1] + M[1, 2]
     y1 = (b[:, 1] + b[:, 3]) * M[1, 1] + M[1, 2]
     xa, xb = np.minimum(x0, x1), np.maximum(x0, x1)
     ya, yb = np.minimum(y0, y1), np.maximum(y0, y1)
-    return np.stack([xa, ya, xb - xa, yb - ya], 1).astype(np.float32)
+    return np.concatenate([np.stack([xa, ya, xb - xa, yb - ya], 1), b[:, 4:]], 1).astype(np.float32)
 
 
 class Augmenter:
@@ -103,7 +110,7 @@ class Augmenter:
         ig = _transform_boxes(ignore, M)
         b, ig = cut_boxes(b, ig, vw, vh, a.min_face)
         if self.train:
-            occlude_faces(out, b, rng, a.occlude)
+            occlude_faces(out, b[:, :4], rng, a.occlude)
             out = self.photometric(out, rng)
         return out, b, ig
 
@@ -137,7 +144,8 @@ class Augmenter:
 
 def cut_boxes(boxes, ignore, w, h, min_face):
     """Boxes and ignore regions clipped to a w x h frame. Faces mostly cut off by the frame,
-    or too small to learn, become ignore regions."""
+    or too small to learn, become ignore regions. Extra box columns (a class) stay with their face."""
+    boxes = _rows(boxes)
     keep, extra_ig = [], []
     for box in boxes:
         x0, y0 = max(box[0], 0), max(box[1], 0)
@@ -149,8 +157,8 @@ def cut_boxes(boxes, ignore, w, h, min_face):
         if frac < 0.6 or min(clipped[2], clipped[3]) < min_face:
             extra_ig.append(clipped)
         else:
-            keep.append(clipped)
-    b = np.array(keep, np.float32).reshape(-1, 4)
+            keep.append(np.concatenate([clipped, box[4:]]))
+    b = np.array(keep, np.float32).reshape(-1, boxes.shape[1])
     return b, np.concatenate([_clip(ignore, w, h), np.array(extra_ig, np.float32).reshape(-1, 4)])
 
 
@@ -164,7 +172,8 @@ def mosaic_frame(aug, cache, p, first, rng, view=None):
     xs = np.linspace(0, aug.net_w, cols + 1).astype(int)
     ys = np.linspace(0, aug.net_h, rows + 1).astype(int)
     canvas = np.zeros((vh, vw, cache.images[first].shape[2]), np.uint8)
-    boxes, ignore = [np.zeros((0, 4), np.float32)], [np.zeros((0, 4), np.float32)]
+    cols_b = _rows(cache.boxes[first]).shape[1]      # 4, or 5 with a class column
+    boxes, ignore = [np.zeros((0, cols_b), np.float32)], [np.zeros((0, 4), np.float32)]
     for r in range(rows):
         for c in range(cols):
             i = first if r == c == 0 else int(rng.choice(len(cache), p=p))
@@ -178,7 +187,7 @@ def mosaic_frame(aug, cache, p, first, rng, view=None):
                                     view=(int(x0 - xs[c]), int(y0 - ys[r]), int(x1 - x0), int(y1 - y0)))
             canvas[y0 - vy:y1 - vy, x0 - vx:x1 - vx] = tile
             off = np.array([x0 - vx, y0 - vy, 0, 0], np.float32)
-            boxes.append(b + off)
+            boxes.append(np.concatenate([b[:, :4] + off, b[:, 4:]], 1))
             ignore.append(ig + off)
     return canvas, np.concatenate(boxes), np.concatenate(ignore)
 

@@ -49,6 +49,9 @@ class ModelConfig:
     activation: str = "relu6"     # relu | relu6
     anchors: int = 5
     classes: int = 1
+    labels: typing.List[str] = field(default_factory=list)  # class names (classes > 1), e.g. [mask, no_mask]
+    init: str = ""                # a trained .keras model whose weights start this one (matching layers;
+                                  # its region conv's box and objectness entries seed each anchor's)
     anchor_boxes: typing.List[typing.List[float]] = field(default_factory=list)  # grid units; [] = k-means
     pretrained: str = ""          # ONNX file whose stem + first blocks start the backbone ('' = from scratch)
     pretrained_blocks: int = 0    # how many depthwise-separable blocks to take from it
@@ -81,6 +84,10 @@ class DataConfig:
     val_framing: str = "stretch"  # letterbox: val photos padded to the camera's 4:3 first (as the camera frames a scene)
     val_min_size: float = 20.0    # val faces smaller than this (or invalid) are ignored
     val_size_rule: str = "geomean"  # a face's size: sqrt(w*h), or "min-side" (min(w, h), picoface bench's rule)
+    # classes > 1: {set: {rule: label}} gives boxes a class (picoface.train.classes): rule "label:X" (the
+    # box's label is X), "origin:P" (the photo's origin starts with P and it has one box) or "*" (any box);
+    # label one of model.labels, or "-": a face of no known class (objectness only, no class loss)
+    classes: typing.Dict[str, typing.Dict[str, str]] = field(default_factory=dict)
     max_images: int = 0           # 0 = all (a cap is for smoke tests)
     val_max_images: int = 0
     cache_side: int = 0           # longer side of cached decoded images; 0 = 2x the model input
@@ -116,6 +123,7 @@ class LossConfig:
     box: float = 0.0              # weight of a 1 - DIoU box term per face (on top of coord's squared errors)
     extra_anchor_iou: float = 0.0  # > 0: a face also trains every other anchor of its cell this similar in shape
     focal: float = 0.0            # > 0: objectness BCE times |target - score|^focal (quality focal loss)
+    cls: float = 1.0              # weight of the class cross-entropy of faces with a known class (classes > 1)
 
 
 @dataclass
@@ -319,6 +327,9 @@ def validate(cfg):
         raise PicofaceError("model.width=%g is outside 0.1..1.5" % m.width, "use 0.25..1.0")
     if m.anchors < 1 or m.classes < 1:
         raise PicofaceError("model.anchors and model.classes must be >= 1", "fix them")
+    from picoface.train.classes import check_classes
+
+    check_classes(cfg)
     if m.anchor_boxes and (len(m.anchor_boxes) != m.anchors or any(len(a) != 2 for a in m.anchor_boxes)):
         raise PicofaceError("model.anchor_boxes must hold %d [w, h] pairs" % m.anchors,
                             "fix the list or leave it empty for k-means")
@@ -457,10 +468,32 @@ def to_yaml(cfg):
     return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None, width=100)
 
 
+# keys added after config hashes were recorded (shipped models, study points, run checkpoints): left out
+# of the hash while they hold their default, so a config that does not use them keeps its hash
+LATER_KEYS = {"model.labels": [], "model.init": "", "data.classes": {}, "loss.cls": 1.0}
+
+
+def _canonical(cfg, drop=()):
+    """The resolved config as a dict without ``drop`` (dotted keys) and without LATER_KEYS at their default."""
+    d = to_dict(cfg)
+    for dotted in drop:
+        sec, key = dotted.split(".")
+        d[sec].pop(key, None)
+    for dotted, default in LATER_KEYS.items():
+        sec, key = dotted.split(".")
+        if d[sec].get(key) == default:
+            del d[sec][key]
+    return d
+
+
+def _hash(d):
+    return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
 def config_hash(cfg):
-    """sha256 (16 hex) of the canonical resolved config (all fields, sorted keys)."""
-    canon = json.dumps(to_dict(cfg), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+    """sha256 (16 hex) of the canonical resolved config (all fields, sorted keys; LATER_KEYS at their
+    default left out)."""
+    return _hash(_canonical(cfg))
 
 
 RESUME_FREE = ("train.epochs", "train.budget_minutes", "train.patience", "train.threads", "out",
@@ -469,14 +502,11 @@ RESUME_FREE = ("train.epochs", "train.budget_minutes", "train.patience", "train.
 
 def resume_hash(cfg):
     """Hash of what a checkpoint depends on: the config minus keys that may change on --resume."""
-    d = to_dict(cfg)
-    for dotted in RESUME_FREE:
-        parts = dotted.split(".")
-        t = d
-        for p in parts[:-1]:
-            t = t[p]
-        t.pop(parts[-1], None)
-    return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+    d = _canonical(cfg, [k for k in RESUME_FREE if "." in k])
+    for k in RESUME_FREE:
+        if "." not in k:
+            d.pop(k, None)
+    return _hash(d)
 
 
 def save_config(cfg, path):

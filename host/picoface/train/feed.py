@@ -7,7 +7,7 @@ import numpy as np
 
 from picoface.detect.fit import luminance
 from picoface.train.augment import Augmenter, make_frame, source_probabilities
-from picoface.train.targets import encode_targets, pad_boxes
+from picoface.train.targets import encode_targets, pad_boxes, target_channels
 
 MAX_BOXES = 64
 MAX_IGNORE = 32
@@ -38,8 +38,11 @@ class TrainData:
         img, b, ig = make_frame(self.aug, self.cache, self.p, i, rng, view)
         if self.cfg.input.grayscale:
             img = luminance(img)
+        cls = b[:, 4] if self.cfg.model.classes > 1 and b.shape[1] > 4 else None
+        b = b[:, :4]
         y = encode_targets(b, self.anchors, self.grid_w, self.grid_h, self.net_w, self.net_h,
-                           extra_iou=self.cfg.loss.extra_anchor_iou)
+                           extra_iou=self.cfg.loss.extra_anchor_iou, box_class=cls,
+                           class_channel=self.cfg.model.classes > 1)
         return (img, y, pad_boxes(b, MAX_BOXES, self.net_w, self.net_h),
                 pad_boxes(ig, MAX_IGNORE, self.net_w, self.net_h))
 
@@ -58,7 +61,7 @@ class TrainData:
         A = len(self.anchors)
         ch = 1 if self.cfg.input.grayscale else 3
         sig = (tf.TensorSpec((None, self.net_h, self.net_w, ch), tf.uint8),
-               tf.TensorSpec((None, self.grid_h, self.grid_w, A, 6), tf.float32),
+               tf.TensorSpec((None, self.grid_h, self.grid_w, A, target_channels(self.cfg)), tf.float32),
                tf.TensorSpec((None, MAX_BOXES, 4), tf.float32),
                tf.TensorSpec((None, MAX_IGNORE, 4), tf.float32))
         ds = tf.data.Dataset.from_generator(lambda: self.batches(epoch), output_signature=sig).prefetch(2)

@@ -15,7 +15,8 @@ from picoface.train.augment import _clip
 
 
 class ImageCache:
-    """Decoded, downsized RGB images with their boxes (in cached-image pixels)."""
+    """Decoded, downsized RGB images with their boxes (in cached-image pixels; with a fifth column, the
+    class, when the samples carry one: picoface.train.classes)."""
 
     def __init__(self, samples, max_side, threads=2, progress=True):
         self.samples = samples
@@ -39,7 +40,10 @@ class ImageCache:
             fx = img.shape[1] / float(w)
             sc = np.array([fx, fy, fx, fy], np.float32)
             self.images[i] = img
-            self.boxes[i] = _clip(s.boxes * sc, img.shape[1], img.shape[0])
+            b = np.asarray(s.boxes, np.float32)
+            b = b.reshape(-1, b.shape[1] if b.ndim == 2 else 4).copy()
+            b[:, :4] *= sc                  # a class column (multi-class models) rides along
+            self.boxes[i] = _clip(b, img.shape[1], img.shape[0])
             self.ignore[i] = _clip(s.ignore * sc, img.shape[1], img.shape[0])
 
         it = range(len(samples))

@@ -1,4 +1,4 @@
-"""YOLOv2 region loss (one class) with ignore regions.
+"""YOLOv2 region loss with ignore regions (and, for a multi-class model, a class term).
 
 For the responsible (cell, anchor) of each face: squared error on sigmoid(tx), sigmoid(ty)
 (centre offset in the cell) and on tw, th (log size relative to the anchor), weighted by
@@ -9,6 +9,9 @@ Every other prediction gets BCE towards 0 unless its decoded box overlaps a face
 small or cut off by the crop): there, no objectness loss. Sums are divided by the batch size.
 With ``focal`` b > 0 each objectness BCE is scaled by |target - score|^b (quality focal loss, Li et
 al. 2020): predictions already near their target count little, the confident mistakes count most.
+With ``classes`` > 1 each responsible prediction of a face whose class is known (y's seventh
+channel >= 0, picoface.train.classes) adds ``cls`` x the softmax cross-entropy of its class entries,
+the softmax the firmware's region layers take over them; faces of no known class add nothing there.
 """
 
 
@@ -82,7 +85,7 @@ def configured_loss(cfg, anchors):
 
     def f(pred, y, gt, ignore):
         return region_loss(pred, y, gt, ignore, anchors, cfg.model.classes, L.coord, L.obj, L.noobj, L.ignore_iou,
-                           L.rescore, L.box, L.focal)
+                           L.rescore, L.box, L.focal, L.cls)
     return f
 
 
@@ -96,7 +99,7 @@ def _packed(boxes):
 
 
 def region_loss(pred, y, gt, ignore, anchors, classes=1, coord=1.0, obj=1.0, noobj=1.0, ignore_iou=0.5,
-                rescore=0.0, box=0.0, focal=0.0):
+                rescore=0.0, box=0.0, focal=0.0, cls=1.0):
     """Total loss and its parts (dict of scalars). ``rescore`` r: a face's objectness target is
     (1 - r) + r * IoU(predicted box, face) instead of 1, so scores rank boxes by how well they fit.
     ``box``: weight of a 1 - DIoU term per face, a localisation error relative to the face's size.
@@ -145,4 +148,11 @@ def region_loss(pred, y, gt, ignore, anchors, classes=1, coord=1.0, obj=1.0, noo
     parts = {"xy": coord * l_xy / bsz, "wh": coord * l_wh / bsz,
              "obj": obj * l_obj / bsz, "noobj": noobj * l_noobj / bsz, "box": box * l_box / bsz}
     total = parts["xy"] + parts["wh"] + parts["obj"] + parts["noobj"] + parts["box"]
+    if classes > 1:
+        label = y[..., 6]
+        known = mask * tf.cast(label >= 0, tf.float32)
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.cast(tf.maximum(label, 0.0), tf.int32),
+                                                            logits=p[..., 5:5 + classes])
+        parts["cls"] = cls * tf.reduce_sum(known * ce) / bsz
+        total = total + parts["cls"]
     return total, parts

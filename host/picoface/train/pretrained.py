@@ -121,3 +121,77 @@ def freeze(model, blocks):
         for layer in (model.get_layer(n), model.get_layer(n + "_bn")):
             layer.trainable = False
     return names
+
+
+
+def _unfold(layer, bn, k, bias, z):
+    """Folded (kernel, bias) into an unfolded conv + BatchNorm: ``z`` (N, H, W, C) is the folded conv's
+    output on sample frames; BN's moving statistics become its mean and variance without the bias and
+    gamma, beta undo them, so BN(conv(x)) is the folded conv(x) + bias again (exactly in inference,
+    about so with a batch's statistics in training)."""
+    zc = np.asarray(z, np.float64).reshape(-1, z.shape[-1]) - bias
+    m, v = zc.mean(0), zc.var(0)
+    layer.set_weights([k])
+    bn.set_weights([np.sqrt(v + bn.epsilon).astype(np.float32), (m + bias).astype(np.float32),
+                    m.astype(np.float32), v.astype(np.float32)])
+
+
+def load_trained(model, path, anchors, classes, images):
+    """Start ``model`` from a trained picoface .keras detector (``model.init``): every layer whose name
+    and weight shapes match is copied. A shipped (BN-folded) source gives each conv its kernel and each
+    BatchNorm the statistics of the folded conv's output on ``images`` (uint8 frames, picoface.train.feed),
+    so the unfolded net computes what the source does. The region conv, when the source has fewer
+    classes, gives each anchor its box and objectness entries and leaves the new class entries at zero
+    (equal classes at first). Returns the names of the layers set. Shapes must match everywhere else."""
+    import keras
+
+    from picoface.errors import PicofaceError
+
+    try:
+        src = keras.models.load_model(str(path), compile=False)
+    except (OSError, ValueError) as e:
+        raise PicofaceError("model.init %s is not a readable .keras model (%s)" % (path, str(e).splitlines()[0]),
+                            "point model.init at a trained picoface.keras") from None
+    have = {l.name: l for l in src.layers}
+    mine = {l.name: l for l in model.layers}
+    folded = [l.name for l in model.layers if l.name + "_bn" in mine and l.name in have
+              and len(have[l.name].get_weights()) == 2 and len(l.get_weights()) == 1]
+    outs = {}
+    if folded:
+        taps = keras.Model(src.input, [have[n].output for n in folded])
+        z = taps.predict(np.asarray(images, np.float32) / 255.0, verbose=0, batch_size=16)
+        outs = dict(zip(folded, z if len(folded) > 1 else [z]))
+    done = []
+    for layer in model.layers:
+        w = layer.get_weights()
+        if not w or layer.name not in have:
+            continue
+        sw = have[layer.name].get_weights()
+        if sw[0].shape[:-1] != w[0].shape[:-1] or (layer.name != "region" and sw[0].shape != w[0].shape):
+            raise PicofaceError("model.init layer %s has weights %s, this model %s"
+                                % (layer.name, [x.shape for x in sw], [x.shape for x in w]),
+                                "use a source built with the same model.channels and strides")
+        if layer.name in outs:
+            _unfold(layer, mine[layer.name + "_bn"], sw[0], sw[1], outs[layer.name])
+            done += [layer.name, layer.name + "_bn"]
+            continue
+        if layer.name == "region" and len(sw) == 2 and sw[0].shape[:3] == w[0].shape[:3]:
+            src_ne = sw[0].shape[3] // anchors
+            ne = 5 + classes
+            if src_ne * anchors != sw[0].shape[3] or src_ne > ne:
+                raise PicofaceError("model.init's region conv has %d channels, not %d anchors x (5 + classes)"
+                                    % (sw[0].shape[3], anchors), "use a source with the same anchors")
+            k, b = np.zeros_like(w[0]), np.zeros_like(w[1])
+            for a in range(anchors):
+                k[..., a * ne:a * ne + 5] = sw[0][..., a * src_ne:a * src_ne + 5]
+                b[a * ne:a * ne + 5] = sw[1][a * src_ne:a * src_ne + 5]
+            layer.set_weights([k, b])
+            done.append(layer.name)
+            continue
+        if [x.shape for x in sw] != [x.shape for x in w]:
+            raise PicofaceError("model.init layer %s has weights %s, this model %s"
+                                % (layer.name, [x.shape for x in sw], [x.shape for x in w]),
+                                "use a source built with the same model.channels and strides")
+        layer.set_weights(sw)
+        done.append(layer.name)
+    return done

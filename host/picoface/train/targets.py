@@ -5,7 +5,13 @@ import math
 import numpy as np
 
 
-def encode_targets(boxes, anchors, grid_w, grid_h, net_w, net_h, classes=1, extra_iou=0.0):
+def target_channels(cfg):
+    """Channels of y per anchor: 6, plus the class index for a multi-class model."""
+    return 7 if cfg.model.classes > 1 else 6
+
+
+def encode_targets(boxes, anchors, grid_w, grid_h, net_w, net_h, classes=1, extra_iou=0.0, box_class=None,
+                   class_channel=False):
     """YOLOv2 targets for one image.
 
     Returns y (grid_h, grid_w, A, 6): [tx, ty, tw, th, obj, coord_weight] where tx,ty are the
@@ -13,11 +19,15 @@ def encode_targets(boxes, anchors, grid_w, grid_h, net_w, net_h, classes=1, extr
     each face goes to the cell of its centre and the anchor whose shape matches it best
     (the next best if that slot is taken); with ``extra_iou`` > 0, also to every other free
     anchor of that cell whose shape IoU with the face is at least that (more positives per face).
+    ``class_channel``: a seventh channel, the face's class index from ``box_class`` (-1 unknown,
+    also in every slot without a face).
     """
     from picoface.train.anchors import shape_iou
 
     A = len(anchors)
-    y = np.zeros((grid_h, grid_w, A, 6), np.float32)
+    y = np.zeros((grid_h, grid_w, A, 7 if class_channel else 6), np.float32)
+    if class_channel:
+        y[..., 6] = -1.0
     if not len(boxes):
         return y
     gx = (boxes[:, 0] + boxes[:, 2] / 2.0) / net_w * grid_w
@@ -35,8 +45,10 @@ def encode_targets(boxes, anchors, grid_w, grid_h, net_w, net_h, classes=1, extr
                 continue
             if placed and not (extra_iou > 0 and ious[i, a] >= extra_iou):
                 break                  # best first: no later anchor qualifies either
-            y[row, col, a] = [gx[i] - col, gy[i] - row, math.log(gw[i] / anchors[a][0]),
-                              math.log(gh[i] / anchors[a][1]), 1.0, 2.0 - (gw[i] * gh[i]) / (grid_w * grid_h)]
+            y[row, col, a, :6] = [gx[i] - col, gy[i] - row, math.log(gw[i] / anchors[a][0]),
+                                  math.log(gh[i] / anchors[a][1]), 1.0, 2.0 - (gw[i] * gh[i]) / (grid_w * grid_h)]
+            if class_channel:
+                y[row, col, a, 6] = -1.0 if box_class is None else box_class[i]
             placed = True
     return y
 

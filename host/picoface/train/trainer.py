@@ -111,7 +111,7 @@ def plot_curves(history, png):
 
     ep = [h["epoch"] for h in history]
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
-    for k in ("loss", "xy", "wh", "obj", "noobj", "box"):
+    for k in ("loss", "xy", "wh", "obj", "noobj", "box", "cls"):
         if any(h.get(k) for h in history):
             ax[0].plot(ep, [h.get(k, 0.0) for h in history], label=k, lw=2 if k == "loss" else 1)
     ax[0].set_xlabel("epoch")
@@ -165,9 +165,7 @@ def _load_opt(opt, variables, path):
 
 
 def _save_weights(model, path):
-    with atomic.atomic_path(path) as tmp:
-        model.save_weights(str(tmp) + ".weights.h5")
-        os.replace(str(tmp) + ".weights.h5", tmp)
+    atomic.save_model(path, model, weights_only=True)
 
 
 def compute_anchors(cfg, cache):
@@ -290,6 +288,12 @@ def train(cfg, resume=False, progress=True, log=print):
         log("progressive resizing: %dx%d %s for the first %.0f%% of the run, then %dx%d" % (
             warm_data.net_w, warm_data.net_h, "windows of full-size frames" if warm_data.crop else "frames",
             100 * cfg.train.warm_fraction, cfg.input.w, cfg.input.h))
+    if state is None and cfg.model.init:
+        from picoface.train.pretrained import load_trained
+
+        frames = np.concatenate([b[0] for b, _ in zip(data.batches(0), range(2))])
+        done = load_trained(model, shared_path(cfg.model.init), cfg.model.anchors, cfg.model.classes, frames)
+        log("init: %d layers start from %s" % (len(done), cfg.model.init))
     aug_ips = feed.profile(cfg, cache, anchors, grid, batches=2)
     log("input pipeline alone: %.0f img/s (one thread)" % aug_ips)
 
@@ -331,6 +335,8 @@ def train(cfg, resume=False, progress=True, log=print):
     epoch = start_epoch
     for epoch in range(start_epoch, cfg.train.epochs):
         sums = {"loss": 0.0, "xy": 0.0, "wh": 0.0, "obj": 0.0, "noobj": 0.0, "box": 0.0}
+        if cfg.model.classes > 1:
+            sums["cls"] = 0.0
         n = 0
         t_ep = time.time()
         prog0 = epoch / max(1, cfg.train.epochs)
@@ -392,7 +398,7 @@ def train(cfg, resume=False, progress=True, log=print):
         plot_curves(history, run_dir / "curves.png")
         log("epoch %d: loss %.4f (xy %.3f wh %.3f obj %.3f noobj %.3f%s) %.0f img/s val AP %s%s" % (
             epoch + 1, row["loss"], row["xy"], row["wh"], row["obj"], row["noobj"],
-            " box %.3f" % row["box"] if row["box"] else "", ips,
+            (" box %.3f" % row["box"] if row["box"] else "") + (" cls %.3f" % row["cls"] if "cls" in row else ""), ips,
             row["val_ap"], "  *best*" if improved else ""))
         if out_of_time:
             stopped = "budget"
@@ -410,9 +416,7 @@ def train(cfg, resume=False, progress=True, log=print):
         fixed.set_weights(model.get_weights())
         model = fixed
     best_path = run_dir / "best.keras"
-    with atomic.atomic_path(best_path) as tmp:
-        model.save(str(tmp) + ".keras")
-        os.replace(str(tmp) + ".keras", tmp)
+    atomic.save_model(best_path, model)
     seconds = time.time() - t_start
     throughput = {"train_img_per_s": float(np.median(ips_hist)) if ips_hist else 0.0,
                   "pipeline_img_per_s": aug_ips, "cache_seconds": cache.seconds, "cache_mb": cache.nbytes / 1e6}

@@ -17,6 +17,11 @@ def load_train_cache(cfg, progress=True, log=print):
         idx = rng.choice(len(all_samples), limit, replace=False)
         all_samples = [all_samples[i] for i in sorted(idx)]
     mark_unlabelled_faces(cfg, all_samples, progress, log)
+    if cfg.model.classes > 1:
+        from picoface.train.classes import attach_classes, describe
+
+        for line in describe(attach_classes(cfg, all_samples), cfg.model.labels):
+            log("classes: " + line)
     side = cfg.data.cache_side or 2 * max(cfg.input.w, cfg.input.h)
     return ImageCache(all_samples, side, threads=2, progress=progress)
 

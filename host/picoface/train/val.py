@@ -92,11 +92,14 @@ def load_valset(cfg, val=None):
 
 def val_contract(cfg, anchors, grid, macs=None):
     """What a detector reads from model.json, for a model that has none yet (training, export)."""
-    return {"name": cfg.name, "macs": macs,
-            "input": {"w": cfg.input.w, "h": cfg.input.h, "fit": cfg.input.fit, "scale": 1.0 / 255.0},
-            "output": {"grid_w": int(grid[0]), "grid_h": int(grid[1]), "classes": cfg.model.classes, "layout": "NHWC",
-                       "anchors": [[float(a), float(b)] for a, b in np.asarray(anchors, np.float64)]},
-            "thresholds": {"score": 0.5, "nms": cfg.export.nms}}
+    c = {"name": cfg.name, "macs": macs,
+         "input": {"w": cfg.input.w, "h": cfg.input.h, "fit": cfg.input.fit, "scale": 1.0 / 255.0},
+         "output": {"grid_w": int(grid[0]), "grid_h": int(grid[1]), "classes": cfg.model.classes, "layout": "NHWC",
+                    "anchors": [[float(a), float(b)] for a, b in np.asarray(anchors, np.float64)]},
+         "thresholds": {"score": 0.5, "nms": cfg.export.nms}}
+    if cfg.model.classes > 1:
+        c["output"]["labels"] = list(cfg.model.labels)
+    return c
 
 
 def detections(detector, valset):

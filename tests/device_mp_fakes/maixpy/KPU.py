@@ -5,8 +5,9 @@
 # A slice costs what it costs on the board (MicroPython 1.11 on RV64: a 32-byte GC block per
 # float, 8 bytes per tuple item): more than the 512 KiB GC heap raises MemoryError, as there
 # (this runner's heap grows on demand, so it would not).
-# The output has the config's grid (5 anchors x 6 entries, NCHW) with one confident box in
-# anchor 0 at row grid_h // 2, column grid_w // 2 (20x15: row 7, column 10).
+# The output has the config's grid (5 anchors x (5 + classes) entries, NCHW) with one confident box
+# in anchor 0 at row grid_h // 2, column grid_w // 2 (20x15: row 7, column 10); with more than one
+# class it is of class model.stub_class (a test-only config key, default 0).
 # On the board the output sits in the KPU's buffer outside the GC heap; here it is an array
 # on the heap (grid_w x grid_h x 30 x 4 bytes).
 import array
@@ -16,7 +17,7 @@ try:
 except ImportError:
     import json
 
-A, E = 5, 6
+A = 5
 GC_HEAP = 524288
 
 
@@ -46,6 +47,8 @@ def load(src):
     with open("/flash/picoface.json") as f:
         m = json.loads(f.read())["model"]
     w, h = m["grid_w"], m["grid_h"]
+    classes = m.get("classes", 1)
+    E = 5 + classes
     out = _Fmap("f", bytearray(4 * w * h * A * E))
     mv = memoryview(out)
     for i in range(w * h * A * E):
@@ -53,6 +56,9 @@ def load(src):
     cell = (h // 2) * w + w // 2
     for e, v in ((0, 0.0), (1, 0.0), (2, 0.5), (3, 0.5), (4, 3.0)):
         mv[e * w * h + cell] = v
+    if classes > 1:
+        for k in range(classes):
+            mv[(5 + k) * w * h + cell] = 4.0 if k == m.get("stub_class", 0) else -4.0
     del _out[:]
     _out.append(out)
     return "task"

@@ -162,7 +162,7 @@ class Image:
         c = _colour(color)
         t = -1 if fill else max(1, _int(thickness, "thickness"))
         cv2.rectangle(self._rgb, (x, y), (x + w - 1, y + h - 1), c, t)
-        W().lcd_event("draw_rectangle", x, y, w, h)
+        W().lcd_event("draw_rectangle", x, y, w, h, c)
         return self
 
     def draw_string(self, x, y, text, color=None, scale=1, x_spacing=0, y_spacing=0, mono_space=True):
@@ -173,7 +173,7 @@ class Image:
         x, y = _int(x, "x"), _int(y, "y")
         c = _colour(color, (255, 255, 255))
         cv2.putText(self._rgb, text, (x, y + int(10 * scale)), cv2.FONT_HERSHEY_PLAIN, float(scale), c, 1)
-        W().lcd_event("draw_string", x, y, text)
+        W().lcd_event("draw_string", x, y, text, c)
         return self
 
     def clear(self):
