@@ -21,7 +21,7 @@ ARGS  ?=
 help:
 	@echo "make demo   - set up, then run the face detector on a simulated board (Ctrl-C to stop)"
 	@echo "make test   - set up, then run every test"
-	@echo "make train  - reproduce the shipped models (about an hour on 2 CPU cores)"
+	@echo "make train  - reproduce the shipped models (each within an hour on 2 CPU cores; about 3 hours in all)"
 	@echo "make bench  - side-by-side table of picoface models and other face detectors"
 	@echo "make train-recog - train the landmark and embedding nets (about an hour)"
 	@echo "make train-mask - the mask / no-mask K210 detector (about 40 minutes)"

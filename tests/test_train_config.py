@@ -123,3 +123,22 @@ def test_overrides_may_follow_the_flags(tmp_path, capsys):
         with pytest.raises(SystemExit) as e:
             main(["train", "--config", str(cfg), "train.epochs=2", "--quiet", stray])
         assert e.value.code == 2 and "unrecognized arguments: " + stray in capsys.readouterr().err
+
+
+def test_keys_added_later_leave_the_hash_alone_at_their_default():
+    """A config that does not use model.labels / model.init / data.classes / loss.cls keeps the hash it
+    had before those keys existed (study points and checkpoints resume); setting one changes it."""
+    from picoface.train.config import LATER_KEYS, to_dict
+
+    plain = load_config(None, [])
+    d = to_dict(plain)
+    for dotted in LATER_KEYS:
+        sec, key = dotted.split(".")
+        del d[sec][key]
+    import hashlib
+    import json
+
+    before = hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+    assert config_hash(plain) == before
+    assert config_hash(load_config(None, ["loss.cls=2.0"])) != before
+    assert resume_hash(load_config(None, ["loss.cls=2.0"])) != resume_hash(plain)
