@@ -58,6 +58,17 @@ class Base:
     """What every HAL family shares. _open_button() -> a function giving True while the button is
     held, or None (this base: no button); the family HALs open their firmware's pin there."""
 
+    def _draw_faces(self, img, faces, **text):
+        # each face's box, in its class colour with its label above it for a multi-class model
+        # (pfcore.signals.box); ``text``: the firmware's extra draw_string arguments
+        from pfcore import signals
+        labels = self.cfg["model"].get("labels")
+        for f in faces:
+            c, label = signals.box(f, labels)
+            img.draw_rectangle(int(f[0]), int(f[1]), int(f[2]), int(f[3]), color=c, thickness=2)
+            if label is not None:
+                img.draw_string(int(f[0]), max(0, int(f[1]) - 12), label, color=c, **text)
+
     def pressed(self):
         b = getattr(self, "_button", None)
         if b is None:

@@ -71,10 +71,8 @@ class Hal(K210Base):
         multi = self.cfg["model"].get("classes", 1) > 1
         rects = []
         for r in self.task.regionlayer_yolo2():
-            if multi:
-                rects.append((r[0], r[1], r[2], r[3], r[5], r[4]))
-            else:
-                rects.append((r[0], r[1], r[2], r[3], r[5]))
+            rect = (r[0], r[1], r[2], r[3], r[5])
+            rects.append(rect + (r[4],) if multi else rect)
         return self._finish(self._rects_to_dets(rects))
 
     def load_gate(self):

@@ -106,13 +106,7 @@ class K210Base(Base):
             lcd.clear(lcd.RED)
             lcd.draw_string(8, 110, (message or "error")[:38], lcd.WHITE, lcd.RED)
             return
-        labels = self.cfg["model"].get("labels")
-        for f in faces:
-            # a face of a multi-class model in its class colour, its label above it (pfcore.signals)
-            c, text = signals.box(f, labels)
-            img.draw_rectangle(int(f[0]), int(f[1]), int(f[2]), int(f[3]), color=c, thickness=2)
-            if text is not None:
-                img.draw_string(int(f[0]), max(0, int(f[1]) - 12), text, color=c, scale=1)
+        self._draw_faces(img, faces, scale=1)
         img.draw_string(2, 2, "%.1f fps %d" % (fps, len(faces)), color=(255, 255, 255), scale=1)
         if message:
             img.draw_string(2, 20, message[:38], color=(255, 64, 64), scale=1)

@@ -304,13 +304,7 @@ class Hal(Base):
     def show(self, img, faces, fps, message=None):
         if img is None:
             return
-        labels = self.cfg["model"].get("labels")
-        for f in faces:
-            # a face of a multi-class model in its class colour, its label above it (pfcore.signals)
-            c, text = signals.box(f, labels)
-            img.draw_rectangle(int(f[0]), int(f[1]), int(f[2]), int(f[3]), color=c, thickness=2)
-            if text is not None:
-                img.draw_string(int(f[0]), max(0, int(f[1]) - 12), text, color=c)
+        self._draw_faces(img, faces)
         img.draw_string(2, 2, "%.1f fps %d" % (fps, len(faces)), color=(255, 255, 255))
         if message:
             img.draw_string(2, 20, message[:38], color=(255, 64, 64))

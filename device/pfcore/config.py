@@ -259,11 +259,12 @@ def load(text_or_dict=None):
         elif k == "model":
             v = _sub(k, v, DEFAULTS[k], MODEL_KEYS, False, problems)
             if "labels" in v:
-                p = check_model_labels(v["labels"], v.get("classes", 1))
-                if p is None:
+                # each name was checked with the other keys (_sub, MODEL_KEYS); here their count
+                if len(v["labels"]) == v.get("classes", 1):
                     v["labels"] = list(v["labels"])
                 else:
-                    problems.append(p + "; ignored")
+                    problems.append("model.labels has %d name(s) for %d classes (model.classes); ignored"
+                                    % (len(v["labels"]), v.get("classes", 1)))
                     del v["labels"]
         elif k == "gate":
             v = _sub(k, v, DEFAULTS[k], GATE_KEYS, False, problems)

@@ -167,7 +167,14 @@ def load_trained(model, path, anchors, classes, images):
         if not w or layer.name not in have:
             continue
         sw = have[layer.name].get_weights()
-        if sw[0].shape[:-1] != w[0].shape[:-1] or (layer.name != "region" and sw[0].shape != w[0].shape):
+        region = layer.name == "region" and len(sw) == 2
+        if layer.name in outs:
+            fits = sw[0].shape == w[0].shape               # a folded kernel into a BN-less conv
+        elif region:
+            fits = sw[0].shape[:3] == w[0].shape[:3]       # the output channels may grow (classes)
+        else:
+            fits = [x.shape for x in sw] == [x.shape for x in w]
+        if not fits:
             raise PicofaceError("model.init layer %s has weights %s, this model %s"
                                 % (layer.name, [x.shape for x in sw], [x.shape for x in w]),
                                 "use a source built with the same model.channels and strides")
@@ -175,7 +182,7 @@ def load_trained(model, path, anchors, classes, images):
             _unfold(layer, mine[layer.name + "_bn"], sw[0], sw[1], outs[layer.name])
             done += [layer.name, layer.name + "_bn"]
             continue
-        if layer.name == "region" and len(sw) == 2 and sw[0].shape[:3] == w[0].shape[:3]:
+        if region:
             src_ne = sw[0].shape[3] // anchors
             ne = 5 + classes
             if src_ne * anchors != sw[0].shape[3] or src_ne > ne:
@@ -188,10 +195,6 @@ def load_trained(model, path, anchors, classes, images):
             layer.set_weights([k, b])
             done.append(layer.name)
             continue
-        if [x.shape for x in sw] != [x.shape for x in w]:
-            raise PicofaceError("model.init layer %s has weights %s, this model %s"
-                                % (layer.name, [x.shape for x in sw], [x.shape for x in w]),
-                                "use a source built with the same model.channels and strides")
         layer.set_weights(sw)
         done.append(layer.name)
     return done
