@@ -22,6 +22,7 @@ from conftest import ROOT, SHARED  # noqa: E402
 
 from pfcore import nms as pf_nms  # noqa: E402
 from pfcore import presence, protocol, region  # noqa: E402
+from picoface.mprun import RUNNER as MP_RUNNER  # noqa: E402
 from picoface.sim import generations  # noqa: E402
 from picoface.sim import world as world_mod  # noqa: E402
 from picoface.sim.runner import firmware_sandbox, run_app  # noqa: E402
@@ -377,6 +378,9 @@ def test_examples_are_short_and_not_imported():
     for p in examples:
         assert len(p.read_text().splitlines()) <= 60, p
         assert p.stem not in app
+    # device/bench/ (board benchmarks, e.g. `picoface recog cost`'s) is not imported by the app either
+    for p in sorted((ROOT / "device" / "bench").glob("*.py")):
+        assert "bench" not in app and p.stem not in ("main", "hal"), p
 
 
 def _camera_lcd_fps(w, end):
@@ -535,7 +539,7 @@ def run_stub_app(node, tmp_path, cfg, inbox=None, cpython=True, timeout=120):
         extra = [str(box)]
     for p in sorted((ROOT / "device").glob("hal*.py")):
         mounts += ["--mount", "%s:/lib/%s" % (p, p.name)]
-    r = subprocess.run([node, str(ROOT / "tests" / "mp_runner.mjs")] + mounts + [str(ROOT / "device" / "main.py")],
+    r = subprocess.run([node, str(MP_RUNNER)] + mounts + [str(ROOT / "device" / "main.py")],
                        capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     if not cpython:

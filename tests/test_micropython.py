@@ -1,4 +1,5 @@
-"""The device core under real MicroPython (the WebAssembly port run by tests/mp_runner.mjs).
+"""The device core under real MicroPython (the WebAssembly port run by picoface.mprun, whose Node
+runner is host/picoface/mprun/mp_runner.mjs).
 
 tests/vectors/core_vectors.py runs under CPython and MicroPython; the results must agree:
 protocol lines byte for byte, numbers to 6 significant digits.
@@ -21,9 +22,10 @@ from pathlib import Path
 import pytest
 
 from pfcore import protocol
+from picoface import mprun
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNNER = ROOT / "tests" / "mp_runner.mjs"
+RUNNER = mprun.RUNNER
 VECTORS = ROOT / "tests" / "vectors"
 
 pytestmark = pytest.mark.micropython
@@ -31,13 +33,7 @@ pytestmark = pytest.mark.micropython
 
 def run_micropython(node, script, *args, mounts=None, timeout=120, heap=None):
     """Run script under MicroPython; mounts maps host paths (files or folders) to wasm paths."""
-    cmd = [str(node), str(RUNNER)]
-    for src, dest in (mounts or {}).items():
-        cmd += ["--mount", "%s:%s" % (Path(src).resolve(), dest)]
-    if heap:
-        cmd += ["--heap", str(heap)]
-    cmd += [str(script)] + [str(a) for a in args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return mprun.run(script, *args, mounts=mounts, heap=heap, timeout=timeout, node=node)
 
 
 def run_cpython(script, *args, timeout=120):

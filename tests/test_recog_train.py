@@ -42,6 +42,28 @@ def _people(src_set, dst, people=6, photos=3):
     return dst
 
 
+def test_centred_teacher_targets():
+    """views.centred takes the training rows' mean (faces and mirrors) out of both target arrays and
+    normalises again: unit targets whose mean over those rows is ~0, two people's cosine no longer
+    near 1, the cache itself untouched."""
+    from picoface.recog import views
+
+    rng = np.random.default_rng(0)
+    common = rng.normal(size=128)
+    raw = common * 1.5 + rng.normal(size=(50, 128))
+    raw /= np.linalg.norm(raw, axis=1, keepdims=True)
+    data = {"teacher": raw.astype(np.float32), "teacher_flip": (raw[::-1] * 1.0).astype(np.float32)}
+    rows = np.arange(40)
+    out = views.centred(data, rows)
+    assert np.allclose(np.linalg.norm(out["teacher"], axis=1), 1.0, atol=1e-5)
+    assert float(np.dot(raw[0], raw[1])) > 0.5
+    assert abs(float(np.dot(out["teacher"][0], out["teacher"][1]))) < 0.4
+    mean = np.concatenate([raw[rows], raw[::-1][rows]]).mean(axis=0)
+    want = (raw[3] - mean) / np.linalg.norm(raw[3] - mean)
+    assert np.allclose(out["teacher"][3], want, atol=1e-5)
+    assert np.allclose(data["teacher"], raw.astype(np.float32))       # the cache is not changed
+
+
 def test_lfw_sets_are_refused(data_root):
     with pytest.raises(PicofaceError, match="LFW"):
         faces.Source(data_root / "pseudo_lfw")
@@ -59,6 +81,7 @@ def test_recog_train_export_eval_end_to_end(data_root, tmp_path, capsys):
     assert "landmarks: best epoch 1" in out and "embed: best epoch 1" in out
     for f in ("faces.npz", "landmarks.keras", "embed.keras", "embed_history.png", "sources.json"):
         assert (run / f).is_file(), f
+    assert json.loads((run / "embed_history.json").read_text())["teacher_centred"] is True
     model = tmp_path / "model"
     assert main(["recog", "export", "--run", str(run), "--out", str(model), "--no-progress"]) == 0
     mj = json.loads((model / "model.json").read_text())
@@ -66,7 +89,30 @@ def test_recog_train_export_eval_end_to_end(data_root, tmp_path, capsys):
     assert set(mj["thresholds"]) == {"kmodel-v3", "tflite-int8"}
     assert mj["files"]["embed:kmodel-v3"]["bytes"] <= 554 * 1024
     assert rep["nets"]["embed"]["formats"]["kmodel-v3"]["emulator_vs_simulator_lsb"] <= 1.0
+    assert rep["nets"]["embed"]["teacher_centred"] is True
+    assert "cosine to centred teacher" in (model / "MODEL_CARD.md").read_text()
     assert "MODEL_CARD.md" in [p.name for p in model.iterdir()]
+    # the embedding net exported again beside the first export's landmark net (--landmarks-from)
+    again = tmp_path / "again"
+    assert main(["recog", "export", "--run", str(run), "--out", str(again), "--landmarks-from", str(model),
+                 "--no-kmodel", "--no-progress"]) == 0
+    assert (again / "landmarks_int8.tflite").read_bytes() == (model / "landmarks_int8.tflite").read_bytes()
+    rep2 = json.loads((again / "export.json").read_text())
+    assert rep2["nets"]["landmarks"]["formats"]["tflite-int8"] == rep["nets"]["landmarks"]["formats"]["tflite-int8"]
+    assert set(rep2["nets"]["landmarks"]["formats"]) == {"keras-float", "tflite-int8"}
+    assert rep2["nets"]["landmarks"]["reused_from"]["dir"].endswith("model")
+    assert json.loads((again / "model.json").read_text())["files"]["landmarks:tflite-int8"] == mj["files"]["landmarks:tflite-int8"]
+    assert "The landmark net is reused from an earlier export" in (again / "MODEL_CARD.md").read_text()
+    # a landmark file that is not the one model.json names: one clear line, nothing written
+    bad = tmp_path / "bad"
+    shutil.copytree(model, bad)
+    (bad / "landmarks_int8.tflite").write_bytes(b"not a model")
+    capsys.readouterr()
+    assert main(["recog", "export", "--run", str(run), "--out", str(tmp_path / "none"), "--landmarks-from", str(bad),
+                 "--no-kmodel", "--no-progress"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("picoface: ") and "landmark tflite-int8 file" in err[0]
+    assert not (tmp_path / "none").exists() or not any((tmp_path / "none").iterdir())
     # picoface's own K210 pipeline (detector -> landmarks -> align -> embed, emulated) on a mini LFW kit
     from test_recog_cli import make_lfw
 

@@ -6,7 +6,7 @@ carry names."""
 import numpy as np
 import pytest
 
-from pfcore import protocol, recognise
+from pfcore import align, protocol, recognise
 from picoface.recog import nets
 from picoface.recog.pipeline import aligned
 import test_micropython as mprun
@@ -48,6 +48,153 @@ def test_board_warp_is_the_host_pipelines():
         out[v, u] = rgb
     recognise.warp_nearest(lambda x, y: tuple(frame[y, x]), 320, 240, m, 64, put)
     assert np.array_equal(out, aligned(frame, m, 64))
+
+
+def _face_matrix(side, angle, cx, cy, size=64):
+    """The alignment matrix of a face whose aligned square is ``side`` frame px wide, turned by
+    ``angle`` degrees around (cx, cy): the template's 5 points moved there (forward scale size / side)."""
+    s, r = side / float(size), np.radians(angle)
+    rot = np.array([[np.cos(r), -np.sin(r)], [np.sin(r), np.cos(r)]])
+    tpl = np.array(align.template(size)) - size / 2.0
+    pts = (tpl * s) @ rot.T + (cx, cy)
+    return recognise.align_matrix([(float(x), float(y)) for x, y in pts], size)
+
+
+def _fixed_reference(m, size):
+    """warp_fixed's documented rule computed independently in numpy int64: each coefficient of the
+    inverse times 2^16 rounded (floor(t + 0.5)), 2^15 added to the offsets, (A*u + B*v + C) >> 16."""
+    inv = np.array(align.invert(m), np.float64)
+    q = np.floor(inv * 65536.0 + 0.5).astype(np.int64)
+    q[:, 2] += 32768
+    u, v = np.meshgrid(np.arange(size, dtype=np.int64), np.arange(size, dtype=np.int64))
+    return (q[0, 0] * u + q[0, 1] * v + q[0, 2]) >> 16, (q[1, 0] * u + q[1, 1] * v + q[1, 2]) >> 16
+
+
+def _board_warp(frame, m, size):
+    out = np.zeros((size, size, 3), np.uint8)
+
+    def put(u, v, rgb):
+        out[v, u] = rgb
+    h, w = frame.shape[:2]
+    recognise.warp_nearest(lambda x, y: tuple(frame[y, x]), w, h, m, size, put)
+    return out
+
+
+@pytest.mark.parametrize("frame_wh, face, black", [
+    ((320, 240), (60, 150, 160, 120), False),       # turned 150 degrees: every coefficient negative
+    ((320, 240), (70, -30, 5, 8), True),            # over the frame's corner: part of the face is black
+    ((320, 240), (200, 10, 160, 120), False),       # a large face: forward scale 0.32 (< 1)
+    ((320, 240), (12, 45, 300, 200), False),        # a tiny face: forward scale 5.3 (> 4)
+    ((640, 480), (300, -35, 480, 330), True),       # a 640x480 frame, the face over its edge
+    ((640, 480), (640, 90, 320, 240), True),        # the largest face a 640x480 frame holds, turned
+    ((640, 480), (8, 200, 636, 476), True),         # the smallest face, turned, at the far corner
+], ids=["negative", "outside", "large", "tiny", "vga", "vga-largest", "vga-smallest"])
+def test_fixed_point_warp_is_the_hosts_and_its_documented_rule(frame_wh, face, black):
+    from picoface.gate.board_input import rgb565, rgb888
+    from picoface.recog.pipeline import warp_positions
+
+    w, h = frame_wh
+    frame = rgb888(rgb565(np.random.default_rng(w + face[0]).integers(0, 256, (h, w, 3), dtype=np.uint8)))
+    m = _face_matrix(*face)
+    q = recognise.warp_fixed(m, 64)
+    assert q is not None and all(isinstance(v, int) for v in q)
+    if face[1] == 60:
+        assert q[0] < 0 and q[4] < 0 and q[1] < 0 < q[3]
+    # every integer the loops form (u, v = 0..64) is a small int on a 32-bit MicroPython port
+    ext = [abs(q[0] * u + q[1] * v + q[2]) for u in (0, 64) for v in (0, 64)]
+    ext += [abs(q[3] * u + q[4] * v + q[5]) for u in (0, 64) for v in (0, 64)] + [abs(x) for x in q]
+    assert max(ext) < 2 ** 29
+    xs, ys = _fixed_reference(m, 64)
+    hx, hy = warp_positions(m, 64)
+    assert np.array_equal(xs, hx) and np.array_equal(ys, hy)
+    # the nearest pixel: the float rule floor(x + 0.5) but where x is within 1/1000 px of a half
+    inv = align.invert(m)
+    uu, vv = np.meshgrid(np.arange(64.0), np.arange(64.0))
+    fx = inv[0][0] * uu + inv[0][1] * vv + inv[0][2]
+    fy = inv[1][0] * uu + inv[1][1] * vv + inv[1][2]
+    near_half = (np.abs(fx - np.floor(fx) - 0.5) < 1e-3) | (np.abs(fy - np.floor(fy) - 0.5) < 1e-3)
+    same = (xs == np.floor(fx + 0.5)) & (ys == np.floor(fy + 0.5))
+    assert same[~near_half].all() and (np.abs(xs - np.floor(fx + 0.5)) <= 1).all()
+    got = _board_warp(frame, m, 64)
+    assert np.array_equal(got, aligned(frame, m, 64))
+    inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
+    assert np.array_equal(got[inside], frame[ys[inside], xs[inside]])
+    assert (got[~inside] == 0).all() and bool((~inside).any()) == black
+
+
+@pytest.mark.parametrize("m", [
+    [[1e-4, 0.0, 0.0], [0.0, 1e-4, 0.0]],           # absurd scale: the face would span 640,000 px
+    [[1.0, 0.0, -5000.0], [0.0, 1.0, 0.0]],         # the output 5,000 px away from the frame
+    [[0.2, 0.0, 0.0], [0.0, 0.2, -900.0]],          # 4,500 px at the far corner
+    [[float("nan"), 0.0, 0.0], [0.0, 1.0, 0.0]],
+])
+def test_warp_beyond_the_fixed_point_range_is_black_on_board_and_host(m):
+    frame = np.full((480, 640, 3), 200, np.uint8)
+    assert recognise.warp_fixed(m, 64) is None
+    assert not _board_warp(frame, m, 64).any()
+    assert not aligned(frame, m, 64).any()
+
+
+def test_warp_range_edge():
+    """Just inside WARP_LIMIT (corners at 4095 px): accepted, and the loops' integers stay below 2^29;
+    just outside: refused."""
+    for size in (8, 64, 1024):
+        k = 4095.0 / size                 # inverse scale: corner (size, size) at 4095 px
+        m = [[1.0 / k, 0.0, 0.0], [0.0, 1.0 / k, 0.0]]
+        q = recognise.warp_fixed(m, size)
+        assert q is not None
+        ext = [abs(q[0] * u + q[1] * v + q[2]) for u in (0, size) for v in (0, size)] + [abs(x) for x in q]
+        assert max(ext) < 2 ** 29
+        k = 4097.0 / size
+        assert recognise.warp_fixed([[1.0 / k, 0.0, 0.0], [0.0, 1.0 / k, 0.0]], size) is None
+
+
+def _float_best(gallery, e):
+    """The float reference: cosine of e against each dequantised, re-normalised row."""
+    g = np.array([np.frombuffer(raw, np.int8) for _, raw in gallery], np.float64) / 127.0
+    n = np.linalg.norm(g, axis=1, keepdims=True)
+    g = np.where(n > 0, g / np.where(n > 0, n, 1.0), 0.0)
+    return g @ np.asarray(e, np.float64)
+
+
+@pytest.mark.parametrize("dim", [128, 512, 1])
+def test_integer_matcher_is_the_float_cosine(dim):
+    rng = np.random.default_rng(dim)
+    rows = rng.normal(size=(100, dim))
+    gallery = [["p%d" % i, recognise.quantise(recognise.normalise(r.tolist()))] for i, r in enumerate(rows)]
+    m = recognise.Matcher(gallery)
+    assert all(len(r) == dim for r in m.rows) and m.rows[0].typecode == "b"
+    for t in range(20):
+        # probes near one of the rows (a known face) and far from all (a stranger)
+        base = rows[t] + rng.normal(scale=0.5, size=dim) if t % 2 else rng.normal(size=dim)
+        e = recognise.normalise(base.tolist())
+        ref = _float_best(gallery, e)
+        name, sim = m.best(e)
+        assert abs(sim - ref.max()) < 1e-4, (sim, ref.max())
+        if dim == 1:                      # every row is +-1 after normalising: ties, any of them will do
+            assert abs(ref[int(name[1:])] - ref.max()) < 1e-4
+        else:
+            top = np.sort(ref)[-2:]
+            assert top[1] - top[0] > 2e-4     # a clear winner in these seeds
+            assert name == "p%d" % int(np.argmax(ref))
+    assert recognise.Matcher([]).best(e) == (None, -1.0)
+
+
+def test_integer_matcher_edges():
+    a = recognise.normalise([1.0, 2.0, 3.0])
+    # a zero row matches nothing (0.0), bytearray rows are taken, a longer probe counts as its unit vector
+    m = recognise.Matcher([["zero", bytes(3)], ["ann", bytearray(recognise.quantise(a))]])
+    assert m.best([-v for v in a])[0] == "zero" and m.best([-v for v in a])[1] == 0.0
+    name, sim = m.best([10.0 * v for v in a])
+    assert name == "ann" and abs(sim - m.best(a)[1]) < 1e-4 and sim > 0.999
+    # the largest sum the config's dims allow (1024 values, probe and row in the same direction):
+    # every partial sum stays a small int on 32-bit ports
+    d = 1024
+    e = recognise.normalise([1.0] * d)
+    row = recognise.quantise(e)
+    q = np.array([int(v * 32767 + 0.5) for v in e], np.int64)
+    assert np.abs(np.cumsum(q * np.frombuffer(row, np.int8))).max() < 2 ** 28
+    assert abs(recognise.Matcher([["x", row]]).best(e)[1] - 1.0) < 1e-4
 
 
 def test_matching_events_and_enrolment():
@@ -98,9 +245,12 @@ def test_recognise_runs_under_micropython_with_the_cpython_results(node):
     c, m = mprun._records(cp.stdout), mprun._records(mp.stdout)
     for k in ("embed_chw", "embed_hwc", "points_chw", "points_hwc"):
         assert np.allclose(np.array(m[k], float), np.array(c[k], float), atol=1e-5), k
-    for k in ("roi", "warp", "quantise", "events", "free"):
+    for k in ("roi", "warp", "warp_turned", "warp_far", "quantise", "events", "free"):
         assert m[k] == c[k], k
+    assert m["warp_turned"][0][0] < 0 and m["warp_far"][0] is None and not any(m["warp_far"][1])
     assert m["match"][0] == c["match"][0] and abs(m["match"][1] - c["match"][1]) < 1e-5
+    for (mn, ms), (cn, cs) in zip(m["match_512"], c["match_512"]):
+        assert mn == cn and abs(ms - cs) < 1e-5
     assert m["enrol"][0] is True and np.allclose(m["enrol"][1], c["enrol"][1])
     assert m["per_face"]["best"] == c["per_face"]["best"]
     f = m["per_face"]

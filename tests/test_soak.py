@@ -24,6 +24,7 @@ import soak_faults as sf  # noqa: E402
 from conftest import ROOT  # noqa: E402
 
 from pfcore import protocol  # noqa: E402
+from picoface.mprun import RUNNER as MP_RUNNER  # noqa: E402
 from picoface.sim import world as world_mod  # noqa: E402
 from picoface.sim.runner import run_app  # noqa: E402
 
@@ -114,7 +115,7 @@ def test_soak_under_micropython_memory_is_flat(node, tmp_path):
               "--mount", "%s:/lib" % soak_mp, "--mount", "%s:/flash/picoface.json" % cfg]
     for p in sorted((ROOT / "device").glob("hal*.py")):
         mounts += ["--mount", "%s:/lib/%s" % (p, p.name)]
-    r = subprocess.run([node, str(ROOT / "tests" / "mp_runner.mjs"), "--heap", str(512 * 1024)] + mounts +
+    r = subprocess.run([node, str(MP_RUNNER), "--heap", str(512 * 1024)] + mounts +
                        [str(ROOT / "device" / "main.py")], capture_output=True, text=True, timeout=600, cwd=ROOT)
     out = r.stdout.splitlines()
     assert r.returncode == 3, (r.returncode, r.stderr[-2000:], out[-10:])   # the camera stub ended the run

@@ -109,24 +109,71 @@ def align_matrix(pts, size):
     return align.align_matrix(pts, size)
 
 
-def warp_nearest(get, sw, sh, m, size, put):
-    """The aligned size x size face: put(u, v, rgb) for every output pixel, rgb = get(x, y) at the
-    source pixel nearest to inverse(m)(u, v), (0, 0, 0) outside the frame (as pfcore.align.warp's
-    "nearest" mode and cv2.warpAffine INTER_NEAREST with a black border)."""
+# warp_nearest's fixed point: source positions in 1/65536 px (WARP_SHIFT bits), within WARP_LIMIT px
+WARP_SHIFT = 16
+WARP_LIMIT = 4096.0
+
+
+def warp_fixed(m, size):
+    """The integers warp_nearest samples with: [A, B, C, D, E, F], or None when some source position
+    of the size x size output is WARP_LIMIT px or more from the frame's origin (or not finite).
+
+    With the inverse of m as [[a, b, c], [d, e, f]] (frame pixel (x, y) = inverse(m)(u, v), u the
+    output column, v the row), A = R(a * 2^16), B = R(b * 2^16), C = R(c * 2^16) + 2^15, the same
+    for D, E, F from d, e, f, where R(t) = floor(t + 0.5). The output pixel (u, v) is the frame's
+    pixel (x, y) = ((A*u + B*v + C) >> 16, (D*u + E*v + F) >> 16), an arithmetic shift (floor, for
+    negatives too, on CPython, MicroPython and numpy's int64): the nearest pixel to the exact
+    position within 1/65536 px per coefficient.
+
+    Range: the exact positions at the corners u, v in {0, size} must be inside (-WARP_LIMIT,
+    WARP_LIMIT) px (an affine map is at its extremes at the corners). Then every integer the warp
+    forms (A*u + B*v + C for 0 <= u, v <= size: the loops add A and B to C, one step past the
+    last pixel) is below 2^28 + 2^15 + size + 1 in magnitude, and |A|, |B|, |D|, |E| are below
+    2^29 / size + 1: small ints on every MicroPython port (31-bit signed on 32-bit ones, |v| <
+    2^30), so the loops' arithmetic allocates nothing. Any similarity the alignment gives for a
+    face of 8 px or more in a frame up to 640x480 keeps the output within about 1,000 px of the
+    frame, far inside the limit; a matrix beyond it (a broken landmark readout) gives None."""
     inv = align.invert(m)
     a, b, c = inv[0][0], inv[0][1], inv[0][2]
     d, e, f = inv[1][0], inv[1][1], inv[1][2]
+    n = float(size)
+    for t in (c, a * n + c, b * n + c, (a + b) * n + c, f, d * n + f, e * n + f, (d + e) * n + f):
+        if not (-WARP_LIMIT < t < WARP_LIMIT):       # also false for nan
+            return None
+    one = float(1 << WARP_SHIFT)
+    half = 1 << (WARP_SHIFT - 1)
+    return [align._round(a * one), align._round(b * one), align._round(c * one) + half,
+            align._round(d * one), align._round(e * one), align._round(f * one) + half]
+
+
+def warp_nearest(get, sw, sh, m, size, put):
+    """The aligned size x size face: put(u, v, rgb) for every output pixel, rgb = get(x, y) at the
+    source pixel nearest to inverse(m)(u, v), (0, 0, 0) outside the frame (cv2.warpAffine's
+    INTER_NEAREST with a black border, up to rounding at 1/65536 px). Pixel positions are integers:
+    the rule and its range are ``warp_fixed``'s; all black when it gives None. The loops add ints
+    only (no float per pixel: MicroPython boxes each float it makes)."""
+    q = warp_fixed(m, size)
     black = (0, 0, 0)
+    if q is None:
+        for v in range(size):
+            for u in range(size):
+                put(u, v, black)
+        return
+    a, b, xr, d, e, yr = q
     for v in range(size):
-        xr = b * v + c
-        yr = e * v + f
+        x = xr
+        y = yr
         for u in range(size):
-            x = int(a * u + xr + 0.5 + 4096) - 4096    # floor(v + 0.5) for negatives too
-            y = int(d * u + yr + 0.5 + 4096) - 4096
-            if 0 <= x < sw and 0 <= y < sh:
-                put(u, v, get(x, y))
+            px = x >> 16        # WARP_SHIFT
+            py = y >> 16
+            if 0 <= px < sw and 0 <= py < sh:
+                put(u, v, get(px, py))
             else:
                 put(u, v, black)
+            x += a
+            y += d
+        xr += b
+        yr += e
 
 
 def quantise(e):
@@ -152,22 +199,66 @@ except ImportError:     # MicroPython ports that name it uarray
     from uarray import array
 
 
+PROBE = 32767       # Matcher.best scales the unit probe to ints of at most this magnitude
+
+
 class Matcher:
     """Cosine against every gallery entry; the best name and its similarity. Each entry is kept as
-    an array of 32-bit floats (4 bytes a value, where a list of floats costs a boxed object per
-    value on the K210's MicroPython): 100 entries of 128 values are 51 KB of heap."""
+    its int8 values (an array('b') of the stored bytes: one byte a value, no boxed objects) and one
+    float, 1 / (PROBE * |row|), in an array('f') beside the others. On the 32-bit wasm MicroPython
+    (device/bench/recognise.py) 100 entries of 128 values keep about 16 KB and building
+    them allocates about 21 KB (float rows: 57 KB kept, 990 KB allocated); best(e) allocates about
+    12 KB whatever the gallery's size (scaling the probe: a few boxed floats a value) and two boxed
+    floats an entry (float rows: about 6 KB an entry).
+
+    best(e) rounds e * PROBE to ints once (half away from zero), then per entry sums the integer
+    products with the row's int8 values and turns the sum into one float: sim = sum / (PROBE *
+    |row|), the cosine of e and the dequantised, re-normalised row (what ``dequantise`` gives) up
+    to the probe's rounding: about 1e-5, at worst 0.5 * sqrt(dim) / PROBE (1.7e-4 at dim 128).
+    e is meant to be a unit vector (``embedding`` and ``mean_unit`` give them; sim is then
+    e . row / |row|, as the float version gave); a longer e is scaled to unit length first. With
+    |e| <= 1 each partial sum is a dot product of parts of the two vectors, so by Cauchy-Schwarz
+    at most (PROBE + sqrt(dim) / 2) * 127 * sqrt(dim) in magnitude: 1.3e8 at the config's largest
+    dim (1024), inside MicroPython's small ints (|v| < 2^30 on 32-bit ports) for any dim up to
+    60,000."""
 
     def __init__(self, entries):
-        self.entries = [(name, array("f", dequantise(raw))) for name, raw in entries]
+        self.names = []
+        self.rows = []
+        scale = []
+        for name, raw in entries:
+            g = array("b", raw if isinstance(raw, bytes) else bytes(raw))   # the bytes as int8, copied
+            s = 0
+            for v in g:
+                s += v * v
+            self.names.append(name)
+            self.rows.append(g)
+            scale.append(1.0 / (PROBE * s ** 0.5) if s else 0.0)
+        self.scale = array("f", scale)
 
     def best(self, e):
         name, sim = None, -1.0
-        for n, g in self.entries:
-            s = 0.0
-            for i in range(len(e)):
-                s += e[i] * g[i]
+        if not self.rows:
+            return name, sim
+        n = 0.0
+        for v in e:
+            n += v * v
+        k = float(PROBE) if n <= 1.0 else PROBE / n ** 0.5
+        q = []
+        for v in e:
+            t = v * k
+            q.append(int(t + 0.5) if t >= 0 else int(t - 0.5))
+        d = len(q)
+        rows = self.rows
+        scale = self.scale
+        for j in range(len(rows)):
+            g = rows[j]
+            s = 0
+            for i in range(d):
+                s += q[i] * g[i]
+            s = s * scale[j]
             if s > sim:
-                name, sim = n, s
+                name, sim = self.names[j], s
         return name, sim
 
 

@@ -3,7 +3,7 @@ floats in a list) with 10 faces, map to camera pixels, NMS, encode the frame lin
 path, a kpu_fmap read through memoryview, with its heap: tests/vectors/bench_fmap.py.)
 Runs on MicroPython (wasm runner or a real board) and CPython:
 
-    node tests/mp_runner.mjs tests/vectors/bench_core.py 50
+    node host/picoface/mprun/mp_runner.mjs tests/vectors/bench_core.py 50
     mpremote run tests/vectors/bench_core.py       (pfcore copied to the board's /lib first)
 
 Prints one JSON line: per-frame ms for each stage (median of 10-frame block means).

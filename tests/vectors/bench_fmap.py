@@ -5,7 +5,7 @@ model's output shape, 20x15 x 5 anchors x 6 (float32 NCHW, 9000 values), on scen
 10 and 35 faces (the crowd: more than run_yolo2's 10 results), and for reference the 40x30
 grid of the stride-8 model. Runs on MicroPython (wasm runner or a board) and CPython:
 
-    node tests/mp_runner.mjs tests/vectors/bench_fmap.py 50
+    node host/picoface/mprun/mp_runner.mjs tests/vectors/bench_fmap.py 50
     mpremote run tests/vectors/bench_fmap.py       (pfcore copied to the board's /lib first)
 
 The fmap stand-in is an array('f'): like kpu_fmap it has the buffer protocol with typecode 'f',

@@ -1,7 +1,7 @@
 """Deterministic test vectors for the device core; runs unchanged on CPython and MicroPython.
 
     python tests/vectors/core_vectors.py            (with device/ on sys.path)
-    node tests/mp_runner.mjs tests/vectors/core_vectors.py
+    node host/picoface/mprun/mp_runner.mjs tests/vectors/core_vectors.py
 Prints one JSON object per line: {"case": name, "out": result}. tests/test_micropython.py
 runs both and compares (protocol lines byte for byte, numbers to 6 significant digits).
 """

@@ -36,10 +36,20 @@ def put(u, v, rgb):
 m = recognise.align_matrix([(12.0, 10.5), (26.0, 11.0), (19.5, 17.0), (14.0, 23.0), (25.0, 22.5)], 16)
 recognise.warp_nearest(get, W, H, m, 16, put)
 print(json.dumps({"case": "warp", "out": out}))
+# a face turned by 150 degrees over the frame's corner: negative coefficients and positions (>> floors
+# them), half the face outside the frame (black); a matrix beyond warp_fixed's range: all black
+for case, mx in (("warp_turned", [[-0.5, 0.3, 6.0], [-0.3, -0.5, 9.0]]),
+                 ("warp_far", [[1e-4, 0.0, 0.0], [0.0, 1e-4, 0.0]])):
+    out = []
+    recognise.warp_nearest(get, W, H, mx, 16, put)
+    print(json.dumps({"case": case, "out": [recognise.warp_fixed(mx, 16), out]}))
 q = recognise.quantise(recognise.embedding(flat_e, G, D, True))
 print(json.dumps({"case": "quantise", "out": list(q)}))
 mt = recognise.Matcher([["ann", q], ["bob", recognise.quantise(recognise.embedding(flat_e[::-1], G, D, True))]])
 print(json.dumps({"case": "match", "out": list(mt.best(recognise.embedding(flat_e, G, D, False)))}))
+wide = [recognise.normalise([float((i * (j + 3)) % 17 - 8) for i in range(512)]) for j in range(5)]
+mw = recognise.Matcher([["w%d" % j, recognise.quantise(wide[j])] for j in range(5)])
+print(json.dumps({"case": "match_512", "out": [list(mw.best(wide[3])), list(mw.best(recognise.mean_unit(wide[1:3])))]}))
 idn = recognise.Identity(3, 5, 4)
 ev = []
 for lab in ["ann", "ann", "ann", "ann", "?", "?", "?", "?", "?", None, None, None, None, "ann", "ann", "ann"]:

@@ -1,6 +1,7 @@
 """``picoface recog``: train the landmark and embedding nets (``train``), write their board artifacts
-(``export``), and evaluate on LFW View 2 (verification and open-set identification) one embedder
-(``eval``) or every embedder that runs here (``bench``)."""
+(``export``), evaluate on LFW View 2 (verification and open-set identification) one embedder
+(``eval``) or every embedder that runs here (``bench``), and measure the time and memory a
+recognised face costs and the gallery's size per board (``cost``)."""
 
 DEFAULT_SETS = ("facemask_kaggle", "roboflow_thesis_faces", "roboflow_face_mik1i", "pseudo_facemask_cdeb")
 
@@ -21,7 +22,8 @@ def _common(sp, out_default):
     sp.add_argument("--seed", type=int, default=0, help="seed of the open-set gallery/probe split (default 0)")
     sp.add_argument("--model", default=None, metavar="DIR",
                     help="picoface's recognition export for the picoface-* embedders (default models/picoface_recog)")
-    sp.add_argument("--workers", type=int, default=2, help="processes for the picoface-* embedders (default 2)")
+    sp.add_argument("--workers", type=int, default=2,
+                    help="processes for the dlib, canaan-k210 and picoface-* embedders (default 2)")
     sp.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -43,6 +45,9 @@ def _train_args(sub):
     sp.add_argument("--map-penalty", type=float, default=None, metavar="W",
                     help="landmarks: weight of the output map's mean square in the loss, which keeps int8 "
                          "quantisation of the map fine (default %g)" % 0.05)
+    sp.add_argument("--raw-teacher", action="store_true",
+                    help="embedding net: distil dlib's embeddings as they are instead of centred on their mean "
+                         "over the training faces (the default; see docs/TRAINING.md)")
     sp.add_argument("--init", default=None, metavar="DIR",
                     help="start each net from DIR/<net>.keras (an earlier run) instead of from scratch")
     sp.add_argument("--holdout", type=float, default=0.1, help="share of each source's photos held out (default 0.1)")
@@ -53,6 +58,9 @@ def _train_args(sub):
     sp.add_argument("--run", default="runs/recog", help="the train run folder (default runs/recog)")
     sp.add_argument("--out", default="models/picoface_recog", help="output folder (default models/picoface_recog)")
     sp.add_argument("--no-kmodel", action="store_true", help="skip the K210 kmodels (no nncase here)")
+    sp.add_argument("--landmarks-from", default=None, metavar="DIR",
+                    help="reuse the landmark net of an earlier export DIR (files and held-out figures) and export "
+                         "only the run's embedding net, e.g. when that landmark net scored better on the held-out faces")
     sp.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -65,6 +73,29 @@ def _scene_args(sub):
     sp.add_argument("--gap", type=int, default=10, help="empty frames between visits (default 10)")
     sp.add_argument("--out", required=True, help="output folder (frame_NNNNN.png + scene.json)")
     sp.add_argument("--seed", type=int, default=0, help="jitter and noise seed")
+
+
+def _cost_args(sub):
+    sp = sub.add_parser("cost", help="time and memory per recognised face, gallery size per board "
+                                     "(recog_cost.json/.md)")
+    sp.add_argument("--model", default="models/picoface_recog", metavar="DIR",
+                    help="the recognition export (default models/picoface_recog)")
+    sp.add_argument("--out", default="docs/recog", help="output folder (default docs/recog)")
+    sp.add_argument("--faces", type=int, default=50, metavar="N",
+                    help="inputs each net runs on in the KPU emulator and LiteRT (default 50)")
+    sp.add_argument("--blocks", type=int, default=5, metavar="N",
+                    help="MicroPython: each figure is the median of N timed blocks (default 5)")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run_cost(args):
+    from picoface.recog import cost
+
+    rep = cost.measure(args.model, faces=args.faces, blocks=args.blocks, progress=not args.no_progress)
+    md = cost.write(Path(args.out), rep)
+    print(md, end="")
+    print("wrote %s, %s" % (Path(args.out) / "recog_cost.json", Path(args.out) / "recog_cost.md"))
+    return 0
 
 
 def run_scene(args):
@@ -139,7 +170,8 @@ def run_train(args):
         best = train.train(kind, data, out, epochs=epochs, budget_min=args.budget, batch=args.batch, lr=args.lr,
                            ident=ident, progress=not args.no_progress,
                            init=(Path(args.init) / ("%s.keras" % kind)) if args.init else None,
-                           map_penalty=train.MAP_PENALTY if args.map_penalty is None else args.map_penalty)
+                           map_penalty=train.MAP_PENALTY if args.map_penalty is None else args.map_penalty,
+                           centre=not args.raw_teacher)
         print("%s: best epoch %d %s" % (kind, best["epoch"], json.dumps({k: v for k, v in best.items() if k != "epoch"})))
     return 0
 
@@ -170,7 +202,7 @@ def run_export(args):
     data = faces.load(run_dir / "faces.npz")
     ident = train.identities(data, {k: Path(v) for k, v in meta["identity"].items()})
     rep = export.export(run_dir, data, Path(args.out), ident=ident, kmodel=not args.no_kmodel,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress, landmarks_from=args.landmarks_from)
     from picoface.recog.card import write_card
 
     from picoface import atomic
@@ -188,6 +220,7 @@ def add_arguments(p):
     sub = p.add_subparsers(dest="recog_command", metavar="SUBCOMMAND")
     _train_args(sub)
     _scene_args(sub)
+    _cost_args(sub)
     sp = sub.add_parser("eval", help="LFW accuracy, TAR at FAR, open-set DIR and ROC of one embedder")
     sp.add_argument("--embedder", required=True, choices=sorted(EMBEDDERS), help="which embedder")
     _common(sp, "runs/recog-eval")
@@ -210,8 +243,11 @@ def run(args):
         return run_export(args)
     if cmd == "scene":
         return run_scene(args)
+    if cmd == "cost":
+        return run_cost(args)
     if cmd not in ("eval", "bench"):
-        raise PicofaceError("picoface recog needs a subcommand", "use 'picoface recog train|export|eval|bench|scene'")
+        raise PicofaceError("picoface recog needs a subcommand",
+                            "use 'picoface recog train|export|eval|bench|scene|cost'")
     data = Path(args.data) if args.data else shared_dir() / "data" / "lfw_pairs"
     out = Path(args.out)
     yunet = Path(args.yunet) if args.yunet else None

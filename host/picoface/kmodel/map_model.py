@@ -84,6 +84,7 @@ def k210_heap(models, detector=None):
     import json
 
     from picoface.kmodel import budget, heap
+    from picoface.paths import display_path
 
     det = None
     if detector is not None and Path(detector).is_file():
@@ -101,6 +102,6 @@ def k210_heap(models, detector=None):
         if det is not None:
             d = det["families"][fam]
             row.update(detector_bytes=d["heap_bytes"], total_bytes=d["heap_bytes"] + own,
-                       left_bytes=d["left_bytes"] - own, detector=str(detector))
+                       left_bytes=d["left_bytes"] - own, detector=display_path(detector))
         out[fam] = row
     return out

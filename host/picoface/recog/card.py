@@ -24,16 +24,24 @@ def render(rep, meta, bench=None):
              "the embedding net a 128-d unit vector of the face aligned on those points "
              "(`pfcore.align`, ArcFace template).", "",
              "Training: `picoface recog train`; the embedding net is distilled from dlib's ResNet face descriptor "
-             "(cosine + batch-similarity loss), the landmark net learns YuNet's 5 points. Sources: " +
+             "(cosine + batch-similarity loss%s), the landmark net learns YuNet's 5 points. Sources: " %
+             ("; the teacher's embeddings centred on their mean over the training faces"
+              if nets["embed"].get("teacher_centred") else "") +
              ", ".join("`%s`" % Path(s).name for s in meta.get("sources", [])) +
              ". No LFW image is used (LFW sets are refused). The epoch and the board's open-set threshold are "
              "chosen on %d held-out faces of those sources." % rep["val_faces"], "",
              "| net | artifact | bytes | working memory | MACs | held-out figure |", "|---|---|---:|---|---:|---|"]
+    if nets["landmarks"].get("reused_from"):
+        ru = nets["landmarks"]["reused_from"]
+        lines[-2:-2] = ["The landmark net is reused from an earlier export (`picoface recog export --landmarks-from "
+                        "%s`; %s): its files and held-out figures are that export's." % (
+                            ru["dir"], ", ".join("%s %s" % (k.split(":")[1], v) for k, v in ru["sha256"].items())), ""]
     for kind, r in nets.items():
         for fmt, f in r["formats"].items():
             v = f["val"]
             fig = ("NME %.3f" % v["nme"]) if "nme" in v else (
-                "cosine to teacher %.3f, pair accuracy %s" % (v["teacher_cos"], _pct(v.get("pair_acc"))))
+                "cosine to %steacher %.3f, pair accuracy %s" % ("centred " if r.get("teacher_centred") else "",
+                                                               v["teacher_cos"], _pct(v.get("pair_acc"))))
             mem = ("KPU RAM %s B" % _n(f["kpu_ram_bytes"])) if "kpu_ram_bytes" in f else (
                 ("TFLM arena %s B" % _n(f["tflm_arena_bytes"])) if "tflm_arena_bytes" in f else "—")
             lines.append("| %s | %s | %s | %s | %s | %s |" % (kind, fmt, _n(f.get("bytes")), mem,

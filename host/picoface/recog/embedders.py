@@ -81,6 +81,7 @@ class DlibEmbedder(Embedder):
     size = 150
     describe = ("dlib ResNet v1 (128-d); dlib 5-point shape predictor on the YuNet box, "
                 "dlib.get_face_chip(150, padding 0.25)")
+    parallel = True         # one image at a time in each of picoface.recog.run's worker processes
 
     def __init__(self):
         try:
@@ -126,6 +127,7 @@ class CanaanK210Embedder(Embedder):
     size = 64
     describe = ("Canaan CanMV K210 feature_extraction.kmodel (192-d) in picoface's v4 runtime; "
                 "YuNet points truncated, similarity onto Canaan's integer 64x64 template")
+    parallel = True
 
     def __init__(self, path=None):
         from picoface.kmodel.v4_runtime import Runtime

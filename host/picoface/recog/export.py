@@ -17,6 +17,7 @@ import numpy as np
 
 from picoface import atomic
 from picoface.errors import PicofaceError
+from picoface.paths import display_path
 from picoface.recog import nets, views
 
 FILES = {("landmarks", "tflite-int8"): "landmarks_int8.tflite", ("landmarks", "kmodel-v3"): "landmarks.kmodel",
@@ -57,9 +58,54 @@ def score(kind, maps, target, pairs=None, rows=None, ident=None):
     return out
 
 
+def teacher_centred(run_dir):
+    """Whether the run's embedding net learnt the centred teacher (its history says; runs from before
+    the option learnt the raw one)."""
+    p = Path(run_dir) / "embed_history.json"
+    return bool(json.loads(p.read_text()).get("teacher_centred", False)) if p.is_file() else False
+
+
+def earlier_landmarks(src, contract, kmodel=True):
+    """The landmark net of an earlier export ``src`` (a folder with model.json and export.json):
+    {"files": {name: bytes}, "entries": model.json files entries, "report": its export.json figures,
+    "model": the parsed v3 kmodel or None}. Refused when its layout differs from ``contract``'s or a
+    file does not match the sha256 its model.json records."""
+    src = Path(src)
+    try:
+        mj = json.loads((src / "model.json").read_text())
+        rep = json.loads((src / "export.json").read_text())["nets"]["landmarks"]
+    except (OSError, ValueError, KeyError) as e:
+        raise PicofaceError("%s is not a recognition export with a landmark net (%s)" % (src, e),
+                            "pass the folder `picoface recog export` wrote (model.json, export.json)") from None
+    same = all(mj.get(k) == contract[k] for k in ("kind", "input", "grid", "landmarks"))
+    if not same:
+        raise PicofaceError("%s's landmark net has another layout (input, grid or readout)" % src,
+                            "reuse only a landmark net exported by this picoface")
+    files, entries = {}, {}
+    for fmt in ("tflite-int8",) + (("kmodel-v3",) if kmodel else ()):
+        e = mj["files"].get("landmarks:" + fmt)
+        raw = (src / e["file"]).read_bytes() if e and (src / e["file"]).is_file() else None
+        if raw is None or hashlib.sha256(raw).hexdigest() != e["sha256"]:
+            raise PicofaceError("%s: the landmark %s file is missing or not the one its model.json names" % (src, fmt),
+                                "re-export that folder or pass another one")
+        files[e["file"]] = raw
+        entries["landmarks:" + fmt] = dict(e)
+    model = None
+    if kmodel:
+        from picoface.kmodel import v3
+
+        model = v3.parse(files[entries["landmarks:kmodel-v3"]["file"]])
+    rep = dict(rep, formats={k: v for k, v in rep["formats"].items() if kmodel or k != "kmodel-v3"},
+               reused_from={"dir": display_path(src),
+                            "sha256": {k: v["sha256"][:16] for k, v in sorted(entries.items())}})
+    return {"files": files, "entries": entries, "report": rep, "model": model}
+
+
 def export(run_dir, data, out_dir, ident=None, k210_board="maix_dock", tflite_board="openmv_h7_plus",
-           kmodel=True, log=print, progress=True):
-    """Write the artifacts, model.json and export.json of the nets trained in ``run_dir``."""
+           kmodel=True, log=print, progress=True, landmarks_from=None):
+    """Write the artifacts, model.json and export.json of the nets trained in ``run_dir``; with
+    ``landmarks_from`` (an earlier export folder) its landmark net is reused as it is, files and
+    held-out figures, and only the embedding net is exported from the run."""
     import keras
 
     from picoface.boards import load_board
@@ -82,17 +128,31 @@ def export(run_dir, data, out_dir, ident=None, k210_board="maix_dock", tflite_bo
     board = load_board(tflite_board)
     kb = load_board(k210_board) if kmodel else None
     kmodels, total_tfl, total_arena = {}, 0, 0
-    for kind in ("landmarks", "embed"):
+    if landmarks_from is not None:      # read before anything is written: it may be out_dir itself
+        lm = earlier_landmarks(landmarks_from, contract, kmodel)
+        for name, raw in lm["files"].items():
+            atomic.write_bytes(out_dir / name, raw)
+        contract["files"].update(lm["entries"])
+        rep["nets"]["landmarks"] = lm["report"]
+        total_tfl += lm["entries"]["landmarks:tflite-int8"]["bytes"]
+        total_arena = lm["report"]["formats"]["tflite-int8"]["tflm_arena_bytes"]
+        if kmodel:
+            kmodels["landmarks"] = lm["model"]
+        log("landmarks: reused from %s" % landmarks_from)
+    for kind in ("embed",) if landmarks_from is not None else ("landmarks", "embed"):
         path = run_dir / ("%s.keras" % kind)
         if not path.is_file():
             raise PicofaceError("%s has no %s.keras" % (run_dir, kind), "run `picoface recog train` first")
         model = keras.models.load_model(str(path), compile=False)
         folded = nets.fold(model, kind)
         make = views.aligned if kind == "embed" else views.landmark_crops
-        calib, _ = make(data, calib_rows, np.random.default_rng(3), train=False)
-        vx, vt = make(data, va, np.random.default_rng(1), train=False)
+        faces = views.centred(data, tr) if (kind == "embed" and teacher_centred(run_dir)) else data
+        calib, _ = make(faces, calib_rows, np.random.default_rng(3), train=False)
+        vx, vt = make(faces, va, np.random.default_rng(1), train=False)
         pairs = val_pairs(ident, va) if (kind == "embed" and ident is not None) else None
         r = {"params": int(model.count_params()), "macs": count_macs(folded), "formats": {}}
+        if kind == "embed":
+            r["teacher_centred"] = faces is not data
         r["formats"]["keras-float"] = {"val": score(kind, folded.predict(vx.astype(np.float32) / 255.0, batch_size=256,
                                                                          verbose=0), vt, pairs, va, ident)}
         f32, i8 = to_float(folded), to_int8(folded, calib)

@@ -11,7 +11,7 @@ like the sensor's), so the face is 80-110 px: a person half a metre from the cam
 
 import numpy as np
 
-from pfcore import align, recognise
+from pfcore import recognise
 from picoface.errors import PicofaceError
 from picoface.gate.board_input import k210_ai, k210_expand, k210_quantise, k210_resize, rgb565, rgb888
 
@@ -47,16 +47,25 @@ def landmark_input(frame, roi, size, family):
     return rgb888(rgb565(cv2.resize(cut, (size, size), interpolation=interp)))
 
 
+def warp_positions(m, size):
+    """(xs, ys): size x size int64 arrays, the frame pixel warp_nearest samples for output (u, v) at
+    [v, u], from the same integers and with the same rule (pfcore.recognise.warp_fixed: (A*u + B*v
+    + C) >> 16, exact in int64); -1 everywhere (so black) when warp_fixed refuses the matrix."""
+    q = recognise.warp_fixed(m, size)
+    if q is None:
+        return np.full((size, size), -1, np.int64), np.full((size, size), -1, np.int64)
+    u, v = np.meshgrid(np.arange(size, dtype=np.int64), np.arange(size, dtype=np.int64))
+    sh = recognise.WARP_SHIFT
+    return (q[0] * u + q[1] * v + q[2]) >> sh, (q[3] * u + q[4] * v + q[5]) >> sh
+
+
 def aligned(frame, m, size, family="openmv"):
     """warp_nearest on a numpy frame as the board does it: get_pixel of the frame's nearest pixel
     (K210: table expansion of RGB565; OpenMV: bit replication), set_pixel into an RGB565 image (K210
     rounds by table, OpenMV truncates), then the net's input conversion."""
     if family == "k210":
         frame = k210_ai(frame)
-    inv = align.invert(m)
-    u, v = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64))
-    xs = np.floor(inv[0][0] * u + inv[0][1] * v + inv[0][2] + 0.5).astype(np.int64)
-    ys = np.floor(inv[1][0] * u + inv[1][1] * v + inv[1][2] + 0.5).astype(np.int64)
+    xs, ys = warp_positions(m, size)
     ok = (xs >= 0) & (xs < frame.shape[1]) & (ys >= 0) & (ys < frame.shape[0])
     out = np.zeros((size, size, 3), np.uint8)
     out[ok] = frame[ys[ok], xs[ok]]

@@ -115,7 +115,9 @@ def _parallel(lfw, emb, marks, todo, done, path, key, progress, workers):
     with get_context("spawn").Pool(workers, initializer=_worker_init,
                                     initargs=(emb.name, getattr(emb, "model_dir", None))) as pool:
         for name, v, sec, missed in _bar(pool.imap(_worker_job, items, chunksize=8), "embed %s" % emb.name, progress):
-            done[name] = {"emb": v, "sec": np.float32(sec), "missed": np.bool_(missed > 0)}
+            done[name] = {"emb": v, "sec": np.float32(sec)}
+            if hasattr(emb, "missed"):      # only embedders with their own detector count misses
+                done[name]["missed"] = np.bool_(missed > 0)
             since += 1
             if since >= SAVE_EVERY:
                 _save(path, key, done)

@@ -1,6 +1,7 @@
 """Training of the two recognition nets on the faces cache (``picoface.recog.faces``).
 
-- ``embed``: distilled from the teacher (dlib's ResNet): loss = 1 - cos(student, teacher) plus
+- ``embed``: distilled from the teacher (dlib's ResNet), its embeddings centred on their mean over
+  the training faces (``views.centred``; ``centre=False`` for the raw ones): loss = 1 - cos(student, teacher) plus
   the squared difference of the batch's cosine-similarity matrices (the student learns how faces
   relate, not only where each lands). The epoch kept is the one with the best verification
   accuracy on pairs of held-out photos of the identity-labelled sources (``val_pairs``), or, when
@@ -94,7 +95,7 @@ MAP_PENALTY = 0.05
 
 
 def train(kind, data, out_dir, epochs=30, budget_min=None, batch=96, lr=2e-3, seed=0, ident=None,
-          progress=True, log=print, init=None, map_penalty=MAP_PENALTY):
+          progress=True, log=print, init=None, map_penalty=MAP_PENALTY, centre=True):
     """Train ``kind`` ("embed" | "landmarks"); writes OUT/<kind>.keras (best epoch), <kind>_history.json
     and .png. Returns the history's best row."""
     import keras
@@ -121,6 +122,8 @@ def train(kind, data, out_dir, epochs=30, budget_min=None, batch=96, lr=2e-3, se
     planned = epochs
     pairs = val_pairs(ident, va) if (kind == "embed" and ident is not None) else None
     if kind == "embed":
+        if centre:
+            data = views.centred(data, tr)
         vx, vt = views.aligned(data, va, np.random.default_rng(1), train=False)
         key = "pair_acc" if pairs is not None else "teacher_cos"
 
@@ -187,7 +190,9 @@ def train(kind, data, out_dir, epochs=30, budget_min=None, batch=96, lr=2e-3, se
             best = row
             atomic.save_model(out_dir / ("%s.keras" % kind), base)
         atomic.write_text(out_dir / ("%s_history.json" % kind),
-                          json.dumps({"key": key, "best": best, "history": history}, indent=2) + "\n")
+                          json.dumps({"key": key, "best": best, "history": history,
+                                            **({"teacher_centred": bool(centre)} if kind == "embed" else {})},
+                                           indent=2) + "\n")
         _plot(history, key, out_dir / ("%s_history.png" % kind))
         if budget_min and ep == 1:
             fit = max(1, int(budget_min / max(row["minutes"], 1e-3)))

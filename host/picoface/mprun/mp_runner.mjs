@@ -1,6 +1,6 @@
 // Run a Python script under real MicroPython (the WebAssembly port) from Node.
 //
-//   node tests/mp_runner.mjs [--mount HOST_PATH:WASM_PATH]... [--heap BYTES] SCRIPT.py [ARGS...]
+//   node host/picoface/mprun/mp_runner.mjs [--mount HOST_PATH:WASM_PATH]... [--heap BYTES] SCRIPT.py [ARGS...]
 //
 // device/pfcore is always copied to /lib/pfcore of the wasm filesystem (sys.path has /lib).
 // Each --mount copies a host file or folder (recursively, .py and data files) to WASM_PATH,
@@ -13,12 +13,13 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
+// The repository root: this file is host/picoface/mprun/mp_runner.mjs.
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "..");
+const root = path.resolve(here, "..", "..", "..");
 
 function usage(msg) {
   process.stderr.write("mp_runner: " + msg + "\n");
-  process.stderr.write("usage: node tests/mp_runner.mjs [--mount SRC:DEST]... [--heap BYTES] SCRIPT.py [ARGS...]\n");
+  process.stderr.write("usage: node host/picoface/mprun/mp_runner.mjs [--mount SRC:DEST]... [--heap BYTES] SCRIPT.py [ARGS...]\n");
   process.exit(2);
 }
 
