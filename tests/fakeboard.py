@@ -319,9 +319,10 @@ class FakeBoard:
         if not self.interrupt.is_set():
             self.send(b"MicroPython (fake %s)\r\n>>> " % self.family.encode())
 
-    def close(self, wait=10.0):
+    def close(self, wait=40.0):
         """Stop the board: the running app sees Ctrl-C at its next serial line and run_app removes its
-        temporary folder; wait for that (a daemon thread would be cut off at exit, leaving the folder)."""
+        temporary folder; wait for that (a daemon thread would be cut off at exit, leaving the folder).
+        ``wait`` is generous: on a loaded CI machine the app's next line can be many seconds away."""
         self.stopping.set()
         self.interrupt.set()
         if self.app is not None:
@@ -366,7 +367,7 @@ def spawn(root, board="maix_dock", boot=False, max_frames=40, env=None, extra=()
     return proc, line.split()[1]
 
 
-def stop(proc, grace=20.0):
+def stop(proc, grace=60.0):
     """Stop a ``spawn``ed board as Ctrl-C would (it closes itself: no temporary folder is left
     behind); kill it only when it does not end within ``grace`` seconds."""
     import signal
