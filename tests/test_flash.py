@@ -270,7 +270,8 @@ def test_a_stopped_board_leaves_no_temporary_folder(tiny, tmp_path):
         time.sleep(2)   # frames fill the pty's buffer: the app blocks writing
     finally:
         fakeboard.stop(proc)
-    assert list(tmp.iterdir()) == [] and proc.returncode == 0
+    why = "board exit %s, its stderr: %s" % (proc.returncode, proc.stderr.read()[-3000:])
+    assert list(tmp.iterdir()) == [] and proc.returncode == 0, why
 
 
 def test_flash_wrong_board_and_full_filesystem(tmp_path, tiny, capsys):
