@@ -383,6 +383,11 @@ def stop(proc, grace=60.0):
 
 
 def _serve(args):
+    import signal
+
+    # Ctrl-C (stop()) must reach us even when the parent ignores SIGINT: a child inherits an ignored
+    # SIGINT (pytest-xdist's workers run with one), and Python then installs no KeyboardInterrupt
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     fb = FakeBoard(args.root, board=args.board, firmware=args.firmware, sd_card=not args.no_sd,
                    free_bytes=args.free_bytes, max_frames=args.max_frames, boot=args.boot)
     sys.__stdout__.write("port %s\n" % fb.port)
