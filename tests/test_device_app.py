@@ -22,7 +22,7 @@ from conftest import ROOT, SHARED  # noqa: E402
 
 from pfcore import nms as pf_nms  # noqa: E402
 from pfcore import presence, protocol, region  # noqa: E402
-from picoface.mprun import RUNNER as MP_RUNNER  # noqa: E402
+from picoface import mprun  # noqa: E402
 from picoface.sim import generations  # noqa: E402
 from picoface.sim import world as world_mod  # noqa: E402
 from picoface.sim.runner import firmware_sandbox, run_app  # noqa: E402
@@ -530,17 +530,16 @@ def run_stub_app(node, tmp_path, cfg, inbox=None, cpython=True, timeout=120):
 
     conf = tmp_path / "picoface.json"
     conf.write_text(json.dumps(cfg))
-    mounts = ["--mount", "%s:/lib" % STUBS, "--mount", "%s:/flash/picoface.json" % conf]
+    mounts = {STUBS: "/lib", conf: "/flash/picoface.json"}
     extra = []
     if inbox is not None:
         box = tmp_path / "host_input.bin"
         box.write_bytes(inbox)
-        mounts += ["--mount", "%s:/flash/host_input.bin" % box]
+        mounts[box] = "/flash/host_input.bin"
         extra = [str(box)]
     for p in sorted((ROOT / "device").glob("hal*.py")):
-        mounts += ["--mount", "%s:/lib/%s" % (p, p.name)]
-    r = subprocess.run([node, str(MP_RUNNER)] + mounts + [str(ROOT / "device" / "main.py")],
-                       capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        mounts[p] = "/lib/%s" % p.name
+    r = mprun.run(ROOT / "device" / "main.py", mounts=mounts, timeout=timeout, node=node)
     assert r.returncode == 0, r.stderr[-2000:]
     if not cpython:
         return r.stdout, None

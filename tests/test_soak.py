@@ -13,7 +13,6 @@ instead of checking that the heap is flat."""
 
 import itertools
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import soak_faults as sf  # noqa: E402
 from conftest import ROOT  # noqa: E402
 
 from pfcore import protocol  # noqa: E402
-from picoface.mprun import RUNNER as MP_RUNNER  # noqa: E402
+from picoface import mprun  # noqa: E402
 from picoface.sim import world as world_mod  # noqa: E402
 from picoface.sim.runner import run_app  # noqa: E402
 
@@ -111,12 +110,10 @@ def test_soak_under_micropython_memory_is_flat(node, tmp_path):
     cfg.write_text(json.dumps(MP_CONFIG))
     stubs = ROOT / "tests" / "device_mp_fakes" / "maixpy"
     soak_mp = ROOT / "tests" / "soak_mp"
-    mounts = ["--mount", "%s:/lib" % stubs, "--mount", "%s:/lib/_kpu_stub.py" % (stubs / "KPU.py"),
-              "--mount", "%s:/lib" % soak_mp, "--mount", "%s:/flash/picoface.json" % cfg]
+    mounts = {stubs: "/lib", stubs / "KPU.py": "/lib/_kpu_stub.py", soak_mp: "/lib", cfg: "/flash/picoface.json"}
     for p in sorted((ROOT / "device").glob("hal*.py")):
-        mounts += ["--mount", "%s:/lib/%s" % (p, p.name)]
-    r = subprocess.run([node, str(MP_RUNNER), "--heap", str(512 * 1024)] + mounts +
-                       [str(ROOT / "device" / "main.py")], capture_output=True, text=True, timeout=600, cwd=ROOT)
+        mounts[p] = "/lib/%s" % p.name
+    r = mprun.run(ROOT / "device" / "main.py", mounts=mounts, heap=512 * 1024, timeout=600, node=node)
     out = r.stdout.splitlines()
     assert r.returncode == 3, (r.returncode, r.stderr[-2000:], out[-10:])   # the camera stub ended the run
     codes, frames, mem, injected, feeds_bad = [], 0, {}, {}, 0

@@ -139,6 +139,7 @@ def export(run_dir, data, out_dir, ident=None, k210_board="maix_dock", tflite_bo
         if kmodel:
             kmodels["landmarks"] = lm["model"]
         log("landmarks: reused from %s" % landmarks_from)
+    centred = teacher_centred(run_dir)
     for kind in ("embed",) if landmarks_from is not None else ("landmarks", "embed"):
         path = run_dir / ("%s.keras" % kind)
         if not path.is_file():
@@ -146,13 +147,13 @@ def export(run_dir, data, out_dir, ident=None, k210_board="maix_dock", tflite_bo
         model = keras.models.load_model(str(path), compile=False)
         folded = nets.fold(model, kind)
         make = views.aligned if kind == "embed" else views.landmark_crops
-        faces = views.centred(data, tr) if (kind == "embed" and teacher_centred(run_dir)) else data
+        faces = views.centred(data, tr) if (kind == "embed" and centred) else data
         calib, _ = make(faces, calib_rows, np.random.default_rng(3), train=False)
         vx, vt = make(faces, va, np.random.default_rng(1), train=False)
         pairs = val_pairs(ident, va) if (kind == "embed" and ident is not None) else None
         r = {"params": int(model.count_params()), "macs": count_macs(folded), "formats": {}}
         if kind == "embed":
-            r["teacher_centred"] = faces is not data
+            r["teacher_centred"] = centred
         r["formats"]["keras-float"] = {"val": score(kind, folded.predict(vx.astype(np.float32) / 255.0, batch_size=256,
                                                                          verbose=0), vt, pairs, va, ident)}
         f32, i8 = to_float(folded), to_int8(folded, calib)
